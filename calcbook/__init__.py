@@ -1,0 +1,16 @@
+"""calcbook: the package behind the open textbook *Calculus for Deep Learning*.
+
+NumPy is the only run-time dependency. The modules are named for their concepts:
+
+- `calcbook.numdiff`: finite differences, complex step, Richardson extrapolation.
+- `calcbook.value`: `Value`, the scalar engine for teaching backpropagation by hand.
+- `calcbook.dual`: `Dual`, forward-mode dual numbers at teaching size.
+- the array engine (reverse and forward mode on plain NumPy code) and its functional API:
+  `grad`, `value_and_grad`, `vjp`, `jvp`, `jacrev`, `jacfwd`, `jacobian`, `hessian`, `hvp`,
+  `check_grads`.
+"""
+
+__version__ = "0.1.0"
+
+# Each module adds its public names below, one import line per module.
+# --- exports ---
