@@ -1,0 +1,67 @@
+"""Every python fence of the book is collected by pytest, and fence info strings are valid."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = sorted(p for p in (ROOT / "docs").rglob("*.md") if "assets" not in p.parts)
+BOOK.append(ROOT / "README.md")
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>`{3,}|~{3,})(?P<info>[^`\n]*)$", re.M)
+PYTHON = re.compile(r"^\s*\{?\.?(python3?|py)(\s|\}|$)")
+
+
+def raw_python_fences(path: Path) -> list[str]:
+    """Opening lines of python fences, found by a plain scan of the text (no markdown parser)."""
+    found, open_mark = [], None
+    for m in FENCE.finditer(path.read_text("utf8")):
+        if open_mark is None:
+            if m["info"].strip():
+                open_mark = m["mark"]
+                if PYTHON.match(m["info"]) and "notest" not in m["info"]:
+                    found.append(m["info"].strip())
+            else:
+                open_mark = m["mark"]
+        elif m["mark"].startswith(open_mark) and not m["info"].strip():
+            open_mark = None
+    return found
+
+
+def test_every_python_fence_is_collected():
+    expected = {p.relative_to(ROOT).as_posix(): len(raw_python_fences(p)) for p in BOOK}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly"]
+        + [p.relative_to(ROOT).as_posix() for p in BOOK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    collected = Counter(
+        line.split("::")[0] for line in proc.stdout.splitlines() if "::[CodeFence#" in line
+    )
+    assert sum(expected.values()) > 0
+    assert {k: collected.get(k, 0) for k in expected} == expected
+
+
+def test_fence_info_strings_are_valid_for_superfences():
+    """A bare word after the language (```python continuation) breaks Material silently."""
+    bad = []
+    for path in BOOK:
+        for m in FENCE.finditer(path.read_text("utf8")):
+            info = m["info"].strip()
+            words = info.split()[1:] if not info.startswith("{") else []
+            loose = [w for w in words if "=" not in w]
+            if loose:
+                bad.append(f"{path.relative_to(ROOT)}: {info}")
+    assert bad == []
+
+
+def test_no_continuation_markers():
+    """Blocks on a page already share state (see conftest.py); continuation would re-run them."""
+    used = [str(p) for p in BOOK if "continuation" in "".join(raw_python_fences(p))]
+    assert used == []

@@ -1,0 +1,18 @@
+"""MkDocs hooks: make figures drawn at build time deterministic.
+
+matplotlib runs headless (Agg), SVG ids come from a fixed hash salt, and SOURCE_DATE_EPOCH pins
+the date that matplotlib would otherwise write into the SVG metadata, so two builds of the book
+produce byte-identical pages. `conftest.py` applies the same settings under pytest.
+"""
+
+import os
+
+
+def on_startup(command, dirty):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "calcbook"
+    matplotlib.rcParams["svg.fonttype"] = "path"
