@@ -2,14 +2,15 @@
 
 The rules, in the order a reader meets them:
 
-1. Every ```` ```python ```` fence in ``docs/**/*.md`` and ``README.md`` is a test, including fences
-   inside admonitions and collapsible ``???`` blocks (the parser below understands them).
-   ``tests/test_book_collection.py`` counts the fences in the raw text and fails if pytest saw fewer.
+1. Every python fence in ``docs/**/*.md`` and ``README.md`` is a test, including fences inside
+   admonitions and collapsible ``???`` blocks (the parser below understands them).
+   ``tests/test_book_collection.py`` counts the fences in the raw text and fails if pytest saw
+   fewer.
 2. Blocks share state the way a reader running them in order would: all plain python blocks of a
    page run in one namespace, and all ``exec="on"`` (markdown-exec) blocks with the same
    ``session="..."`` run in one namespace, exactly as markdown-exec runs them when the site is
    built. Running one block alone (``pytest -k``) first replays the blocks above it, silently.
-3. A plain block followed directly by a ```` ```text title="Output" ```` fence must print exactly that
+3. A plain block followed directly by a ``text title="Output"`` fence must print exactly that
    text. Output shown by markdown-exec is produced at build time, so it cannot drift.
 4. Every block's stdout is captured (0.9.2 would otherwise print it to the terminal).
 5. Docstring examples in ``calcbook/`` run as the upstream plugin runs them, with stdout captured.
@@ -71,8 +72,12 @@ def is_tested(info: str) -> bool:
 
 @functools.cache
 def _page(path: str) -> list[dict]:
-    """The tested python fences of a page, in order, with their namespace key and expected output."""
-    fences = [t for t in markdown_parser().parse(pathlib.Path(path).read_text("utf8")) if t.type == "fence"]
+    """The tested python fences of a page, in order, with namespace key and expected output."""
+    fences = [
+        t
+        for t in markdown_parser().parse(pathlib.Path(path).read_text("utf8"))
+        if t.type == "fence"
+    ]
     blocks = []
     for i, tok in enumerate(fences):
         if not is_tested(tok.info):

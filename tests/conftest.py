@@ -83,6 +83,17 @@ def browser():
         b.close()
 
 
+BROWSER_TOTALS = {"pages": 0, "requests": 0, "external": 0}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if BROWSER_TOTALS["pages"]:
+        terminalreporter.write_line(
+            "browser tests: {pages} page loads, {requests} requests, "
+            "{external} to hosts other than 127.0.0.1".format(**BROWSER_TOTALS)
+        )
+
+
 class PageLog:
     def __init__(self):
         self.console_errors: list[str] = []
@@ -117,3 +128,6 @@ def page(browser):
     pg.log = log
     yield pg
     context.close()
+    BROWSER_TOTALS["pages"] += 1
+    BROWSER_TOTALS["requests"] += len(log.requests)
+    BROWSER_TOTALS["external"] += len(log.external_requests)

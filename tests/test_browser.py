@@ -85,6 +85,6 @@ def test_figures_are_visible(page, site_url):
 def test_dark_mode_toggle(page, site_url):
     page.goto(site_url, wait_until="load")
     before = page.locator("body").get_attribute("data-md-color-scheme")
-    page.locator("label.md-header__button[for^='__palette']").first.click()
+    page.locator("label.md-header__button[for^='__palette']:visible").first.click()
     after = page.locator("body").get_attribute("data-md-color-scheme")
     assert {before, after} == {"default", "slate"}

@@ -1,4 +1,4 @@
-"""The built site: a strict, warning-free, reproducible build with working links and no remote assets."""
+"""The built site: strict, warning-free, reproducible, with working links and no remote assets."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_every_local_link_and_anchor_resolves(built_site):
     parsed = {p: _parse(p) for p in html_pages(built_site)}
     broken = []
     for page, links in parsed.items():
-        for tag, link in links.links:
+        for _tag, link in links.links:
             parts = urlsplit(link)
             if parts.scheme in ("data", "mailto", "javascript"):
                 continue
@@ -92,7 +92,8 @@ def test_no_remote_assets(built_site):
     remote = []
     for page in html_pages(built_site):
         for tag, link in _parse(page).links:
-            if tag in ("script", "link", "img", "iframe", "source") and re.match(r"(https?:)?//", link):
+            loads = tag in ("script", "link", "img", "iframe", "source")
+            if loads and re.match(r"(https?:)?//", link):
                 remote.append(f"{page.relative_to(built_site)}: <{tag}> {link}")
     for css in built_site.rglob("*.css"):
         for url in re.findall(r"url\(([^)]+)\)", css.read_text("utf8")):

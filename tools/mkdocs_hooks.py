@@ -6,6 +6,7 @@ produce byte-identical pages. `conftest.py` applies the same settings under pyte
 """
 
 import os
+import re
 
 
 def on_startup(command, dirty):
@@ -16,3 +17,11 @@ def on_startup(command, dirty):
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "calcbook"
     matplotlib.rcParams["svg.fonttype"] = "path"
+
+
+_PROLOG = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE svg[^>]*>\s*")
+
+
+def on_page_content(html, page, config, files):
+    """Inline SVG figures need no XML prolog or DOCTYPE (the DOCTYPE also names a remote DTD)."""
+    return _PROLOG.sub("", html)
