@@ -7,40 +7,34 @@ Both start from the same weights; every parameter gradient is compared before ti
 
 Timing: contestants alternate in blocks (A, B, A, B, ...). Before every block the cyclic
 garbage collector is run untimed, so neither contestant pays for the other's garbage; inside a
-block the collector is in the state under test (enabled = Python's default, or disabled) and
-each step pays for whatever collections it triggers, as in a real training loop. The headline
-is the median over rounds of the per-round ratio of mean step times.
+block the collector is in the state under test (enabled = Python's default, or disabled), one
+untimed step brings the heap to the state it has in a training loop, and the timed steps that
+follow pay for whatever collections they trigger. The headline is the median over rounds of
+the per-round ratio of mean step times.
 
 Run from the repository root with the benchmark venv (micrograd is not a calcbook dependency):
 
-    .venv-bench/bin/python benchmarks/bench_value.py            # writes benchmarks/results/value.json
-    .venv-bench/bin/python benchmarks/bench_value.py --quick    # fewer rounds, prints only
+    .venv-bench/bin/python benchmarks/bench_value.py          # writes benchmarks/results/value.json
+    .venv-bench/bin/python benchmarks/bench_value.py --quick  # fewer rounds; prints only
 """
 
+import common  # noqa: I001  (first: pins BLAS threads before NumPy loads)
+
+import argparse
+import gc
+import importlib.metadata as metadata
+import json
 import os
+import random
+import statistics
+import time
+from pathlib import Path
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"  # before NumPy is imported (it is barely used here anyway)
+import micrograd.engine
+import micrograd.nn
+import numpy as np
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import gc  # noqa: E402
-import importlib.metadata as metadata  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import micrograd.engine  # noqa: E402
-import micrograd.nn  # noqa: E402
-import numpy as np  # noqa: E402
-
-import calcbook  # noqa: E402
-from calcbook import Value  # noqa: E402
+from calcbook import Value
 
 
 def make_moons(n_samples=100, noise=0.1, seed=1337):
@@ -134,12 +128,18 @@ def check_same_gradients(mg_model, cb_model, points, labels):
 
 
 def run_block(model, params, value_cls, points, labels, k0, steps, gc_enabled):
-    gc.collect()  # untimed: start every block from the same clean heap
+    """`steps` timed training steps after one untimed one, from a freshly collected heap.
+
+    The untimed step brings the heap to its steady state in a training loop (with the
+    collector on, an engine whose graphs hold cycles still carries the last step's garbage).
+    """
+    gc.collect()  # untimed: neither contestant pays for the other's garbage
     if not gc_enabled:
         gc.disable()
     times = []
     try:
-        for k in range(k0, k0 + steps):
+        train_step(model, params, value_cls, points, labels, k0)
+        for k in range(k0 + 1, k0 + 1 + steps):
             t0 = time.perf_counter()
             train_step(model, params, value_cls, points, labels, k)
             times.append(time.perf_counter() - t0)
@@ -164,7 +164,7 @@ def compare(mg_model, cb_model, points, labels, rounds, steps, gc_enabled):
             times[name] += [1e3 * t for t in block]
             block_means[name] = statistics.fmean(block)
         ratios.append(block_means["micrograd"] / block_means["calcbook"])
-        k += steps
+        k += steps + 1
     summary = {
         name: {
             "ms_per_step_mean": statistics.fmean(ts),
@@ -179,25 +179,7 @@ def compare(mg_model, cb_model, points, labels, rounds, steps, gc_enabled):
     return summary
 
 
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def git_commit():
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-        return out.stdout.strip() or None
-    except OSError:
-        return None
-
-
-def fresh_models(points, labels):
+def fresh_models():
     random.seed(1337)  # micrograd.nn draws its initial weights from `random`
     mg_model = micrograd.nn.MLP(2, [16, 16, 1])
     cb_model = MLP(mg_model)
@@ -211,22 +193,24 @@ def main():
     args = parser.parse_args()
     points, labels = make_moons()
 
-    mg_model, cb_model = fresh_models(points, labels)
+    mg_model, cb_model = fresh_models()
     check = check_same_gradients(mg_model, cb_model, points, labels)
-    print(f"gradients agree: max |diff| = {check['max_abs_grad_diff']:.3g} (loss {check['loss']:.6f})")
+    print(
+        f"gradients agree: max |diff| = {check['max_abs_grad_diff']:.3g} (loss {check['loss']:.6f})"
+    )
 
     # Warm up both (imports, allocator), then fresh identical models for the timed runs.
-    for name, cls, model in (
-        ("micrograd", micrograd.engine.Value, mg_model),
-        ("calcbook", Value, cb_model),
-    ):
+    for cls, model in ((micrograd.engine.Value, mg_model), (Value, cb_model)):
         run_block(model, model.parameters(), cls, points, labels, 0, 2, gc_enabled=False)
-        del name
 
     results = {}
-    plan = {"gc_off": (False, 3 if args.quick else 10, 3), "gc_on": (True, 2 if args.quick else 5, 3)}
+    plan = {
+        "gc_off": (False, 3 if args.quick else 10, 3),
+        "gc_on": (True, 2 if args.quick else 6, 3),
+    }
+    load_before = os.getloadavg()
     for label, (gc_enabled, rounds, steps) in plan.items():
-        mg_model, cb_model = fresh_models(points, labels)
+        mg_model, cb_model = fresh_models()
         res = compare(mg_model, cb_model, points, labels, rounds, steps, gc_enabled)
         drift = max(
             abs(p.data - q.data)
@@ -239,31 +223,31 @@ def main():
             f"{label}: micrograd {res['micrograd']['ms_per_step_mean']:.1f} ms/step, "
             f"calcbook {res['calcbook']['ms_per_step_mean']:.1f} ms/step, "
             f"ratio (median of rounds) {res['ratio_micrograd_over_calcbook_median']:.1f}x, "
-            f"param drift after {rounds * steps} steps {drift:.2g}"
+            f"param drift after {rounds * (steps + 1)} steps {drift:.2g}"
         )
     on, off = results["gc_on"], results["gc_off"]
     results["cross"] = {
         "micrograd_gc_off_over_calcbook_gc_on": off["micrograd"]["ms_per_step_mean"]
         / on["calcbook"]["ms_per_step_mean"],
-        "note": "across blocks of different runs in this process; the per-round ratios above are the headline",
+        "note": "means from different blocks of this run, not interleaved rounds; context only",
     }
+    prov = common.provenance()
+    prov["gc"] = "see method"
     record = {
         "benchmark": "micrograd moons demo training step (2-16-16-1 MLP, 100 points, full batch)",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "python": sys.version.split()[0],
+        "date": prov["date"],
+        "command": prov["command"],
+        "python": prov["python"],
         "numpy": np.__version__,
         "micrograd": metadata.version("micrograd"),
-        "calcbook": calcbook.__version__,
-        "git_commit": git_commit(),
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "threads_env": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
-        "gc_thresholds": gc.get_threshold(),
+        "cpu": prov["cpu"],
+        "load_average_before_after": [load_before, os.getloadavg()],
         "gradient_check": check,
         "results": results,
-        "method": "interleaved blocks of steps, gc.collect() untimed before each block; "
-        "ratio = median over rounds of mean(micrograd step) / mean(calcbook step)",
+        "method": "interleaved blocks, each: gc.collect() and one training step untimed, then "
+        "steps_per_block timed steps with the collector enabled (default) or disabled; ratio = "
+        "median over rounds of mean(micrograd step) / mean(calcbook step) in that round",
+        "provenance": prov,
     }
     if args.quick:
         print(json.dumps(record, indent=2))

@@ -12,5 +12,31 @@ NumPy is the only run-time dependency. The modules are named for their concepts:
 
 __version__ = "0.1.0"
 
-# Each module adds its public names below, one import line per module.
-# --- exports ---
+from . import numdiff
+from .activations import log_softmax, logsumexp, softmax
+from .checking import check_grads
+from .dual import Dual
+from .graphsvg import draw_graph
+from .transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
+from .value import Value
+
+__all__ = [
+    "Dual",
+    "Value",
+    "__version__",
+    "check_grads",
+    "draw_graph",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "log_softmax",
+    "logsumexp",
+    "numdiff",
+    "softmax",
+    "value_and_grad",
+    "vjp",
+]

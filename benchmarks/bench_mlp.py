@@ -1,0 +1,471 @@
+"""MLP training step, cheap-gradient ratio and tape memory: calcbook against its limit and peers.
+
+The network is a tanh MLP with a mean softmax cross-entropy loss on one-hot targets:
+`logits = tanh(x @ W1 + b1) @ W2 + b2` (tiny: batch 32, 784-128-10; medium: batch 256,
+784-512-512-10 with two tanh layers), loss `-mean(sum(onehot * log_softmax(logits)))`. One step is
+forward + backward + SGD with learning rate 0.1, updating the parameters in place.
+
+Contestants, all timed in this one process, interleaved round by round:
+
+- `hand-written NumPy`: the limit. The same matrix products, no tape, the gradient derived by hand
+  (`softmax - onehot`, then back through each layer);
+- `NumPy GEMMs only`: just the matrix products of that step, the BLAS floor (context);
+- `calcbook`: `cb.value_and_grad(loss, argnums=...)` on the loss written with plain NumPy;
+- `HIPS autograd`: the same loss with `autograd.numpy`;
+- `PyTorch`: CPU tensors with `requires_grad`, `loss.backward()`, SGD under `torch.no_grad()`.
+
+Every contestant's gradient is checked against the hand-written one before it is timed
+(relative to each gradient's largest entry: 1e-5 in float32, 1e-10 in float64).
+
+Sections written to `benchmarks/results/autodiff.json`: `mlp`, `cheap_gradient`, `memory`,
+`per_op_overhead` (microseconds per operation on a 4x4 array: what dominates the tiny sizes).
+
+    .venv-bench/bin/python benchmarks/bench_mlp.py            # full run, writes the JSON
+    .venv-bench/bin/python benchmarks/bench_mlp.py --quick    # a few rounds, prints only
+"""
+
+import common  # noqa: I001  (first: pins the BLAS / OpenMP threads before NumPy loads)
+
+# isort: split
+import argparse
+import gc
+import tracemalloc
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+from autograd.scipy.special import logsumexp as ag_logsumexp
+
+import calcbook as cb
+
+torch = common.pin_torch_threads()
+
+LR = 0.1
+# name: (batch, layer sizes, rounds, calls per contestant per round). Short rounds and many of
+# them: on a shared machine a round that was preempted is an outlier the median discards.
+CONFIGS = {
+    "tiny": (32, (784, 128, 10), 300, 3),
+    "medium": (256, (784, 512, 512, 10), 30, 1),
+}
+RTOL = {"float32": 1e-5, "float64": 1e-10}
+HAVE_CALCBOOK = hasattr(cb, "value_and_grad")
+CYCLES = "objects_freed_only_by_cycle_collector"
+
+
+# --- the problem ------------------------------------------------------------------------------
+def init_params(sizes, dtype, seed=0):
+    """Weights ~ N(0, 1/fan_in), small random biases: [W1, b1, W2, b2, ...]."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        params.append((rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(dtype))
+        params.append((0.1 * rng.standard_normal(fan_out)).astype(dtype))
+    return params
+
+
+def make_batch(batch, sizes, dtype, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    onehot = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], batch)]
+    return x, onehot
+
+
+# --- hand-written NumPy: the limit ------------------------------------------------------------
+def hand_loss(params, x, onehot):
+    """The forward pass alone."""
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = np.tanh(h @ params[i] + params[i + 1])
+    logits = h @ params[-2] + params[-1]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(axis=1))
+    return np.mean(lse - np.sum(onehot * shifted, axis=1))
+
+
+def hand_value_and_grad(params, x, onehot):
+    """Forward pass keeping the activations, then the gradient derived by hand."""
+    hs = [x]
+    for i in range(0, len(params) - 2, 2):
+        hs.append(np.tanh(hs[-1] @ params[i] + params[i + 1]))
+    logits = hs[-1] @ params[-2] + params[-1]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(s[:, 0]) - np.sum(onehot * shifted, axis=1))
+    d = (e / s - onehot) / x.shape[0]  # d loss / d logits = (softmax - onehot) / batch
+    grads = [None] * len(params)
+    for layer in range(len(params) // 2 - 1, -1, -1):
+        grads[2 * layer] = hs[layer].T @ d
+        grads[2 * layer + 1] = d.sum(axis=0)
+        if layer > 0:  # no gradient for the input x
+            d = (d @ params[2 * layer].T) * (1 - hs[layer] ** 2)
+    return loss, grads
+
+
+def gemms_only(params, x, onehot):
+    """Only the matrix products of one step (forward and backward): the BLAS floor."""
+    hs = [x]
+    for i in range(0, len(params) - 2, 2):
+        hs.append(hs[-1] @ params[i])
+    d = hs[-1] @ params[-2]
+    for layer in range(len(params) // 2 - 1, -1, -1):
+        hs[layer].T @ d
+        if layer > 0:
+            d = d @ params[2 * layer].T
+
+
+# --- the same loss for the autodiff contestants ----------------------------------------------
+def numpy_loss(*args):
+    """The loss in plain NumPy, as a calcbook user writes it: `cb.value_and_grad` traces it."""
+    *params, x, onehot = args
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = np.tanh(h @ params[i] + params[i + 1])
+    logits = h @ params[-2] + params[-1]
+    return -np.mean(np.sum(onehot * cb.log_softmax(logits, axis=1), axis=1))
+
+
+def autograd_loss(params, x, onehot):
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = anp.tanh(h @ params[i] + params[i + 1])
+    logits = h @ params[-2] + params[-1]
+    logp = logits - ag_logsumexp(logits, axis=1, keepdims=True)
+    return -anp.mean(anp.sum(onehot * logp, axis=1))
+
+
+def torch_loss(params, x, onehot):
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = torch.tanh(h @ params[i] + params[i + 1])
+    logits = h @ params[-2] + params[-1]
+    return -torch.mean(torch.sum(onehot * torch.log_softmax(logits, dim=1), dim=1))
+
+
+# --- one training step per contestant (each owns its parameters) -----------------------------
+def hand_step(params, x, onehot):
+    loss, grads = hand_value_and_grad(params, x, onehot)
+    for p, g in zip(params, grads, strict=True):
+        p -= LR * g
+    return loss
+
+
+def calcbook_value_and_grad(n_params):
+    return cb.value_and_grad(numpy_loss, argnums=tuple(range(n_params)))
+
+
+def make_calcbook_step(params, x, onehot):
+    vag = calcbook_value_and_grad(len(params))
+
+    def step():
+        loss, grads = vag(*params, x, onehot)
+        for p, g in zip(params, grads, strict=True):
+            p -= LR * g
+        return loss
+
+    return step
+
+
+autograd_value_and_grad = autograd.value_and_grad(autograd_loss)
+
+
+def autograd_step(params, x, onehot):
+    loss, grads = autograd_value_and_grad(params, x, onehot)
+    for p, g in zip(params, grads, strict=True):
+        p -= LR * g
+    return loss
+
+
+def torch_tensors(params, x, onehot):
+    tp = [torch.tensor(p, requires_grad=True) for p in params]
+    return tp, torch.tensor(x), torch.tensor(onehot)
+
+
+def torch_value_and_grad(tp, tx, ty):
+    loss = torch_loss(tp, tx, ty)
+    loss.backward()
+    return loss, [p.grad for p in tp]
+
+
+def torch_step(tp, tx, ty):
+    loss, _ = torch_value_and_grad(tp, tx, ty)
+    with torch.no_grad():
+        for p in tp:
+            p -= LR * p.grad
+            p.grad = None
+    return loss
+
+
+# --- checks -----------------------------------------------------------------------------------
+def check_gradients(params, x, onehot, dtype):
+    """Every contestant's loss and gradient against the hand-written ones, at the same point."""
+    rtol = RTOL[dtype]
+    loss, want = hand_value_and_grad(params, x, onehot)
+    errors = {}
+    if HAVE_CALCBOOK:
+        cl, cg = calcbook_value_and_grad(len(params))(*params, x, onehot)
+        errors["calcbook"] = common.check_close("calcbook", [cl, *cg], [loss, *want], rtol)
+    al, agr = autograd_value_and_grad(params, x, onehot)
+    errors["HIPS autograd"] = common.check_close("autograd", [al, *agr], [loss, *want], rtol)
+    tp, tx, ty = torch_tensors(params, x, onehot)
+    tl, tg = torch_value_and_grad(tp, tx, ty)
+    got = [tl.detach().numpy(), *(g.numpy() for g in tg)]
+    errors["PyTorch"] = common.check_close("torch", got, [loss, *want], rtol)
+    assert abs(hand_loss(params, x, onehot) - loss) <= rtol * abs(loss)
+    return errors
+
+
+def fresh(sizes, batch, dtype):
+    params = init_params(sizes, dtype)
+    x, onehot = make_batch(batch, sizes, dtype)
+    return params, x, onehot
+
+
+# --- 1. the training step ---------------------------------------------------------------------
+def bench_step(config, dtype, quick):
+    batch, sizes, rounds, inner = CONFIGS[config]
+    rounds = 5 if quick else rounds
+    params, x, onehot = fresh(sizes, batch, dtype)
+    errors = check_gradients(params, x, onehot, dtype)
+
+    hp = [p.copy() for p in params]
+    contestants = {
+        "hand-written NumPy": lambda: hand_step(hp, x, onehot),
+        "NumPy GEMMs only": lambda: gemms_only(params, x, onehot),
+    }
+    if HAVE_CALCBOOK:
+        contestants["calcbook"] = make_calcbook_step([p.copy() for p in params], x, onehot)
+    ap = [p.copy() for p in params]
+    contestants["HIPS autograd"] = lambda: autograd_step(ap, x, onehot)
+    tp, tx, ty = torch_tensors(params, x, onehot)
+    contestants["PyTorch"] = lambda: torch_step(tp, tx, ty)
+
+    times = common.interleave(contestants, rounds=rounds, inner=inner)
+    pairs = {f"{n} / hand": (n, "hand-written NumPy") for n in contestants}
+    summary = common.summarize(times, pairs)
+    return {
+        "batch": batch,
+        "sizes": list(sizes),
+        "dtype": dtype,
+        "rounds": rounds,
+        "calls_per_round": inner,
+        "gradient_check_max_error": errors,
+        "ms_per_step": {n: summary[n]["ms_median"] for n in contestants},
+        "ratio_to_hand": {n: summary[f"{n} / hand"]["ratio_median"] for n in contestants},
+        "ratio_to_hand_iqr": {
+            n: [summary[f"{n} / hand"]["ratio_q1"], summary[f"{n} / hand"]["ratio_q3"]]
+            for n in contestants
+        },
+    }
+
+
+# --- 2. cheap-gradient ratio ------------------------------------------------------------------
+def bench_cheap_gradient(config, dtype, quick):
+    """time(value_and_grad(f)) / time(f), each against its own f, same process, interleaved."""
+    batch, sizes, rounds, inner = CONFIGS[config]
+    rounds = 5 if quick else max(2 * rounds // 3, 30)
+    params, x, onehot = fresh(sizes, batch, dtype)
+    tp, tx, ty = torch_tensors(params, x, onehot)
+    tconst = [p.detach() for p in tp]
+
+    def torch_f():
+        with torch.no_grad():
+            return torch_loss(tconst, tx, ty)
+
+    def torch_vag():
+        loss, grads = torch_value_and_grad(tp, tx, ty)
+        for p in tp:
+            p.grad = None
+        return loss, grads
+
+    contestants = {
+        "hand-written f": lambda: hand_loss(params, x, onehot),
+        "hand-written value_and_grad": lambda: hand_value_and_grad(params, x, onehot),
+        "HIPS autograd f": lambda: autograd_loss(params, x, onehot),
+        "HIPS autograd value_and_grad": lambda: autograd_value_and_grad(params, x, onehot),
+        "PyTorch f": torch_f,
+        "PyTorch value_and_grad": torch_vag,
+    }
+    pairs = {
+        "hand-written NumPy": ("hand-written value_and_grad", "hand-written f"),
+        "HIPS autograd": ("HIPS autograd value_and_grad", "HIPS autograd f"),
+        "PyTorch": ("PyTorch value_and_grad", "PyTorch f"),
+    }
+    if HAVE_CALCBOOK:
+        vag = calcbook_value_and_grad(len(params))
+        contestants["calcbook f"] = lambda: numpy_loss(*params, x, onehot)
+        contestants["calcbook value_and_grad"] = lambda: vag(*params, x, onehot)
+        pairs["calcbook"] = ("calcbook value_and_grad", "calcbook f")
+    times = common.interleave(contestants, rounds=rounds, inner=inner)
+    summary = common.summarize(times, pairs)
+    return {
+        "batch": batch,
+        "sizes": list(sizes),
+        "dtype": dtype,
+        "rounds": rounds,
+        "calls_per_round": inner,
+        "ms": {n: summary[n]["ms_median"] for n in contestants},
+        "ratio_value_and_grad_over_f": {p: summary[p]["ratio_median"] for p in pairs},
+        "ratio_iqr": {p: [summary[p]["ratio_q1"], summary[p]["ratio_q3"]] for p in pairs},
+    }
+
+
+# --- per-operation overhead -------------------------------------------------------------------
+CHAIN = 200  # operations in the chain
+
+
+def bench_per_op(quick):
+    """Microseconds per elementwise operation on a 4x4 array: what dominates tiny problems."""
+
+    def chain(x):
+        for _ in range(CHAIN):
+            x = np.sin(x)
+        return np.sum(x)
+
+    def chain_autograd(x):
+        for _ in range(CHAIN):
+            x = anp.sin(x)
+        return anp.sum(x)
+
+    def chain_torch(x):
+        for _ in range(CHAIN):
+            x = torch.sin(x)
+        return torch.sum(x)
+
+    x = np.random.default_rng(0).standard_normal((4, 4))
+    xt = torch.tensor(x, requires_grad=True)
+
+    def torch_forward():
+        with torch.no_grad():
+            return chain_torch(xt)
+
+    def torch_both():
+        loss = chain_torch(xt)
+        loss.backward()
+        xt.grad = None
+        return loss
+
+    contestants = {
+        "NumPy, forward": lambda: chain(x),
+        "PyTorch, forward": torch_forward,
+        "PyTorch, forward + backward": torch_both,
+        "HIPS autograd, forward + backward": lambda: autograd.value_and_grad(chain_autograd)(x),
+    }
+    if HAVE_CALCBOOK:
+        vag = cb.value_and_grad(chain)
+        contestants["calcbook, forward + backward"] = lambda: vag(x)
+    times = common.interleave(contestants, rounds=5 if quick else 40, inner=3)
+    summary = common.summarize(times, {})
+    return {
+        "array_shape": [4, 4],
+        "operation": "np.sin (and its derivative)",
+        "chain_length": CHAIN,
+        "us_per_op": {k: 1e3 * summary[k]["ms_median"] / CHAIN for k in contestants},
+    }
+
+
+# --- 4. memory --------------------------------------------------------------------------------
+def traced_memory(fn):
+    """Peak and retained bytes (tracemalloc, which sees NumPy's buffers) of one call of `fn`."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    gc.disable()
+    try:
+        result = fn()
+        current, peak = tracemalloc.get_traced_memory()
+        cycles = gc.collect()  # what only a cycle collection frees: 0 if refcounting frees the tape
+    finally:
+        gc.enable()
+        tracemalloc.stop()
+    return result, {"peak": peak - base, "retained": current - base, "cyclic_garbage": cycles}
+
+
+def bench_memory(dtype="float64"):
+    batch, sizes, _, _ = CONFIGS["medium"]
+    params, x, onehot = fresh(sizes, batch, dtype)
+    mb = 1 / 2**20
+    out = {
+        "config": "medium",
+        "dtype": dtype,
+        "parameters_MB": sum(p.nbytes for p in params) * mb,
+        "input_batch_MB": (x.nbytes + onehot.nbytes) * mb,
+    }
+    forward = numpy_loss if HAVE_CALCBOOK else (lambda *a: hand_loss(a[:-2], *a[-2:]))
+    runs = {
+        "forward only (plain NumPy)": lambda: forward(*params, x, onehot),
+        "hand-written value_and_grad": lambda: hand_value_and_grad(params, x, onehot),
+    }
+    if HAVE_CALCBOOK:
+        vag = calcbook_value_and_grad(len(params))
+        vag(*params, x, onehot)  # warm: first-call imports and caches are not the tape
+        runs["calcbook value_and_grad"] = lambda: vag(*params, x, onehot)
+    for name, fn in runs.items():
+        result, m = traced_memory(fn)
+        grads = result[1] if isinstance(result, tuple) else []
+        out[name] = {
+            "peak_MB": m["peak"] * mb,
+            "retained_MB": m["retained"] * mb,
+            "returned_gradients_MB": sum(g.nbytes for g in grads) * mb,
+            CYCLES: m["cyclic_garbage"],
+        }
+        del result, grads
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few rounds; print, don't save")
+    args = parser.parse_args()
+    if not HAVE_CALCBOOK:
+        print("calcbook.value_and_grad is not available yet: calcbook is left out of this run")
+
+    mlp, cheap = {}, {}
+    rows = []
+    for config in CONFIGS:
+        for dtype in ("float64", "float32"):
+            key = f"{config} {dtype}"
+            mlp[key] = r = bench_step(config, dtype, args.quick)
+            for name, ms in r["ms_per_step"].items():
+                rows.append([key, name, ms, r["ratio_to_hand"][name]])
+    print("\nMLP training step (forward + backward + SGD), 1 thread")
+    common.print_table(["config", "contestant", "ms/step", "ratio to hand"], rows)
+
+    rows = []
+    for config in CONFIGS:
+        for dtype in ("float64", "float32"):
+            key = f"{config} {dtype}"
+            cheap[key] = r = bench_cheap_gradient(config, dtype, args.quick)
+            for name, ratio in r["ratio_value_and_grad_over_f"].items():
+                rows.append([key, name, ratio])
+    print("\nCheap-gradient ratio time(value_and_grad(f)) / time(f)")
+    common.print_table(["config", "contestant", "ratio"], rows)
+
+    per_op = bench_per_op(args.quick)
+    print("\nPer-operation cost, 4x4 array, chain of np.sin")
+    common.print_table(["contestant", "us/op"], [[k, v] for k, v in per_op["us_per_op"].items()])
+
+    memory = bench_memory()
+    print("\nMemory of one medium float64 call (tracemalloc)")
+    common.print_table(
+        ["call", "peak MB", "retained MB", "gradients MB", "cyclic garbage"],
+        [
+            [k, v["peak_MB"], v["retained_MB"], v["returned_gradients_MB"], v[CYCLES]]
+            for k, v in memory.items()
+            if isinstance(v, dict)
+        ],
+    )
+
+    if args.quick:
+        return
+    prov = common.provenance()
+    path = common.RESULTS / "autodiff.json"
+    common.merge_results(path, "mlp", {"provenance": prov, "results": mlp})
+    common.merge_results(path, "cheap_gradient", {"provenance": prov, "results": cheap})
+    common.merge_results(path, "memory", {"provenance": prov, "results": memory})
+    common.merge_results(path, "per_op_overhead", {"provenance": prov, "results": per_op})
+    print(f"\nwrote sections mlp, cheap_gradient, memory, per_op_overhead of {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+r"""Forward-mode differentiation with dual numbers.
+
+A dual number $a + \dot a\,\varepsilon$ carries a value $a$ and a *tangent* $\dot a$, with the
+rule $\varepsilon^2 = 0$. Expanding any operation to first order gives its derivative for free:
+
+$$f(a + \dot a\,\varepsilon) = f(a) + f'(a)\,\dot a\,\varepsilon.$$
+
+So each operation below computes its value and, beside it, the tangent by the chain rule.
+Seeding an input with tangent 1 makes the output's tangent the derivative with respect to that
+input; seeding several inputs with a direction $v$ gives the directional derivative
+$\nabla f \cdot v$ in one pass. That is forward mode: one pass per input direction, where
+reverse mode (`calcbook.Value`) needs one pass per output.
+
+The functions `exp`, `log`, `sin`, ... of this module accept floats or `Dual`s, so the same
+code runs on plain numbers and on dual numbers.
+"""
+
+import math
+import operator
+from numbers import Real
+
+__all__ = ["Dual", "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "sqrt"]
+
+
+def _real(x, what):
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise TypeError(f"Dual needs a real {what}, got {type(x).__name__}: {x!r}")
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"Dual needs a finite {what}, got {x}")
+    return x
+
+
+class Dual:
+    r"""A value with a tangent: the number $a + \dot a\,\varepsilon$ where $\varepsilon^2 = 0$.
+
+    Parameters
+    ----------
+    value : float
+        The point $a$.
+    tangent : float, optional
+        The derivative $\dot a$ of this number along the chosen direction (default 0: a
+        constant).
+
+    Examples
+    --------
+    ```python
+    import math
+
+    from calcbook import Dual
+
+    x = Dual(0.5, 1.0)  # seed: dx/dx = 1
+    y = x * x.sin() + 2 ** x
+    expected = math.sin(0.5) + 0.5 * math.cos(0.5) + 2**0.5 * math.log(2)
+    assert math.isclose(y.tangent, expected, rel_tol=1e-15)
+    ```
+    """
+
+    __slots__ = ("value", "tangent")
+
+    def __init__(self, value, tangent=0.0):
+        self.value = _real(value, "value")
+        self.tangent = _real(tangent, "tangent")
+
+    def __repr__(self):
+        return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """Let `np.float64(2) * d` and `np.sin(d)` work; other NumPy functions say what to use."""
+        op = _NUMPY.get(ufunc.__name__)
+        if op is None or method != "__call__" or kwargs:
+            raise TypeError(
+                f"numpy.{ufunc.__name__} does not take a Dual: use the operators + - * / ** "
+                "and the functions of calcbook.dual (exp, log, sin, cos, tanh, sigmoid, relu, sqrt)"
+            )
+        return op(*map(_lift, inputs))
+
+    # Each operation: Dual(forward value, tangent by the chain rule).
+    def __add__(self, other):
+        other = _lift(other)
+        return Dual(self.value + other.value, self.tangent + other.tangent)
+
+    def __sub__(self, other):
+        other = _lift(other)
+        return Dual(self.value - other.value, self.tangent - other.tangent)
+
+    def __mul__(self, other):
+        other = _lift(other)
+        return Dual(
+            self.value * other.value, self.tangent * other.value + self.value * other.tangent
+        )
+
+    def __truediv__(self, other):
+        other = _lift(other)
+        a, b = self.value, other.value
+        if b == 0.0:
+            raise ZeroDivisionError(f"division by a Dual with value 0.0 (numerator {a})")
+        return Dual(a / b, (self.tangent * b - a * other.tangent) / (b * b))
+
+    def __pow__(self, other):
+        a = self.value
+        if isinstance(other, Dual):  # d(a^b) = b a^(b-1) da + a^b log(a) db needs a > 0
+            b = other.value
+            if a <= 0.0:
+                raise ValueError(f"Dual ** Dual needs a positive base, got base {a}")
+            out = a**b
+            return Dual(out, b * a ** (b - 1.0) * self.tangent + out * math.log(a) * other.tangent)
+        b = _real(other, "exponent")
+        if a < 0.0 and not b.is_integer():
+            raise ValueError(f"negative base {a} ** non-integer exponent {b} is not real")
+        if a == 0.0 and b < 1.0 and b != 0.0:
+            what = "value" if b < 0.0 else "derivative"
+            raise ValueError(f"0.0 ** {b:g}: the {what} is infinite")
+        return Dual(a**b, b * a ** (b - 1.0) * self.tangent if b != 0.0 else 0.0)
+
+    def __neg__(self):
+        return Dual(-self.value, -self.tangent)
+
+    def __radd__(self, other):  # other + self, where other is a number
+        return _lift(other) + self
+
+    def __rsub__(self, other):
+        return _lift(other) - self
+
+    def __rmul__(self, other):
+        return _lift(other) * self
+
+    def __rtruediv__(self, other):
+        return _lift(other) / self
+
+    def __rpow__(self, other):
+        return _lift(other) ** self
+
+    def exp(self):
+        try:
+            out = math.exp(self.value)
+        except OverflowError:
+            raise OverflowError(f"exp({self.value}) overflows float64") from None
+        return Dual(out, out * self.tangent)
+
+    def log(self):
+        if self.value <= 0.0:
+            raise ValueError(f"log needs a positive argument, got {self.value}")
+        return Dual(math.log(self.value), self.tangent / self.value)
+
+    def sin(self):
+        return Dual(math.sin(self.value), math.cos(self.value) * self.tangent)
+
+    def cos(self):
+        return Dual(math.cos(self.value), -math.sin(self.value) * self.tangent)
+
+    def tanh(self):
+        t = math.tanh(self.value)
+        return Dual(t, (1.0 - t * t) * self.tangent)
+
+    def sigmoid(self):
+        s = _sigmoid(self.value)
+        return Dual(s, s * (1.0 - s) * self.tangent)
+
+    def relu(self):  # derivative 0 at the kink, as in `Value`
+        return Dual(self.value, self.tangent) if self.value > 0.0 else Dual(0.0, 0.0)
+
+    def sqrt(self):  # the derivative 1 / (2 sqrt a) is infinite at a = 0
+        if self.value <= 0.0:
+            raise ValueError(f"sqrt needs a positive argument, got {self.value}")
+        r = math.sqrt(self.value)
+        return Dual(r, self.tangent / (2.0 * r))
+
+
+def _lift(x):
+    """A `Dual` as is; a number becomes a constant (tangent 0)."""
+    return x if isinstance(x, Dual) else Dual(x)
+
+
+_NUMPY = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul}
+_NUMPY |= {"true_divide": operator.truediv, "divide": operator.truediv, "power": operator.pow}
+_NUMPY |= {"negative": operator.neg, "exp": Dual.exp, "log": Dual.log, "sin": Dual.sin}
+_NUMPY |= {"cos": Dual.cos, "tanh": Dual.tanh, "sqrt": Dual.sqrt}
+
+
+def _sigmoid(a):
+    """$1 / (1 + e^{-a})$, in a form whose exp cannot overflow."""
+    return 1.0 / (1.0 + math.exp(-a)) if a >= 0.0 else math.exp(a) / (1.0 + math.exp(a))
+
+
+# The same functions for floats and Duals.
+def exp(x):
+    return x.exp() if isinstance(x, Dual) else math.exp(x)
+
+
+def log(x):
+    return x.log() if isinstance(x, Dual) else math.log(x)
+
+
+def sin(x):
+    return x.sin() if isinstance(x, Dual) else math.sin(x)
+
+
+def cos(x):
+    return x.cos() if isinstance(x, Dual) else math.cos(x)
+
+
+def tanh(x):
+    return x.tanh() if isinstance(x, Dual) else math.tanh(x)
+
+
+def sigmoid(x):
+    return x.sigmoid() if isinstance(x, Dual) else _sigmoid(x)
+
+
+def relu(x):
+    return x.relu() if isinstance(x, Dual) else max(float(x), 0.0)
+
+
+def sqrt(x):
+    return x.sqrt() if isinstance(x, Dual) else math.sqrt(x)

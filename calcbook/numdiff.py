@@ -1,0 +1,654 @@
+r"""Numerical derivatives: finite differences, the complex step and Richardson extrapolation.
+
+These functions only call `f`; they are the independent reference that automatic
+differentiation is checked against, so every one can return an error bar
+(`full_output=True`).
+
+**Error model.** A difference quotient of order $p$ for the $n$-th derivative makes two errors.
+*Truncation*, the Taylor terms it drops: about $C\,h^p |f^{(n+p)}|$. *Rounding*: every value of
+$f$ carries a relative error of a few $\epsilon \approx 2.2\times 10^{-16}$, and the quotient
+divides it by $h^n$: about $\epsilon\,|f| \sum_k |w_k| / h^n$ for weights $w_k$. The sum is
+smallest when the two balance, at
+
+$$h^* \propto \epsilon^{1/(p+n)}\, x_c ,$$
+
+where $x_c$ is the length over which $f$ changes appreciably. That is $\epsilon^{1/2}$ for a
+one-sided first difference, $\epsilon^{1/3}$ for a central one and $\epsilon^{1/4}$ for a central
+second difference, with a best relative error near $\epsilon^{p/(p+n)}$: about $10^{-8}$,
+$10^{-11}$ and $10^{-8}$. The complex step has no subtraction, hence no rounding term, and
+reaches $\epsilon$. Richardson extrapolation removes truncation terms one power at a time and
+picks its step from the data, reaching $10^{-13}$ or so without knowing $x_c$.
+
+**Default step.** With `h=None` the difference methods take $x_c = |x|$ (and $1$ at $x = 0$),
+so the step shrinks for $\log$ at $10^{-4}$ and grows for $x^2$ at $10^{8}$; the constant is half
+the textbook one, which doubles the rounding error but helps steep functions such as $e^{50x}$.
+A relative step is too small for a function dominated by an offset, like $1 + x$ at
+$x = 10^{-10}$: the rounding floor computed from the values of $f$ just obtained then exceeds
+$10^3$ times its expected size, and those entries are redone once with $x_c = \max(|x|, 1)$,
+keeping the new value if it agrees with the first within the first one's rounding error.
+Richardson scans steps from $\max(|x|, 1)/2$ down to $3\times10^{-5}$ times that, and scans again
+from $|x|/2$ where its error estimate exceeds $10^{-9} |f^{(n)}|$ (a singularity near a tiny
+$x$), keeping the better. The complex step uses $h = 10^{-20} x_c$. Every difference step is
+rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$.
+
+**Cost** in calls to `f`, $m$ = `x.size`. Entries that are redone cost the same again, the
+complex step 2 more calls where $\operatorname{Im} f(x + ih) = 0$ (to tell $f' = 0$ from a
+dropped imaginary part); `info.evaluations` always holds the true count.
+
+| method | `derivative` $n=1$ / $n=2$ | `gradient`, `jacobian` | `hessian` |
+|---|---|---|---|
+| `"forward"`, `"backward"` | 2 / 3 | $m + 1$ | $m^2 + m + 1$ |
+| `"central"` | 2 / 3 | $2m$ | $m^2 + m + 1$ |
+| `"complex"` | 1 / not available | $m$ | not available |
+| `"richardson"` | 16 / 17 | $16m$ | $2m^2 + 8m + 1$ |
+
+With `full_output=True` a difference method is repeated at step $2h$ to estimate its truncation
+error: one more call per line for `forward`/`backward`, two for `central` (a line is the one
+point of `derivative` and `directional_derivative`, a coordinate of `gradient`, `jacobian` and
+the diagonal of `hessian`, a pair of coordinates off the diagonal). Richardson's error comes
+with its table, except off the Hessian's diagonal, where a third step costs 2 calls per pair.
+Floating-point warnings are silenced while `f` is probed; a value that is not finite raises a
+`ValueError` naming the point instead.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Info", "derivative", "directional_derivative", "gradient", "hessian", "jacobian"]
+
+EPS = float(np.finfo(np.float64).eps)
+METHODS = ("forward", "backward", "central", "complex", "richardson")
+_ORDER = {"forward": 1, "backward": 1, "central": 2, "complex": 2}  # truncation order p
+_ROUNDING = 4 * EPS  # relative error assumed for each value of f: a few units in the last place
+_RATIO = 4.0  # Richardson: each step is the previous one divided by this
+# Richardson tables: (first step / x_c, number of steps, extrapolation levels)
+_TABLE = (0.5, 8, 4)  # derivatives: down to 3e-5 x_c, up to O(h^10)
+_AXIS_TABLE = (1.0, 5, 1)  # Hessian axes: O(h^4) like the pairs, so their step suits the pairs
+_RETRY = 1e-9  # Richardson: scan again from the other scale where the relative error exceeds this
+
+
+@dataclass(frozen=True)
+class Info:
+    r"""What `full_output=True` returns beside the value.
+
+    Attributes
+    ----------
+    error : numpy.ndarray or float
+        An estimated bound on the absolute error of each entry of the value: twice the change
+        when the step is doubled (Richardson: the distance to the neighbouring entry of its
+        table), plus the rounding floor $4\epsilon \sum_k |w_k| (|f(x + k h)| + |x f'|) / h^n$.
+        The complex step reports $4\epsilon |f'|$.
+    evaluations : int
+        Number of calls to `f`.
+    h : numpy.ndarray or float
+        Step used along each coordinate, shaped like `x` (`directional_derivative`: the step
+        along `v`, a float). For `"richardson"`, the smallest step of the extrapolation chosen.
+    """
+
+    error: np.ndarray | float
+    evaluations: int
+    h: np.ndarray | float
+
+
+class _Line:
+    """`f` on the line `t -> x + t * d`: counts calls, caches values, checks shapes.
+
+    `x0` is the coordinate a step is measured on (to make `x0 + h` exact) and `scale` the pair
+    of lengths $x_c$ (relative, absolute) the default step is proportional to.
+    """
+
+    def __init__(self, f, x, d, x0, shared, expect=None, scale=None):
+        self.f, self.x, self.d, self.x0, self.shared, self.expect = f, x, d, x0, shared, expect
+        a = np.abs(x0)
+        self.scale = scale or (np.where(a > 0, a, 1.0), np.maximum(a, 1.0))
+        self.cache = {}
+
+    def exact(self, h):
+        return (self.x0 + h) - self.x0
+
+    def __call__(self, t):
+        t = np.asarray(t)
+        cache, key = (self.shared, "f(x)") if not np.any(t) else (self.cache, t.tobytes())
+        if key not in cache:
+            point = self.x + t * self.d
+            value = np.asarray(self.f(point))  # under _quiet: non-finite values are named below
+            self.shared["calls"] += 1
+            shape, message = self.expect or (self.shared.setdefault("shape", value.shape), "")
+            if value.shape != shape:
+                message = message or f"f(x) has shape {shape}, but f returned shape {{got}}"
+                raise ValueError(message.format(got=value.shape))
+            if not np.all(np.isfinite(value)) and "bad" not in self.shared:
+                self.shared["bad"] = _describe(point, value)
+            cache[key] = value
+        return cache[key]
+
+
+def _describe(point, value):
+    bad = ~np.isfinite(value)
+    where = point[bad].flat[0] if value.shape == point.shape else np.array2string(point)
+    return f"f returned {value[bad].flat[0]} at the probe point {where}"
+
+
+def _forward(g, h, n):
+    r"""Forward differences, truncation error $O(h)$:
+
+    $$f'(x) = \frac{f(x+h) - f(x)}{h} + O(h), \qquad
+      f''(x) = \frac{f(x+2h) - 2f(x+h) + f(x)}{h^2} + O(h).$$
+
+    Like every formula here it returns the estimate and $\sum_k |w_k| (|f_k| + |x f'|) / h^n$,
+    the size of the values whose rounding the quotient amplifies; $|x f'|$ is what rounding
+    the argument inside $f$ costs (`exp(50 * x)` rounds `50 * x`).
+    """
+    if n == 1:
+        f0, f1 = g(0.0), g(h)
+        d = (f1 - f0) / h
+        return d, (np.abs(f1) + np.abs(f0) + 2 * np.abs(g.x0 * d)) / np.abs(h)
+    f0, f1, f2 = g(0.0), g(h), g(2 * h)
+    d = np.abs(g.x0 * (f1 - f0) / h)
+    return (f2 - 2 * f1 + f0) / h**2, (np.abs(f2) + 2 * np.abs(f1) + np.abs(f0) + 4 * d) / h**2
+
+
+def _backward(g, h, n):
+    r"""Backward differences, the forward ones with $-h$; truncation error $O(h)$:
+
+    $$f'(x) = \frac{f(x) - f(x-h)}{h} + O(h), \qquad
+      f''(x) = \frac{f(x) - 2f(x-h) + f(x-2h)}{h^2} + O(h).$$
+    """
+    return _forward(g, -h, n)
+
+
+def _central(g, h, n):
+    r"""Central differences, truncation error $O(h^2)$:
+
+    $$f'(x) = \frac{f(x+h) - f(x-h)}{2h} + O(h^2), \qquad
+      f''(x) = \frac{f(x+h) - 2f(x) + f(x-h)}{h^2} + O(h^2).$$
+
+    Their error expansions hold only even powers of $h$, which Richardson extrapolation uses.
+    """
+    fp, fm = g(h), g(-h)
+    d = (fp - fm) / (2 * h)
+    if n == 1:
+        return d, (np.abs(fp) + np.abs(fm) + 2 * np.abs(g.x0 * d)) / (2 * h)
+    f0, d = g(0.0), np.abs(g.x0 * d)
+    return (fp - 2 * f0 + fm) / h**2, (np.abs(fp) + 2 * np.abs(f0) + np.abs(fm) + 4 * d) / h**2
+
+
+def _complex(g, h):
+    r"""Complex step, truncation error $O(h^2)$ and no subtraction:
+
+    $$f'(x) = \frac{\operatorname{Im} f(x + ih)}{h} + O(h^2)$$
+
+    for $f$ analytic near real $x$ and real on the reals. With nothing to cancel, $h$ can be
+    $10^{-20} x_c$ and the estimate is as accurate as $f$ itself.
+    """
+    value = g(1j * h)
+    if not np.iscomplexobj(value):
+        raise ValueError(
+            f"method='complex' needs f to return complex values for complex input, but f "
+            f"returned dtype {value.dtype}: it drops the imaginary part (float(), abs, np.real, "
+            f"a real output array). Use method='central' or 'richardson' instead."
+        )
+    slope = value.imag / h
+    if np.any(value.imag == 0):  # f' = 0 there, or f dropped the imaginary part: look
+        real, noise = _central(g, g.exact(EPS ** (1 / 3) * g.scale[1]), 1)
+        if np.any((value.imag == 0) & (np.abs(real) > 1e3 * _ROUNDING * noise)):
+            raise ValueError(
+                "method='complex': Im f(x + ih) is exactly 0 where f is not constant, so f "
+                "drops the imaginary part (abs, comparisons, np.real), or h f'(x) underflows. "
+                "Use method='central' or 'richardson' instead."
+            )
+    return slope, np.abs(slope)
+
+
+def _richardson(g, h, n, table=_TABLE):
+    r"""Richardson extrapolation of central differences over the steps $h_k = h / 4^k$.
+
+    A central difference has the error expansion $D(h) = f^{(n)}(x) + c_1 h^2 + c_2 h^4 + \dots$;
+    combining two steps cancels the leading term, level by level:
+
+    $$T_{k,0} = D(h_k), \qquad
+      T_{k,j} = \frac{16^j\, T_{k,j-1} - T_{k-1,j-1}}{16^j - 1} = f^{(n)}(x) + O(h_k^{2j+2}).$$
+
+    The error of an entry is estimated as $|T_{k,j} - T_{k-1,j}|$, the distance to the entry
+    with the next larger steps (which errs more), plus its rounding floor, carried through the
+    same recurrence (an entry without that neighbour: $|T_{k,j} - T_{k,j-1}|$, its correction).
+    Per element, the entry with the smallest estimate wins. Steps whose probes are not finite
+    (a large step stepping over a singularity) drop out. `table` is (first step / x_c, number
+    of steps, levels). Returns the value, its error, its rounding floor and its step.
+    """
+    _, steps, levels = table
+    hs = [g.exact(h / _RATIO**k) for k in range(steps)]
+    d, noise = zip(*(_central(g, s, n) for s in hs), strict=True)
+    table, floors = [np.asarray(d)], [_ROUNDING * np.asarray(noise)]
+    for j in range(1, min(levels, steps - 1) + 1):
+        c = _RATIO ** (2 * j)
+        table.append((c * table[-1][1:] - table[-1][:-1]) / (c - 1))
+        floors.append((c * floors[-1][1:] + floors[-1][:-1]) / (c - 1))
+    cands, errors, rounding, at = [], [], [], []
+    for j, (t, r) in enumerate(zip(table, floors, strict=True)):
+        e = r.copy()  # rounding floor + distance to the neighbour with the next larger step
+        e[1:] += np.abs(t[1:] - t[:-1])
+        first = 1 if len(t) > 1 else 0  # a lone entry: its error is at most its correction
+        e[0] += 0 if first else np.abs(t[0] - table[j - 1][-1])
+        cands += list(t[first:])
+        errors += list(e[first:])
+        rounding += list(r[first:])
+        at += [hs[k + j] for k in range(first, len(t))]
+    errors = np.where(np.isnan(errors), np.inf, errors)
+    best = np.argmin(errors, axis=0)[None]
+    pick = [np.take_along_axis(np.asarray(a), best, axis=0)[0] for a in (cands, errors, rounding)]
+    at = np.asarray(at)
+    at = np.broadcast_to(at.reshape(at.shape + (1,) * (errors.ndim - at.ndim)), errors.shape)
+    step = np.take_along_axis(at, best, axis=0)[0]
+    return (*pick, step)
+
+
+def _estimate(g, method, n, h, full, table=_TABLE):
+    """One estimate at step `h`: value, error bound, step, rounding floor."""
+    if method == "richardson":
+        value, error, floor, step = _richardson(g, g.exact(h), n, table)
+        return value, error, step, floor
+    if method == "complex":
+        value, noise = _complex(g, h)
+        return value, _ROUNDING * noise, h, _ROUNDING * noise
+    formula = {"forward": _forward, "backward": _backward, "central": _central}[method]
+    h = g.exact(h)
+    value, noise = formula(g, h, n)
+    floor = _ROUNDING * noise + EPS * np.abs(value)
+    error = floor
+    if full:  # D(2h) - D(h) is (2^p - 1) times the leading truncation term of D(h); take 2x
+        other, noise2 = formula(g, g.exact(2 * h), n)
+        error = 2 * np.abs(value - other) + floor + _ROUNDING * noise2
+    return value, error, h, floor
+
+
+def _step(method, n, scale, table=_TABLE):
+    if method == "complex":
+        return np.maximum(1e-20 * scale, 1e-280)
+    if method == "richardson":
+        return table[0] * scale  # the largest step of the sequence
+    return 0.5 * EPS ** (1 / (_ORDER[method] + n)) * scale
+
+
+def _along(g, method, n, h, full, table=_TABLE):
+    """The n-th derivative of `t -> g(t)` at 0: value, error bound, step; see "Default step"."""
+    if h is not None:
+        return _estimate(g, method, n, h, full, table)[:3]
+    rich = method == "richardson"
+    first, second = g.scale[::-1] if rich else g.scale
+    step = _step(method, n, first, table)
+    value, error, step, floor = _estimate(g, method, n, step, full, table)
+    if rich:  # its error estimate is reliable: redo where it is poor (or not finite)
+        redo = ~(error <= _RETRY * np.abs(value))
+    else:  # no truncation estimate: redo where rounding alone is 1000x its expected size
+        p = _ORDER[method]
+        redo = floor > 1e3 * EPS ** (p / (p + n)) * np.abs(value)
+    if np.ndim(redo) > np.ndim(first):  # one step for all of a vector output
+        redo = np.any(redo)
+    redo = redo & (first != second)
+    if not np.any(redo):
+        return value, error, step
+    v2, e2, s2, _ = _estimate(g, method, n, _step(method, n, second, table), full, table)
+    better = e2 < error if rich else np.abs(v2 - value) <= 2 * floor
+    take = redo & (np.all(better) if np.ndim(better) > np.ndim(redo) else better)
+    return np.where(take, v2, value), np.where(take, e2, error), np.where(take, s2, step)
+
+
+def _checked(method, n, h, x):
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, METHODS))}")
+    if n not in (1, 2) or (method == "complex" and n != 1):
+        orders = "n=1 only" if method == "complex" else "n=1 and n=2"
+        raise ValueError(f"n={n} is not supported by method={method!r}, which gives {orders}")
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x must be real (bool, integer or float), got dtype {x.dtype}")
+    x = x.astype(np.float64)  # integers are promoted, never truncated
+    if h is not None:
+        h = np.asarray(h, dtype=np.float64)
+        if not np.all(np.isfinite(h) & (h > 0)):
+            raise ValueError(f"h must be positive and finite, got {h}")
+        h = np.broadcast_to(h, x.shape)
+    return x, h
+
+
+def _quiet(function):
+    """Silence floating-point warnings, in f too: `_result` names a non-finite value's point."""
+
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return function(*args, **kwargs)
+
+    return quiet
+
+
+def _result(value, error, shared, h, full_output):
+    if "bad" in shared and not np.all(np.isfinite(value)):
+        raise ValueError(shared["bad"] + "; numerical derivatives need f finite near x")
+    value = np.asarray(value)[()]
+    if not full_output:
+        return value
+    return value, Info(error=np.asarray(error)[()], evaluations=shared["calls"], h=h)
+
+
+@_quiet
+def derivative(f, x, *, n=1, method="central", h=None, full_output=False):
+    r"""Derivative of order `n` of a scalar function, elementwise over `x`.
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array to an array of the same shape, element by element (a vectorised
+        $\mathbb{R} \to \mathbb{R}$ function such as `np.sin`); called once per probe step.
+    x : float or array_like
+        Point(s); integers are promoted to float.
+    n : {1, 2}
+        Order of the derivative (`"complex"`: 1 only).
+    method : {"central", "forward", "backward", "complex", "richardson"}
+        Difference formula; `"complex"` needs `f` analytic and written for complex input.
+    h : float or array_like, optional
+        Step (for `"richardson"`: the largest one). Default: see the module's "Default step".
+    full_output : bool
+        Also return an `Info` with the error bound, the number of calls and the step.
+
+    Returns
+    -------
+    value : float or numpy.ndarray
+        $f^{(n)}(x)$, shaped like `x`.
+    info : Info
+        Only with `full_output=True`.
+
+    Raises
+    ------
+    ValueError
+        Unknown `method`; unsupported `n`; `h` not positive; `f(x)` not shaped like `x`; `f`
+        not finite at a probe point (named); `"complex"` with an `f` that drops the imaginary
+        part.
+
+    Notes
+    -----
+    The central difference, the default, is
+    $$f'(x) = \frac{f(x+h) - f(x-h)}{2h} + O(h^2), \qquad h = \tfrac12\,\epsilon^{1/3} x_c.$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook import numdiff
+
+    x = np.array([0.5, 1.0, 2.0])
+    d, info = numdiff.derivative(np.exp, x, method="richardson", full_output=True)
+    np.testing.assert_allclose(d, np.exp(x), rtol=1e-12)
+    assert np.all(np.abs(d - np.exp(x)) <= info.error) and info.evaluations == 16
+    assert np.isclose(numdiff.derivative(np.sin, 1.0, n=2), -np.sin(1.0), rtol=1e-6)
+    ```
+    """
+    x, h = _checked(method, n, h, x)
+    message = f"derivative needs f elementwise: f(x) should have x's shape {x.shape}, not {{got}}"
+    shared = {"calls": 0}
+    g = _Line(f, x, 1.0, x, shared, expect=(x.shape, message + "; for f of a vector use jacobian"))
+    value, error, step = _along(g, method, n, h, full_output)
+    return _result(value, error, shared, np.asarray(step)[()], full_output)
+
+
+@_quiet
+def _jacobian(f, x, method, h, full_output, expect):
+    x, h = _checked(method, 1, h, x)
+    shared, columns, errors, steps = {"calls": 0}, [], [], []
+    for i in range(x.size):
+        e = np.zeros(x.shape)
+        e.flat[i] = 1.0
+        g = _Line(f, x, e, x.flat[i], shared, expect)
+        value, error, step = _along(g, method, 1, None if h is None else h.flat[i], full_output)
+        columns.append(value)
+        errors.append(error)
+        steps.append(np.min(step))
+    shape = np.shape(columns[0]) + x.shape
+    value, error = (np.stack(a, axis=-1).reshape(shape) for a in (columns, errors))
+    return _result(value, error, shared, np.reshape(steps, x.shape), full_output)
+
+
+def jacobian(f, x, *, method="central", h=None, full_output=False):
+    r"""Jacobian of `f` at `x`: every partial derivative of every output.
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like `x` to an array of any fixed shape; called once per probe.
+    x : float or array_like
+        Point; integers are promoted to float.
+    method : {"central", "forward", "backward", "complex", "richardson"}
+        Difference formula, applied along each coordinate.
+    h : float or array_like, optional
+        Step, one per coordinate if an array shaped like `x`. Default: the module's rule.
+    full_output : bool
+        Also return an `Info` (error bound shaped like the value).
+
+    Returns
+    -------
+    value : numpy.ndarray
+        Shape `f(x).shape + x.shape`.
+    info : Info
+        Only with `full_output=True`.
+
+    Raises
+    ------
+    ValueError
+        As `derivative`, and if `f` returns different shapes at different points.
+
+    Notes
+    -----
+    Column $j$ is a derivative along the unit vector $e_j$:
+    $$J_{:,j} = \frac{f(x + h_j e_j) - f(x - h_j e_j)}{2h_j} + O(h_j^2).$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook import numdiff
+
+    A = np.arange(6.0).reshape(3, 2)
+    J = numdiff.jacobian(lambda x: np.tanh(A @ x), np.array([0.1, -0.2]))
+    exact = (1 - np.tanh(A @ [0.1, -0.2]) ** 2)[:, None] * A
+    np.testing.assert_allclose(J, exact, rtol=1e-8, atol=1e-12)
+    ```
+    """
+    return _jacobian(f, x, method, h, full_output, expect=None)
+
+
+def gradient(f, x, *, method="central", h=None, full_output=False):
+    r"""Gradient of a scalar-valued `f` at `x`, shaped like `x`.
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like `x` to a scalar; called once per probe.
+    x : float or array_like
+        Point; integers are promoted to float.
+    method : {"central", "forward", "backward", "complex", "richardson"}
+        Difference formula, applied along each coordinate.
+    h : float or array_like, optional
+        Step, one per coordinate if an array shaped like `x`. Default: the module's rule.
+    full_output : bool
+        Also return an `Info` (error bound shaped like `x`).
+
+    Returns
+    -------
+    value : numpy.ndarray
+        $\nabla f(x)$, shape `x.shape`.
+    info : Info
+        Only with `full_output=True`.
+
+    Raises
+    ------
+    ValueError
+        If `f(x)` is not a scalar (use `jacobian`), and as `derivative`.
+
+    Notes
+    -----
+    $$\frac{\partial f}{\partial x_j} = \frac{f(x + h_j e_j) - f(x - h_j e_j)}{2h_j} + O(h_j^2),$$
+    $2\,$`x.size` calls for the central difference.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook import numdiff
+
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    g, info = numdiff.gradient(lambda x: np.sum(x**3), x, full_output=True)
+    np.testing.assert_allclose(g, 3 * x**2, rtol=1e-9)
+    assert g.shape == x.shape and np.all(np.abs(g - 3 * x**2) <= info.error)
+    ```
+    """
+    message = "gradient needs a scalar-valued f, but f returned shape {got}; use jacobian instead"
+    return _jacobian(f, x, method, h, full_output, expect=((), message))
+
+
+@_quiet
+def directional_derivative(f, x, v, *, method="central", h=None, full_output=False):
+    r"""Derivative of `f` at `x` along the direction `v`, with two calls to `f` (central).
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like `x` to an array of any fixed shape.
+    x, v : array_like
+        Point and direction, of the same shape; `v` is not normalised and must not be zero.
+    method : {"central", "forward", "backward", "complex", "richardson"}
+        Difference formula along the line $t \mapsto x + t v$.
+    h : float, optional
+        Step in $t$. Default: the module's rule, with $x_c$ the largest $t$ that moves no
+        coordinate by more than its own scale, $\min_i x_{c,i} / |v_i|$.
+    full_output : bool
+        Also return an `Info`.
+
+    Returns
+    -------
+    value : float or numpy.ndarray
+        $J(x)\,v$, shaped like `f(x)`.
+    info : Info
+        Only with `full_output=True`.
+
+    Raises
+    ------
+    ValueError
+        If `v` is zero or its shape differs from `x`'s (both named), and as `derivative`.
+
+    Notes
+    -----
+    $$\nabla_v f(x) = \frac{d}{dt} f(x + t v)\Big|_{t=0}
+      = \frac{f(x + h v) - f(x - h v)}{2h} + O(h^2).$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook import numdiff
+
+    x, v = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0])
+    d = numdiff.directional_derivative(lambda x: np.sum(np.sin(x)), x, v, method="complex")
+    np.testing.assert_allclose(d, np.cos(x) @ v, rtol=1e-15)
+    ```
+    """
+    x, _ = _checked(method, 1, None, x)
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != x.shape:
+        raise ValueError(f"v must have x's shape {x.shape}, got shape {v.shape}")
+    if not np.any(v):
+        raise ValueError("v is zero: a direction must be nonzero")
+    if h is not None:
+        h = _checked(method, 1, h, 0.0)[1][()]
+    a, nz = np.abs(x), v != 0
+    scale = tuple(
+        float(np.min(s[nz] / np.abs(v[nz]))) for s in (np.where(a > 0, a, 1.0), np.maximum(a, 1))
+    )
+    shared = {"calls": 0}
+    g = _Line(f, x, v, 0.0, shared, scale=scale)
+    value, error, step = _along(g, method, 1, h, full_output)
+    return _result(value, error, shared, float(np.min(step)), full_output)
+
+
+@_quiet
+def hessian(f, x, *, method="central", h=None, full_output=False):
+    r"""Hessian of a scalar-valued `f` at `x`, shape `x.shape + x.shape`, exactly symmetric.
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like `x` to a scalar.
+    x : float or array_like
+        Point; integers are promoted to float.
+    method : {"central", "forward", "backward", "richardson"}
+        Formula for the second differences; the complex step gives first derivatives only.
+    h : float or array_like, optional
+        Step per coordinate (for `"richardson"`: the largest of each axis's sequence).
+    full_output : bool
+        Also return an `Info` (error bound shaped like the value).
+
+    Returns
+    -------
+    value : numpy.ndarray
+        $\nabla^2 f(x)$.
+    info : Info
+        Only with `full_output=True`.
+
+    Raises
+    ------
+    ValueError
+        If `f(x)` is not a scalar, `method="complex"`, and as `derivative`.
+
+    Notes
+    -----
+    The diagonal is the second derivative along each axis, $H_{ii}$, with its own step $h_i$.
+    Each pair then needs one second difference along $u = h_i e_i + h_j e_j$, since
+    $u^\top H u = h_i^2 H_{ii} + 2 h_i h_j H_{ij} + h_j^2 H_{jj}$:
+    $$H_{ij} = \frac{D^2_u - h_i^2 H_{ii} - h_j^2 H_{jj}}{2 h_i h_j}, \qquad
+      D^2_u = f(x + u) - 2 f(x) + f(x - u) = u^\top H u + O(|u|^4),$$
+    2 calls per pair for `"central"`, $O(h^2)$ overall. `"richardson"` extrapolates each axis
+    over 5 steps from $\max(|x_i|, 1)$ down by factors of 4 to $O(h^4)$, which chooses $h_i$,
+    then extrapolates $D^2_u$ over $u$ and $4u$: 4 calls per pair, $2m^2 + 8m + 1$ in all,
+    where a Richardson table on every entry costs about $30m^2$. With `full_output=True` a third
+    step, $16u$, checks each pair's extrapolation (2 more calls per pair).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook import numdiff
+
+    f = lambda x: x[0] ** 2 * x[1] + np.exp(x[1])
+    H = numdiff.hessian(f, np.array([1.0, 0.5]), method="richardson")
+    exact = np.array([[1.0, 2.0], [2.0, np.exp(0.5)]])
+    np.testing.assert_allclose(H, exact, rtol=1e-9)
+    assert np.array_equal(H, H.T)
+    ```
+    """
+    x, h = _checked(method, 2, h, x)
+    m, shared = x.size, {"calls": 0}
+    expect = ((), "hessian needs a scalar-valued f; for vector-valued f use jacobian of jacobian")
+    H, E, s = np.zeros((m, m)), np.zeros((m, m)), np.zeros(m)
+    for i in range(m):
+        e = np.zeros(x.shape)
+        e.flat[i] = 1.0
+        g = _Line(f, x, e, x.flat[i], shared, expect)
+        hi = None if h is None else h.flat[i]  # Richardson: a short table, 5 steps per axis
+        H[i, i], E[i, i], s[i] = _along(g, method, 2, hi, full_output, _AXIS_TABLE)
+    for i in range(m):
+        for j in range(i + 1, m):
+            u = np.zeros(x.shape)
+            u.flat[i], u.flat[j] = s[i], s[j]
+            g = _Line(f, x, u, 0.0, shared, expect)
+            if method == "richardson":
+                table = (16.0, 3, 1) if full_output else (4.0, 2, 1)  # 16u checks u, 4u
+                d2, err, *_ = _richardson(g, table[0], 2, table)
+            else:
+                d2, err, *_ = _estimate(g, method, 2, 1.0, full_output)
+            c = 2 * s[i] * s[j]
+            H[i, j] = H[j, i] = (d2 - s[i] ** 2 * H[i, i] - s[j] ** 2 * H[j, j]) / c
+            E[i, j] = E[j, i] = (err + s[i] ** 2 * E[i, i] + s[j] ** 2 * E[j, j]) / c
+    shape = x.shape + x.shape
+    return _result(H.reshape(shape), E.reshape(shape), shared, s.reshape(x.shape), full_output)

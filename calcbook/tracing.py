@@ -1,0 +1,647 @@
+r"""The array differentiation engine: traced arrays, nesting levels, the tape and the backward walk.
+
+How it works, in five sentences.
+
+1. Every call of a transform (`grad`, `vjp`, `jvp`, `jacfwd`, ...) opens a new **level**, an
+   integer that is larger for transforms opened later, hence for inner (nested) ones.
+2. Its inputs are wrapped in a **tracer** ("box") of that level: a `RevTracer` carries a tape
+   `Node` (reverse mode), a `FwdTracer` carries a tangent (forward mode). The primal value
+   `_value` inside a box may itself be a box of an outer level.
+3. NumPy hands every operation on a box to the box (`__array_ufunc__`, `__array_function__` and
+   the Python operators), and all of them end in one function, `apply(primitive, *args)`: it
+   finds the boxes of the highest level among the arguments, unwraps them by one level, calls the
+   primitive on the unwrapped values (which dispatches again if those are boxes of an outer
+   level) and wraps the result at that level, with a tape node or with a tangent computed by the
+   primitive's JVP rule. Arguments that are not boxes of that level are constants there.
+4. Each reverse level records its nodes on a **tape**, a list in recording order, which is a
+   topological order. `backward` loops over the tape in reverse (no recursion: a chain of
+   $10^5$ operations is fine), keeping one cotangent per node and releasing it as soon as the
+   node has passed it on. Nothing refers back from a node to its box or tape and no rule is a
+   closure stored on its node, so there are no reference cycles: the tape and its intermediate
+   arrays are freed by reference counting as soon as the transform returns.
+5. The derivative rules live in a separate table (`calcbook.rules`) and are written with ordinary
+   NumPy calls, so when the values they see are boxes of an outer level the rules are traced
+   themselves: this is how `grad(grad(f))`, `jacfwd(grad(f))` and nested closures work.
+
+Forward-mode tangents may carry leading **batch** axes: a tangent has shape
+`batch_shape + primal.shape`, with `batch_shape == ()` for `jvp` and `(n,)` for `jacfwd`, which
+pushes a whole identity matrix of tangents through the function in one pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+__all__ = [
+    "FwdTracer",
+    "Node",
+    "RevTracer",
+    "Tracer",
+    "apply",
+    "backward",
+    "new_level",
+    "primal",
+    "unbroadcast",
+]
+
+# The tables filled in by `calcbook.rules`. The engine only reads them.
+VJP_RULES: dict = {}  # primitive -> tuple with one rule per argument: rule(g, ans, *args, **params)
+JVP_RULES: dict = {}  # primitive -> tuple of per-argument rules, or one rule(tangents, ans, *args)
+BROADCASTING: set = set()  # elementwise primitives: cotangents are unbroadcast, tangents lifted
+UFUNCS: dict = {}  # numpy ufunc -> primitive
+FUNCTIONS: dict = {}  # numpy function -> adapter called with the user's arguments
+NONDIFF: set = set()  # numpy functions and ufuncs that see primal values and return constants
+HINTS: dict = {}  # unsupported numpy function -> what to use instead
+
+_levels = itertools.count(1)
+_NO_PARAMS: dict = {}  # shared by all leaves; never modified
+
+
+def new_level() -> int:
+    """Return a fresh trace level, larger than every level handed out before.
+
+    Returns
+    -------
+    int
+        The level; a transform opened inside another one gets a larger level.
+
+    Examples
+    --------
+    ```python
+    from calcbook.tracing import new_level
+
+    outer = new_level()
+    assert new_level() > outer
+    ```
+    """
+    return next(_levels)
+
+
+def primal(x):
+    """Return the plain value under all tracers of `x` (non-tracers are returned unchanged).
+
+    Parameters
+    ----------
+    x : object
+        A tracer (of any level, possibly nested) or anything else.
+
+    Returns
+    -------
+    object
+        The innermost value: no derivative flows through it.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook.tracing import RevTracer, new_level, primal
+
+    x = RevTracer.leaf(np.array([1.0, 2.0]), new_level(), [])
+    np.testing.assert_array_equal(primal(np.exp(x)), np.exp([1.0, 2.0]))
+    assert primal(3.0) == 3.0
+    ```
+    """
+    while isinstance(x, Tracer):
+        x = x._value
+    return x
+
+
+def _primal_tree(x):
+    if isinstance(x, Tracer):
+        return primal(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_primal_tree(a) for a in x)
+    if isinstance(x, dict):
+        return {k: _primal_tree(v) for k, v in x.items()}
+    return x
+
+
+def _fullname(fun) -> str:
+    if isinstance(fun, np.ufunc):
+        return f"numpy.{fun.__name__}"
+    module = getattr(fun, "__module__", None) or "numpy"
+    return f"{module}.{getattr(fun, '__name__', repr(fun))}"
+
+
+class TracerError(TypeError):
+    """A traced array was used in a way that would lose or corrupt its derivative."""
+
+
+def unsupported(fun, detail: str = "") -> NotImplementedError:
+    """Build the error raised for a NumPy function that has no derivative rule."""
+    from .rules import supported  # the list is computed from the rule table
+
+    name = _fullname(fun)
+    hint = HINTS.get(fun, "")
+    return NotImplementedError(
+        f"{name}{detail} is not supported on traced arrays by calcbook's differentiation engine."
+        + (f" {hint}" if hint else "")
+        + " If no derivative is needed through it, apply it to values outside the differentiated"
+        + " function. Supported NumPy functions: "
+        + ", ".join(supported())
+        + "."
+    )
+
+
+def _mutation_error(what: str) -> TracerError:
+    return TracerError(
+        f"{what} would modify a traced array in place, which would corrupt its derivative. "
+        "Build a new array instead, e.g. np.where(mask, new, x) or np.concatenate(...)."
+    )
+
+
+def _conversion_error(what: str) -> TracerError:
+    return TracerError(
+        f"{what} of a traced array: its value is being differentiated (inside grad, vjp, jvp, "
+        "jacobian, hessian, ...), and converting it to a plain NumPy array or Python number would "
+        "silently drop its derivative. Keep using NumPy functions on it (np.sum, np.exp, @, "
+        "indexing, ...); use np.stack/np.concatenate instead of np.array([...])."
+    )
+
+
+def apply(prim, *args, **params):
+    """Apply `prim` to `args`, tracing it at the highest level found among the arguments.
+
+    Parameters
+    ----------
+    prim : callable
+        A primitive of the rule table (a NumPy ufunc or function, or a calcbook primitive).
+    *args
+        Array arguments; tracers among them are differentiated, everything else is a constant.
+    **params
+        Static (non-differentiable) parameters such as `axis`, passed through unchanged.
+
+    Returns
+    -------
+    The result, wrapped in a tracer of the highest level among the arguments (or plain if none).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook.tracing import apply
+
+    assert apply(np.add, 1.0, 2.0) == 3.0  # no tracer: just the primitive
+    ```
+    """
+    top = None
+    for a in args:
+        if isinstance(a, Tracer) and (top is None or a._level > top._level):
+            top = a
+    if top is None:
+        return prim(*args, **params)
+    return top._lift(prim, args, params)
+
+
+class Tracer:
+    """Base class of the traced array types: NumPy dispatch and Python operators."""
+
+    __slots__ = ("_value", "_level", "__weakref__")
+    __array_priority__ = 1000.0
+
+    # --- what NumPy calls -------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:
+            prim = UFUNCS.get(ufunc)
+            if prim is not None:
+                return apply(prim, *inputs)
+        if kwargs.get("out") is not None:
+            raise _mutation_error(f"{_fullname(ufunc)}(..., out=...)")
+        if method == "at":
+            raise _mutation_error(f"{_fullname(ufunc)}.at")
+        if ufunc in NONDIFF and method == "__call__":
+            return ufunc(*_primal_tree(inputs), **kwargs)
+        if method != "__call__":
+            raise unsupported(ufunc, f".{method}")
+        if ufunc in UFUNCS:
+            raise NotImplementedError(
+                f"{_fullname(ufunc)} on traced arrays takes no keyword arguments, got "
+                f"{sorted(kwargs)}; use np.where for masks and .astype for dtypes."
+            )
+        raise unsupported(ufunc)
+
+    def __array_function__(self, func, types, args, kwargs):
+        adapter = FUNCTIONS.get(func)
+        if adapter is not None:
+            return adapter(*args, **kwargs)
+        if func in NONDIFF:
+            return func(*_primal_tree(args), **_primal_tree(kwargs))
+        raise unsupported(func)
+
+    def __array__(self, dtype=None, copy=None):
+        raise _conversion_error("numpy.asarray / numpy.array")
+
+    def __float__(self):
+        raise _conversion_error("float()")
+
+    def __int__(self):
+        raise _conversion_error("int()")
+
+    def __complex__(self):
+        raise _conversion_error("complex()")
+
+    def item(self, *args):
+        raise _conversion_error(".item()")
+
+    def tolist(self):
+        raise _conversion_error(".tolist()")
+
+    def __bool__(self):  # control flow on values is fine: it has no derivative to lose
+        return bool(primal(self))
+
+    # --- read-only attributes (not traced) --------------------------------------------------
+    shape = property(lambda self: self._value.shape)
+    ndim = property(lambda self: self._value.ndim)
+    size = property(lambda self: self._value.size)
+    dtype = property(lambda self: self._value.dtype)
+
+    def __len__(self):
+        return len(self._value)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(level={self._level}, value={primal(self)!r})"
+
+    # --- arithmetic: straight into `apply`, the hot path -------------------------------------
+    def __add__(self, other):
+        return apply(np.add, self, other)
+
+    def __radd__(self, other):
+        return apply(np.add, other, self)
+
+    def __sub__(self, other):
+        return apply(np.subtract, self, other)
+
+    def __rsub__(self, other):
+        return apply(np.subtract, other, self)
+
+    def __mul__(self, other):
+        return apply(np.multiply, self, other)
+
+    def __rmul__(self, other):
+        return apply(np.multiply, other, self)
+
+    def __truediv__(self, other):
+        return apply(np.true_divide, self, other)
+
+    def __rtruediv__(self, other):
+        return apply(np.true_divide, other, self)
+
+    def __pow__(self, other):
+        if type(other) is int and other == 2:  # like ndarray.__pow__: the fast square
+            return apply(np.square, self)
+        return apply(np.power, self, other)
+
+    def __rpow__(self, other):
+        return apply(np.power, other, self)
+
+    def __matmul__(self, other):
+        return apply(np.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return apply(np.matmul, other, self)
+
+    def __neg__(self):
+        return apply(np.negative, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply(np.absolute, self)
+
+    def __getitem__(self, index):
+        return FUNCTIONS["getitem"](self, index)
+
+    # comparisons have no derivative: they return plain boolean arrays
+    def __lt__(self, other):
+        return primal(self) < primal(other)
+
+    def __le__(self, other):
+        return primal(self) <= primal(other)
+
+    def __gt__(self, other):
+        return primal(self) > primal(other)
+
+    def __ge__(self, other):
+        return primal(self) >= primal(other)
+
+    def __eq__(self, other):
+        return primal(self) == primal(other)
+
+    def __ne__(self, other):
+        return primal(self) != primal(other)
+
+    __hash__ = None
+
+    # --- in-place mutation is refused --------------------------------------------------------
+    def __setitem__(self, index, value):
+        raise _mutation_error("Item assignment x[...] = value")
+
+    def _refuse(name):  # noqa: N805 - builds methods at class creation
+        def method(self, *args, **kwargs):
+            raise _mutation_error(f"ndarray.{name}()")
+
+        method.__name__ = name
+        return method
+
+    sort = _refuse("sort")
+    fill = _refuse("fill")
+    resize = _refuse("resize")
+    put = _refuse("put")
+    partition = _refuse("partition")
+    itemset = _refuse("itemset")
+    setfield = _refuse("setfield")
+    del _refuse
+
+    # --- ndarray methods that are traced ----------------------------------------------------
+    T = property(lambda self: FUNCTIONS[np.transpose](self))
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return FUNCTIONS[np.sum](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return FUNCTIONS[np.mean](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        return FUNCTIONS[np.prod](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def max(self, axis=None, out=None, keepdims=False):
+        return FUNCTIONS[np.max](self, axis=axis, out=out, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False):
+        return FUNCTIONS[np.min](self, axis=axis, out=out, keepdims=keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return FUNCTIONS[np.var](
+            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims
+        )
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return FUNCTIONS[np.std](
+            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims
+        )
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        return FUNCTIONS[np.reshape](self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = axes[0]
+        return FUNCTIONS[np.transpose](self, axes or None)
+
+    def swapaxes(self, axis1, axis2):
+        return FUNCTIONS[np.swapaxes](self, axis1, axis2)
+
+    def squeeze(self, axis=None):
+        return FUNCTIONS[np.squeeze](self, axis)
+
+    def ravel(self, order="C"):
+        return FUNCTIONS[np.ravel](self, order)
+
+    def flatten(self, order="C"):
+        return FUNCTIONS[np.ravel](self, order)
+
+    def clip(self, min=None, max=None):  # noqa: A002 - ndarray's names
+        return FUNCTIONS[np.clip](self, min, max)
+
+    def dot(self, other):
+        return FUNCTIONS[np.dot](self, other)
+
+    def astype(self, dtype, copy=True):
+        return FUNCTIONS["astype"](self, dtype)
+
+    def copy(self):
+        return self  # traced arrays are never mutated, so sharing is safe
+
+    def argmax(self, axis=None):
+        return np.argmax(primal(self), axis=axis)
+
+    def argmin(self, axis=None):
+        return np.argmin(primal(self), axis=axis)
+
+
+class Node:
+    """One recorded operation of a reverse-mode tape.
+
+    `vals` are the unwrapped arguments (constants included, since the rules need them), `ans`
+    the unwrapped result and `parents` the pairs `(argnum, node)` of the arguments traced at
+    this level. A leaf (an input of the transform) has no primitive and no parents.
+    """
+
+    __slots__ = ("prim", "vals", "params", "ans", "parents", "__weakref__")
+
+    def __init__(self, prim, vals, params, ans, parents):
+        self.prim = prim
+        self.vals = vals
+        self.params = params
+        self.ans = ans
+        self.parents = parents
+
+
+class RevTracer(Tracer):
+    """A traced array of a reverse-mode level: its value, its tape node and the level's tape."""
+
+    __slots__ = ("_node", "_tape")
+
+    def __init__(self, value, level, node, tape):
+        self._value = value
+        self._level = level
+        self._node = node
+        self._tape = tape
+
+    @classmethod
+    def leaf(cls, value, level, tape):
+        """Wrap an input `value` of the transform running at `level`, recording on `tape`."""
+        return cls(value, level, Node(None, (), _NO_PARAMS, value, ()), tape)
+
+    def _lift(self, prim, args, params):
+        level = self._level
+        n = len(args)
+        if n == 1:  # `self` is the argument
+            vals, parents = (self._value,), ((0, self._node),)
+        elif n == 2:  # the hot path: binary operators
+            a, b = args
+            if isinstance(b, Tracer) and b._level == level:
+                if isinstance(a, Tracer) and a._level == level:
+                    vals, parents = (a._value, b._value), ((0, a._node), (1, b._node))
+                else:
+                    vals, parents = (a, b._value), ((1, b._node),)
+            else:  # then `a` is `self`
+                vals, parents = (a._value, b), ((0, a._node),)
+        else:
+            vals = list(args)
+            parents = []
+            for i, a in enumerate(args):
+                if isinstance(a, Tracer) and a._level == level:
+                    vals[i] = a._value
+                    parents.append((i, a._node))
+        ans = prim(*vals, **params)
+        node = Node(prim, vals, params, ans, parents)
+        tape = self._tape
+        tape.append(node)
+        return RevTracer(ans, level, node, tape)
+
+
+class FwdTracer(Tracer):
+    """A traced array of a forward-mode level: its value and its (possibly batched) tangent."""
+
+    __slots__ = ("_tangent",)
+
+    def __init__(self, value, level, tangent):
+        self._value = value
+        self._level = level
+        self._tangent = tangent
+
+    def _lift(self, prim, args, params):
+        level = self._level
+        if len(args) == 1:  # `self` is the argument
+            vals, tangents = (self._value,), (self._tangent,)
+        else:
+            vals = list(args)
+            tangents = [None] * len(args)
+            for i, a in enumerate(args):
+                if isinstance(a, Tracer) and a._level == level:
+                    vals[i] = a._value
+                    tangents[i] = a._tangent
+        ans = prim(*vals, **params)
+        rule = JVP_RULES[prim]
+        if not isinstance(rule, tuple):
+            return FwdTracer(ans, level, rule(tangents, ans, *vals, **params))
+        elementwise = prim in BROADCASTING
+        out = None
+        for i, t in enumerate(tangents):
+            if t is not None:
+                if elementwise:
+                    t = _lift_tangent(t, vals[i], ans)
+                t = rule[i](t, ans, *vals, **params)
+                out = t if out is None else out + t
+        if elementwise:
+            out = _fill_tangent(out, ans)
+        return FwdTracer(ans, level, out)
+
+
+def _lift_tangent(t, x, ans):
+    """Insert size-1 axes after the batch axes of `t`, so that it broadcasts like `x` does."""
+    nx, na = x.ndim, ans.ndim
+    if nx >= na:
+        return t
+    shape = t.shape
+    nb = len(shape) - nx
+    return t.reshape(shape[:nb] + (1,) * (na - nx) + shape[nb:]) if nb else t
+
+
+def _fill_tangent(t, ans):
+    """Broadcast an elementwise tangent to its full shape `batch_shape + ans.shape`."""
+    shape, target = t.shape, ans.shape
+    nb = len(shape) - len(target)
+    if shape[nb:] == target if nb >= 0 else False:
+        return t
+    full = shape[: max(nb, 0)] + target
+    return np.broadcast_to(t, full)
+
+
+def unbroadcast(g, shape):
+    """Sum the cotangent `g` of a broadcast result back to an operand's `shape`.
+
+    Parameters
+    ----------
+    g : array_like
+        A cotangent whose shape is the broadcast of `shape` with other shapes.
+    shape : tuple of int
+        The shape of the operand.
+
+    Returns
+    -------
+    array_like
+        `g` summed over the leading axes and the size-1 axes that broadcasting created.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook.tracing import unbroadcast
+
+    g = np.ones((4, 2, 3))
+    np.testing.assert_array_equal(unbroadcast(g, (2, 1)), np.full((2, 1), 12.0))
+    ```
+    """
+    gshape = g.shape if isinstance(g, (np.ndarray, np.generic, Tracer)) else np.shape(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    total = np.add.reduce if type(g) is np.ndarray else _method_sum
+    if lead:
+        g = total(g, axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    if axes:
+        g = total(g, axis=axes, keepdims=True)
+    return g
+
+
+def _method_sum(g, axis, keepdims=False):
+    return g.sum(axis=axis, keepdims=keepdims)
+
+
+def backward(tape, roots, cotangents, leaves):
+    """Walk a tape backwards from `roots` and return the cotangents reaching `leaves`.
+
+    The tape lists the nodes of one level in the order they were recorded, which is a
+    topological order, so one loop over it in reverse (no recursion) visits every node after
+    all its consumers. Each node's cotangent is dropped as soon as the node has passed it on to
+    its parents through its VJP rules; nodes that received no cotangent are skipped. The tape is
+    not modified, so it can be walked again with other cotangents.
+
+    Parameters
+    ----------
+    tape : list of Node
+        The recorded nodes, in recording order.
+    roots : list of Node
+        The nodes of the outputs.
+    cotangents : list of array_like
+        One cotangent per root, with the root's shape.
+    leaves : list of Node
+        The nodes of the inputs.
+
+    Returns
+    -------
+    list
+        The cotangent of each leaf, or None for a leaf that no root depends on.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from calcbook.tracing import RevTracer, backward, new_level
+
+    tape = []
+    x = RevTracer.leaf(np.array([1.0, 2.0]), new_level(), tape)
+    y = np.sin(x) * 3.0
+    (gx,) = backward(tape, [y._node], [np.ones(2)], [x._node])
+    np.testing.assert_allclose(gx, 3.0 * np.cos([1.0, 2.0]))
+    ```
+    """
+    cts = {}
+    for root, g in zip(roots, cotangents, strict=True):
+        cts[root] = cts[root] + g if root in cts else g
+    pop = cts.pop
+    for node in reversed(tape):
+        g = pop(node, None)
+        if g is None:
+            continue
+        rules = VJP_RULES[node.prim]
+        vals, ans, params = node.vals, node.ans, node.params
+        elementwise = node.prim in BROADCASTING
+        for i, parent in node.parents:
+            gi = rules[i](g, ans, *vals, **params) if params else rules[i](g, ans, *vals)
+            if elementwise and gi.shape != vals[i].shape:
+                gi = unbroadcast(gi, vals[i].shape)
+            prev = cts.get(parent)
+            cts[parent] = gi if prev is None else prev + gi
+    return [cts.get(leaf) for leaf in leaves]

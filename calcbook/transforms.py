@@ -1,0 +1,607 @@
+r"""The functional API of the array engine: `grad`, `vjp`, `jvp`, Jacobians, Hessians.
+
+Each transform takes an ordinary Python function of NumPy arrays and returns a new function (or,
+for `vjp`, `jvp` and `hvp`, a result). Inside, it opens a trace level, wraps its inputs in tracers
+of that level, calls the function, and reads the derivative off the result: by walking the tape
+backwards (reverse mode: `vjp`, `grad`, `jacrev`) or from the tangents carried forward (forward
+mode: `jvp`, `jacfwd`). Transforms compose: `hessian` is `jacfwd(grad(f))` and `hvp` is the JVP
+of the gradient, both *forward-over-reverse*.
+
+Arguments may be arrays, Python numbers, lists (converted with `np.asarray`) or, for `grad`,
+`value_and_grad`, `vjp` and `jvp`, nested tuples, lists and dicts of arrays. Integer inputs are
+promoted to float64; gradients have the dtype and shape of their input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import rules  # noqa: F401 - fills the rule table
+from .tracing import FwdTracer, RevTracer, Tracer, backward, new_level, primal
+
+__all__ = [
+    "grad",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "value_and_grad",
+    "vjp",
+]
+
+
+# --- small helpers: argument trees, argnums, inputs ---------------------------------------------
+def _flatten(tree):
+    """Leaves of nested tuples/lists/dicts, and a description to rebuild the structure.
+
+    A list of numbers is a leaf (an array to be), not a container.
+    """
+    if isinstance(tree, tuple) or (isinstance(tree, list) and not _is_numbers(tree)):
+        parts = [_flatten(t) for t in tree]
+        return [leaf for p in parts for leaf in p[0]], (type(tree), None, [p[1] for p in parts])
+    if isinstance(tree, dict):
+        parts = [_flatten(tree[k]) for k in tree]
+        return [leaf for p in parts for leaf in p[0]], (dict, list(tree), [p[1] for p in parts])
+    return [tree], None
+
+
+def _unflatten(treedef, leaves):
+    return _build(treedef, iter(leaves))
+
+
+def _build(treedef, leaves):
+    if treedef is None:
+        return next(leaves)
+    kind, keys, children = treedef
+    built = [_build(c, leaves) for c in children]
+    return dict(zip(keys, built, strict=True)) if kind is dict else kind(built)
+
+
+def _is_numbers(x):
+    """Whether `x` is a (nested) list of numbers, to be converted with `np.asarray`."""
+    if isinstance(x, list):
+        return all(_is_numbers(a) for a in x)
+    return isinstance(x, (int, float, complex, np.number, np.bool_))
+
+
+def _is_tree(x):
+    return isinstance(x, (tuple, list, dict)) and not (isinstance(x, list) and _is_numbers(x))
+
+
+def _argnums(argnums, nargs):
+    if type(argnums) is int and 0 <= argnums < nargs:
+        return (argnums,), False
+    multi = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if multi else (argnums,)
+    for n in nums:
+        if not isinstance(n, (int, np.integer)) or not -nargs <= n < nargs:
+            raise ValueError(
+                f"argnums={argnums!r} is out of range for a function called with {nargs} "
+                f"positional argument{'s' * (nargs != 1)} (valid: 0 to {nargs - 1})."
+            )
+    return tuple(int(n) % nargs for n in nums), multi
+
+
+def _prepare(x):
+    """An input as a float array (integers promoted to float64); tracers are left alone."""
+    if isinstance(x, Tracer) or (isinstance(x, np.ndarray) and x.dtype.kind in "fc"):
+        return x
+    x = np.asarray(x)
+    if x.dtype.kind not in "fc":
+        x = x.astype(np.float64)
+    return x
+
+
+def _shape(x):
+    return x.shape if isinstance(x, (np.ndarray, np.generic, Tracer)) else np.shape(x)
+
+
+def _dtype(x):
+    dtype = np.result_type(primal(x))
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def _zeros_like(x):
+    if isinstance(x, np.ndarray) and x.dtype.kind in "fc":
+        return np.zeros(x.shape, dtype=x.dtype)
+    return np.zeros(np.shape(x), dtype=_dtype(x))
+
+
+def _finish(g, x):
+    """A gradient as returned to the user: the shape and dtype of `x`, a writeable array."""
+    if g is None:
+        return _zeros_like(x)
+    if g.dtype != x.dtype:
+        g = g.astype(x.dtype)
+    if type(g) is np.ndarray and not g.flags.writeable:
+        g = g.copy()  # a broadcast view made by a rule
+    return g
+
+
+def _split(out, level):
+    """Per output leaf: the value (unwrapped at `level`) and its tracer, or None if constant."""
+    if isinstance(out, Tracer) and out._level == level:
+        return [out._value], [out], None
+    leaves, treedef = _flatten(out)
+    values, boxes = [], []
+    for leaf in leaves:
+        traced = isinstance(leaf, Tracer) and leaf._level == level
+        values.append(leaf._value if traced else leaf)
+        boxes.append(leaf if traced else None)
+    return values, boxes, treedef
+
+
+class _Inputs:
+    """The differentiated inputs of one reverse trace: prepared leaves, their tape nodes, trees."""
+
+    __slots__ = ("xs", "nodes", "trees")
+
+    def __init__(self):
+        self.xs, self.nodes, self.trees = [], [], []  # trees: per argnum, None or (def, count)
+
+
+def _trace_reverse(f, args, kwargs, nums):
+    """Call `f` with the arguments `nums` wrapped in reverse-mode tracers of a new level."""
+    level, tape = new_level(), []
+    args = list(args)
+    inputs = _Inputs()
+    for n in nums:
+        arg = args[n]
+        if _is_tree(arg):
+            leaves, treedef = _flatten(arg)
+            boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
+            args[n] = _unflatten(treedef, boxes)
+            inputs.trees.append((treedef, len(boxes)))
+        else:  # the common case, one array
+            args[n] = box = RevTracer.leaf(_prepare(arg), level, tape)
+            boxes = (box,)
+            inputs.trees.append(None)
+        for box in boxes:
+            inputs.xs.append(box._value)
+            inputs.nodes.append(box._node)
+    return level, tape, f(*args, **kwargs), inputs
+
+
+def _pull_back(tape, boxes, cotangents, inputs):
+    """Cotangents of the inputs, one tree per argnum, for cotangents of the output leaves."""
+    roots, cts = [], []
+    for b, ct in zip(boxes, cotangents, strict=True):
+        if b is not None:
+            roots.append(b._node)
+            cts.append(ct)
+    grads = backward(tape, roots, cts, inputs.nodes) if roots else [None] * len(inputs.nodes)
+    grads = [_finish(g, x) for g, x in zip(grads, inputs.xs, strict=True)]
+    result, k = [], 0
+    for tree in inputs.trees:
+        if tree is None:
+            result.append(grads[k])
+            k += 1
+        else:
+            result.append(_unflatten(tree[0], grads[k : k + tree[1]]))
+            k += tree[1]
+    return result
+
+
+# --- reverse mode -------------------------------------------------------------------------------
+def value_and_grad(f, argnums=0):
+    r"""Return a function computing both $f(x)$ and its gradient $\nabla f(x)$.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays returning a scalar (shape `()`).
+    argnums : int or tuple of int, default 0
+        Which positional argument(s) to differentiate with respect to.
+
+    Returns
+    -------
+    callable
+        `(*args, **kwargs) -> (value, gradient)`, where `gradient` has the structure, shape and
+        dtype of the differentiated argument, or is a tuple of those when `argnums` is a tuple.
+
+    Raises
+    ------
+    TypeError
+        If `f` returns something other than a scalar (use `jacobian` or `vjp` then).
+    ValueError
+        If `argnums` is out of range for the arguments given.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    value, g = cb.value_and_grad(lambda x: np.sum(x**2))(np.array([1.0, 2.0]))
+    assert value == 5.0
+    np.testing.assert_allclose(g, [2.0, 4.0])
+    ```
+    """
+
+    normalised = {}  # number of arguments -> (argnums as a tuple, whether it was a tuple)
+
+    def value_and_grad_f(*args, **kwargs):
+        nums = normalised.get(len(args))
+        if nums is None:
+            nums = normalised[len(args)] = _argnums(argnums, len(args))
+        nums, multi = nums
+        level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
+        values, boxes, treedef = _split(out, level)
+        value = values[0]
+        if treedef is not None or _shape(value) != ():
+            shape = f"an array of shape {_shape(value)}" if treedef is None else "a container"
+            raise TypeError(
+                f"grad requires a function with a scalar output, but the function returned "
+                f"{shape}. For a non-scalar output use cb.jacobian (the whole Jacobian) or "
+                "cb.vjp (vector-Jacobian products)."
+            )
+        dtype = value.dtype if isinstance(value, (np.ndarray, np.generic)) else _dtype(value)
+        seed = dtype.type(1) if dtype.kind in "fc" else np.float64(1)
+        grads = _pull_back(tape, boxes, [seed], inputs)
+        return value, tuple(grads) if multi else grads[0]
+
+    return value_and_grad_f
+
+
+def grad(f, argnums=0):
+    r"""Return the gradient function $x \mapsto \nabla f(x)$ of a scalar-valued function.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays returning a scalar (shape `()`).
+    argnums : int or tuple of int, default 0
+        Which positional argument(s) to differentiate with respect to.
+
+    Returns
+    -------
+    callable
+        A function with the signature of `f` returning the gradient: same shape (and dtype) as
+        the argument, `grad(f)(x).shape == x.shape`; a tuple of gradients if `argnums` is a tuple.
+
+    Raises
+    ------
+    TypeError
+        If `f` does not return a scalar.
+    ValueError
+        If `argnums` is out of range.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+
+    def loss(W, x, y):
+        p = 1 / (1 + np.exp(-(x @ W)))
+        return np.mean((p - y) ** 2)
+
+
+    rng = np.random.default_rng(0)
+    W, x, y = rng.normal(size=3), rng.normal(size=(5, 3)), rng.uniform(size=5)
+    g = cb.grad(loss)(W, x, y)
+    assert g.shape == W.shape
+    p = 1 / (1 + np.exp(-(x @ W)))  # the same gradient by hand
+    np.testing.assert_allclose(g, x.T @ (2 * (p - y) * p * (1 - p)) / 5)
+    assert cb.grad(cb.grad(np.sin))(1.0) == -np.sin(1.0)
+    ```
+    """
+    value_and_grad_f = value_and_grad(f, argnums)
+
+    def grad_f(*args, **kwargs):
+        return value_and_grad_f(*args, **kwargs)[1]
+
+    return grad_f
+
+
+def vjp(f, *primals):
+    r"""Evaluate `f` and return a function for its vector-Jacobian products $u \mapsto u^\top J$.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays; its output may be an array or a tuple/list/dict of arrays.
+    *primals
+        The arguments at which to evaluate `f` (all are differentiated).
+
+    Returns
+    -------
+    out
+        `f(*primals)`.
+    vjp_fn : callable
+        `vjp_fn(cotangent)` returns a tuple with one cotangent per primal, each of the primal's
+        shape. `cotangent` must have the structure and shapes of `out`. `vjp_fn` keeps the tape
+        and can be called any number of times.
+
+    Raises
+    ------
+    ValueError
+        From `vjp_fn`, if a cotangent's shape differs from the output's (both are named).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    A = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    out, vjp_fn = cb.vjp(lambda x: A @ np.sin(x), np.array([0.5, 1.0]))
+    (ct,) = vjp_fn(np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_allclose(ct, (A[0] - A[2]) * np.cos([0.5, 1.0]))
+    ```
+    """
+    nums = tuple(range(len(primals)))
+    level, tape, out, inputs = _trace_reverse(f, primals, {}, nums)
+    values, boxes, treedef = _split(out, level)
+    out_value = _unflatten(treedef, values)
+
+    def vjp_fn(cotangent):
+        cts, ct_def = _flatten(cotangent)
+        if ct_def != treedef:
+            raise ValueError("the cotangent must have the same structure as the output of f")
+        cts = [ct if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
+        for ct, v in zip(cts, values, strict=True):
+            if np.shape(ct) != np.shape(v):
+                raise ValueError(
+                    f"cotangent shape {np.shape(ct)} does not match the output shape "
+                    f"{np.shape(v)} of f; the cotangent must have the output's shape."
+                )
+        return tuple(_pull_back(tape, boxes, cts, inputs))
+
+    return out_value, vjp_fn
+
+
+# --- forward mode -------------------------------------------------------------------------------
+def jvp(f, primals, tangents):
+    r"""Evaluate `f` and its Jacobian-vector product $J v$ in one forward pass.
+
+    This is true forward mode: each operation's JVP rule pushes the tangent along with the value.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays; its output may be an array or a tuple/list/dict of arrays.
+    primals : tuple
+        The arguments of `f`.
+    tangents : tuple
+        One tangent per primal, each of the primal's shape.
+
+    Returns
+    -------
+    out
+        `f(*primals)`.
+    tangent_out
+        $J v$, with the structure and shapes of `out`.
+
+    Raises
+    ------
+    ValueError
+        If a tangent's shape differs from its primal's (both are named).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    x, v = np.array([0.0, 1.0]), np.array([1.0, 2.0])
+    y, dy = cb.jvp(np.exp, (x,), (v,))
+    np.testing.assert_allclose(dy, np.exp(x) * v)
+    ```
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp takes primals and tangents as tuples: jvp(f, (x,), (v,))")
+    p_leaves, p_def = _flatten(tuple(primals))
+    t_leaves, t_def = _flatten(tuple(tangents))
+    if p_def != t_def:
+        raise ValueError("the tangents must have the same structure as the primals")
+    level = new_level()
+    boxes = []
+    for x, t in zip(p_leaves, t_leaves, strict=True):
+        x = _prepare(x)
+        t = t if isinstance(t, Tracer) else np.asarray(t)
+        if np.shape(t) != np.shape(x):
+            raise ValueError(
+                f"tangent shape {np.shape(t)} does not match primal shape {np.shape(x)}; "
+                "each tangent must have the shape of its primal."
+            )
+        if t.dtype != x.dtype:
+            t = t.astype(x.dtype)
+        boxes.append(FwdTracer(x, level, t))
+    out = f(*_unflatten(p_def, boxes))
+    values, out_boxes, treedef = _split(out, level)
+    tangents_out = [
+        _zeros_like(v) if b is None else b._tangent for v, b in zip(values, out_boxes, strict=True)
+    ]
+    return _unflatten(treedef, values), _unflatten(treedef, tangents_out)
+
+
+def _per_output(out_def, per_arg, multi):
+    """Arrange Jacobian blocks: the output's structure, with a tuple over argnums at each leaf."""
+    if not multi:
+        return _unflatten(out_def, per_arg[0])
+    return _unflatten(out_def, [tuple(blocks) for blocks in zip(*per_arg, strict=True)])
+
+
+def jacfwd(f, argnums=0):
+    r"""Return the Jacobian function of `f`, computed in forward mode.
+
+    One forward pass pushes a batch of tangents, the whole identity basis of the input, through
+    `f`; the JVP rules work on batched tangents, so this costs one pass, not `x.size` passes.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays returning an array (or a tuple/list/dict of arrays).
+    argnums : int or tuple of int, default 0
+        The argument(s) to differentiate; each must be an array (or a number).
+
+    Returns
+    -------
+    callable
+        A function returning the Jacobian of shape `f(x).shape + x.shape` (with a tuple over
+        `argnums` when it is a tuple).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    x = np.array([1.0, 2.0, 3.0])
+    J = cb.jacfwd(lambda x: x[:2] * x[1:])(x)
+    np.testing.assert_allclose(J, [[2.0, 1.0, 0.0], [0.0, 3.0, 2.0]])
+    ```
+    """
+
+    def jacfwd_f(*args, **kwargs):
+        nums, multi = _argnums(argnums, len(args))
+        per_arg, out_def = [], None
+        for n in nums:
+            if _is_tree(args[n]):
+                raise TypeError("jacfwd differentiates with respect to arrays, not containers")
+            x = _prepare(args[n])
+            shape, size = np.shape(x), int(np.size(x))
+            level = new_level()
+            basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
+            a = list(args)
+            a[n] = FwdTracer(x, level, basis)
+            values, boxes, out_def = _split(f(*a, **kwargs), level)
+            blocks = []
+            for v, b in zip(values, boxes, strict=True):
+                v_shape = np.shape(v)
+                if b is None:
+                    blocks.append(np.zeros(v_shape + shape, dtype=_dtype(v)))
+                else:
+                    blocks.append(np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape))
+            per_arg.append(blocks)
+        return _per_output(out_def, per_arg, multi)
+
+    return jacfwd_f
+
+
+def jacrev(f, argnums=0):
+    r"""Return the Jacobian function of `f`, computed in reverse mode.
+
+    One forward pass records the tape; then one backward walk per output element reuses it.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays returning an array (or a tuple/list/dict of arrays).
+    argnums : int or tuple of int, default 0
+        The argument(s) to differentiate.
+
+    Returns
+    -------
+    callable
+        A function returning the Jacobian of shape `f(x).shape + x.shape` (with a tuple over
+        `argnums` when it is a tuple).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    x = np.array([1.0, 2.0, 3.0])
+    J = cb.jacrev(lambda x: x[:2] * x[1:])(x)
+    np.testing.assert_allclose(J, [[2.0, 1.0, 0.0], [0.0, 3.0, 2.0]])
+    assert cb.jacobian is cb.jacrev
+    ```
+    """
+
+    def jacrev_f(*args, **kwargs):
+        nums, multi = _argnums(argnums, len(args))
+        for n in nums:
+            if _is_tree(args[n]):
+                raise TypeError("jacrev differentiates with respect to arrays, not containers")
+        level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
+        values, boxes, out_def = _split(out, level)
+        xs = inputs.xs
+        zeros = [_zeros_like(v) for v in values]
+        per_arg = [[] for _ in nums]
+        for k, v in enumerate(values):
+            rows = []
+            for j in range(int(np.size(v))):
+                onehot = np.zeros(np.size(v), dtype=zeros[k].dtype)
+                onehot[j] = 1
+                cts = zeros[:k] + [onehot.reshape(np.shape(v))] + zeros[k + 1 :]
+                rows.append(_pull_back(tape, boxes, cts, inputs))
+            for i, x in enumerate(xs):
+                shape = np.shape(v) + np.shape(x)
+                if rows:
+                    per_arg[i].append(np.reshape(np.stack([r[i] for r in rows]), shape))
+                else:
+                    per_arg[i].append(np.zeros(shape, dtype=_dtype(x)))
+        return _per_output(out_def, per_arg, multi)
+
+    return jacrev_f
+
+
+jacobian = jacrev
+
+
+def hessian(f, argnums=0):
+    r"""Return the Hessian function of a scalar-valued `f`: forward-over-reverse, `jacfwd(grad(f))`.
+
+    Parameters
+    ----------
+    f : callable
+        A function of NumPy arrays returning a scalar.
+    argnums : int or tuple of int, default 0
+        The argument(s) to differentiate.
+
+    Returns
+    -------
+    callable
+        A function returning the Hessian, of shape `x.shape + x.shape`
+        (nested tuples of blocks `H[i][j]` when `argnums` is a tuple).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    H = cb.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(H, [[4.0, 2.0], [2.0, 0.0]])
+    ```
+    """
+    return jacfwd(grad(f, argnums), argnums)
+
+
+def hvp(f, x, v):
+    r"""Hessian-vector product $\nabla^2 f(x)\, v$ without forming the Hessian.
+
+    Computed forward-over-reverse, `jvp(grad(f), (x,), (v,))`: about the cost of two gradients.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar-valued function of one array.
+    x : array_like
+        The point.
+    v : array_like
+        The direction, of the shape of `x`.
+
+    Returns
+    -------
+    ndarray
+        $\nabla^2 f(x)\, v$, of the shape of `x`.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    import calcbook as cb
+
+    x, v = np.array([1.0, 2.0]), np.array([1.0, -1.0])
+    f = lambda x: x[0] ** 2 * x[1]
+    np.testing.assert_allclose(cb.hvp(f, x, v), cb.hessian(f)(x) @ v)
+    ```
+    """
+    return jvp(grad(f), (x,), (v,))[1]

@@ -1,0 +1,255 @@
+"""Tests for calcbook.Dual: closed forms, the other mode (Value), and central differences."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from calcbook import Dual, Value
+from calcbook import dual as dm
+
+EPS = np.finfo(float).eps
+
+
+def central_difference(f, x, h=1e-5):
+    """D(h/2) and an error bar: |D(h) - D(h/2)| (about 3x its truncation error) + rounding."""
+    d_h = (f(x + h) - f(x - h)) / (2 * h)
+    d_half = (f(x + h / 2) - f(x - h / 2)) / h
+    rounding = 4 * EPS * max(abs(f(x + h)), abs(f(x - h)), 1.0) / h
+    return d_half, abs(d_h - d_half) + rounding
+
+
+def sig(x):
+    return 1 / (1 + math.exp(-x))
+
+
+# name, f written with dm's functions (so it runs on floats and Duals), f', points.
+# `value` says whether calcbook.Value supports it too (for the comparison with reverse mode).
+CASES = [
+    ("x + 2", lambda x: x + 2, lambda x: 1.0, [-1.3, 0.7], True),
+    ("2 + x", lambda x: 2 + x, lambda x: 1.0, [-1.3, 0.7], True),
+    ("x - 2", lambda x: x - 2, lambda x: 1.0, [-1.3, 0.7], True),
+    ("2 - x", lambda x: 2 - x, lambda x: -1.0, [-1.3, 0.7], True),
+    ("x * 3", lambda x: x * 3, lambda x: 3.0, [-1.3, 0.7], True),
+    ("3 * x", lambda x: 3 * x, lambda x: 3.0, [-1.3, 0.7], True),
+    ("x / 4", lambda x: x / 4, lambda x: 0.25, [-1.3, 0.7], True),
+    ("4 / x", lambda x: 4 / x, lambda x: -4 / x**2, [-1.3, 0.7], True),
+    ("x ** 3", lambda x: x**3, lambda x: 3 * x**2, [-1.3, 0.7], True),
+    ("x ** -2", lambda x: x**-2, lambda x: -2 * x**-3, [-1.3, 0.7], True),
+    ("x ** 0.5", lambda x: x**0.5, lambda x: 0.5 * x**-0.5, [0.3, 2.5], True),
+    ("x ** 0", lambda x: x**0, lambda x: 0.0, [-1.3, 0.7], True),
+    ("2 ** x", lambda x: 2**x, lambda x: 2**x * math.log(2), [-1.3, 0.7], True),
+    ("x ** x", lambda x: x**x, lambda x: x**x * (math.log(x) + 1), [0.3, 1.7], True),
+    ("-x", lambda x: -x, lambda x: -1.0, [-1.3, 0.7], True),
+    ("x * x", lambda x: x * x, lambda x: 2 * x, [-1.3, 0.7], True),
+    ("exp", dm.exp, math.exp, [-1.3, 0.7], True),
+    ("log", dm.log, lambda x: 1 / x, [0.3, 2.0], True),
+    ("tanh", dm.tanh, lambda x: 1 - math.tanh(x) ** 2, [-1.3, 0.7], True),
+    ("sigmoid", dm.sigmoid, lambda x: sig(x) * (1 - sig(x)), [-30.0, -1.3, 0.7, 30.0], True),
+    ("relu", dm.relu, lambda x: float(x > 0), [-1.3, 0.7], True),
+    ("sin", dm.sin, math.cos, [-1.3, 0.7], False),
+    ("cos", dm.cos, lambda x: -math.sin(x), [-1.3, 0.7], False),
+    ("sqrt", dm.sqrt, lambda x: 0.5 / math.sqrt(x), [0.3, 2.5], True),
+]
+
+
+class OnValue:
+    """dm's functions, spelled as Value methods (for the reverse-mode comparison)."""
+
+    exp, log, tanh, sigmoid, relu = Value.exp, Value.log, Value.tanh, Value.sigmoid, Value.relu
+
+    @staticmethod
+    def sqrt(v):
+        return v**0.5
+
+
+def on_value(name, f):
+    method = getattr(OnValue, name, None)
+    return method if method is not None else f
+
+
+@pytest.mark.parametrize("name, f, df, points, value", CASES, ids=[c[0] for c in CASES])
+def test_tangent_rules_match_closed_form_central_difference_and_reverse_mode(
+    name, f, df, points, value
+):
+    for x in points:
+        out = f(Dual(x, 1.0))
+        assert out.value == pytest.approx(f(x), rel=1e-15, abs=1e-300)
+        assert out.tangent == pytest.approx(df(x), rel=1e-14, abs=1e-300), (name, x)
+        assert f(Dual(x, -2.5)).tangent == pytest.approx(-2.5 * df(x), rel=1e-14, abs=1e-300)
+        assert f(Dual(x)).tangent == 0.0  # a constant has no tangent
+        estimate, error = central_difference(f, x)
+        assert abs(out.tangent - estimate) <= error, (name, x, out.tangent, estimate, error)
+        if value:
+            v = Value(x)
+            on_value(name, f)(v).backward()
+            assert out.tangent == pytest.approx(v.grad, rel=1e-14, abs=1e-300)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a - b,
+        lambda a, b: a * b,
+        lambda a, b: a / b,
+        lambda a, b: a**b,
+        lambda a, b: b**a,
+    ],
+)
+def test_two_inputs_give_both_partials_and_agree_with_value(f):
+    x, y = 0.8, 1.7
+    a, b = Value(x), Value(y)
+    f(a, b).backward()
+    assert f(Dual(x, 1.0), Dual(y)).tangent == pytest.approx(a.grad, rel=1e-14)
+    assert f(Dual(x), Dual(y, 1.0)).tangent == pytest.approx(b.grad, rel=1e-14)
+    both = f(Dual(x, 0.3), Dual(y, -2.0)).tangent  # a directional derivative
+    assert both == pytest.approx(0.3 * a.grad - 2.0 * b.grad, rel=1e-13)
+
+
+def test_module_functions_accept_floats_and_duals():
+    for name in ["exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "sqrt"]:
+        fn = getattr(dm, name)
+        assert isinstance(fn(0.7), float)
+        assert fn(Dual(0.7, 1.0)).value == fn(0.7)
+    assert dm.sigmoid(-800.0) == 0.0 and dm.sigmoid(800.0) == 1.0
+    assert dm.relu(-1) == 0.0 and dm.relu(Dual(-1.0, 1.0)).tangent == 0.0
+
+
+def test_numpy_scalars_and_ufuncs_on_duals():
+    d = Dual(0.5, 1.0)
+    for out, expected in [
+        (np.float64(3.0) * d, (1.5, 3.0)),
+        (np.float64(1.0) - d, (0.5, -1.0)),
+        (np.float64(2.0) ** d, (2**0.5, 2**0.5 * math.log(2))),
+        (np.sin(d), (math.sin(0.5), math.cos(0.5))),
+        (np.sqrt(d), (math.sqrt(0.5), 0.5 / math.sqrt(0.5))),
+    ]:
+        assert isinstance(out, Dual) and (out.value, out.tangent) == pytest.approx(expected)
+    with pytest.raises(TypeError, match="numpy.arctan does not take a Dual"):
+        np.arctan(d)
+
+
+def test_repr_and_slots():
+    d = Dual(2, 1)
+    assert repr(d) == "Dual(value=2.0, tangent=1.0)"
+    with pytest.raises(AttributeError):
+        d.other = 1
+
+
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: Dual("a"), TypeError, ["real value", "str"]),
+        (lambda: Dual(1.0, "b"), TypeError, ["real tangent", "str"]),
+        (lambda: Dual(True), TypeError, ["bool"]),
+        (lambda: Dual(math.nan), ValueError, ["finite value", "nan"]),
+        (lambda: Dual(1.0, math.inf), ValueError, ["finite tangent", "inf"]),
+        (lambda: Dual(-1.0, 1.0).log(), ValueError, ["positive", "-1.0"]),
+        (lambda: Dual(0.0, 1.0).sqrt(), ValueError, ["positive", "0.0"]),
+        (lambda: Dual(-2.0) ** Dual(2.0), ValueError, ["positive base", "-2.0"]),
+        (lambda: (-2.0) ** Dual(0.5), ValueError, ["positive base", "-2.0"]),
+        (lambda: Dual(-8.0) ** (1 / 3), ValueError, ["-8.0", "not real"]),
+        (lambda: Dual(0.0) ** -1, ValueError, ["value is infinite"]),
+        (lambda: Dual(0.0) ** 0.5, ValueError, ["derivative is infinite"]),
+        (lambda: Dual(1.0) / 0.0, ZeroDivisionError, ["0.0"]),
+        (lambda: Dual(1000.0).exp(), OverflowError, ["exp(1000.0)"]),
+        (lambda: Dual(1e200) * 1e200, ValueError, ["finite"]),
+    ],
+)
+def test_bad_input_raises_a_clear_error(make, error, words):
+    with pytest.raises(error) as info:
+        make()
+    for word in words:
+        assert word in str(info.value)
+
+
+# Random compositions, run three ways: on floats (for central differences), on Duals (forward
+# mode, seeded with a direction) and on Values (reverse mode). Every step keeps log, ** and /
+# inside their domains.
+UNARY = {
+    "neg": lambda m, a: -a,
+    "exp": lambda m, a: m.exp(a),
+    "log": lambda m, a: m.log(1 + a * a),
+    "tanh": lambda m, a: m.tanh(a),
+    "sigmoid": lambda m, a: m.sigmoid(a),
+    "relu": lambda m, a: m.relu(a),
+    "cube": lambda m, a: a**3,
+    "pow": lambda m, a: (1 + a * a) ** 1.5,
+    "rpow": lambda m, a: 2 ** m.tanh(a),
+    "rdiv": lambda m, a: 2 / (1 + a * a),
+    "rsub": lambda m, a: 1.5 - a,
+    "radd": lambda m, a: 0.5 + a,
+    "rmul": lambda m, a: -0.5 * a,
+}
+BINARY = {
+    "add": lambda m, a, b: a + b,
+    "sub": lambda m, a, b: a - b,
+    "mul": lambda m, a, b: a * b,
+    "div": lambda m, a, b: a / (1 + b * b),
+    "powv": lambda m, a, b: (1 + a * a) ** m.tanh(b),
+}
+
+
+class Floats:
+    exp, log, tanh, sigmoid = math.exp, math.log, math.tanh, staticmethod(dm.sigmoid)
+
+    @staticmethod
+    def relu(a):
+        assert abs(a) > 1e-3  # stay away from the kink, where finite differences mislead
+        return max(a, 0.0)
+
+
+Duals = dm  # the module-level functions take Duals
+
+
+step = st.one_of(
+    st.tuples(st.sampled_from(sorted(UNARY)), st.integers(0, 99)),
+    st.tuples(st.sampled_from(sorted(BINARY)), st.integers(0, 99), st.integers(0, 99)),
+)
+
+
+def run(program, m, inputs):
+    """Every intermediate result; the last one is the output."""
+    pool = list(inputs)
+    for name, *args in program:
+        table = UNARY if len(args) == 1 else BINARY
+        pool.append(table[name](m, *[pool[i % len(pool)] for i in args]))
+    return pool
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(step, min_size=1, max_size=8),
+    st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+    st.lists(st.floats(-1, 1), min_size=3, max_size=3),
+)
+def test_random_compositions_forward_equals_reverse_equals_finite_difference(
+    program, point, direction
+):
+    def along(t):  # f(point + t * direction), on floats
+        try:
+            pool = run(program, Floats, [p + t * d for p, d in zip(point, direction, strict=True)])
+        except (OverflowError, ValueError, ZeroDivisionError, AssertionError):
+            assume(False)
+        assume(max(map(abs, pool)) < 1e3)
+        return pool[-1]
+
+    expected = along(0.0)
+    tangents = run(program, Duals, [Dual(p, d) for p, d in zip(point, direction, strict=True)])
+    forward = tangents[-1]
+    xs = [Value(p) for p in point]
+    out = run(program, OnValue, xs)[-1]
+    out.backward()
+    reverse = sum(x.grad * d for x, d in zip(xs, direction, strict=True))
+
+    assert forward.value == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert out.data == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    # The two modes round differently; their difference is a few ulps of the largest tangent
+    # met on the way (an output tangent can cancel to far below it).
+    scale = max(abs(d.tangent) for d in tangents) + sum(abs(x.grad) for x in xs)
+    assert abs(forward.tangent - reverse) <= 1e-12 * scale
+    estimate, error = central_difference(along, 0.0)
+    assert abs(forward.tangent - estimate) <= 2 * error + 1e-9 * abs(estimate)

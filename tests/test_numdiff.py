@@ -1,0 +1,338 @@
+"""Tests for calcbook.numdiff, against closed-form derivatives (nothing beyond the test extras)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from calcbook import numdiff
+
+# Smooth functions with stable closed-form derivatives, at steep, tiny and huge arguments.
+REFERENCE = {
+    "exp at 1": (np.exp, np.exp, 1.0),
+    "sin at 1e-3": (np.sin, np.cos, 1e-3),
+    "x^-3 at 0.1": (lambda x: x**-3.0, lambda x: -3.0 * x**-4.0, 0.1),
+    "log at 1e-4": (np.log, lambda x: 1 / x, 1e-4),
+    "exp(50x) at 0.3": (lambda x: np.exp(50 * x), lambda x: 50 * np.exp(50 * x), 0.3),
+    "x^2 at 1e8": (lambda x: x * x, lambda x: 2 * x, 1e8),
+    "tanh at 0.7": (np.tanh, lambda x: 1 / np.cosh(x) ** 2, 0.7),
+    "rational at 2": (
+        lambda x: (1 + x) / (1 + x * x),
+        lambda x: (1 - 2 * x - x * x) / (1 + x * x) ** 2,
+        2.0,
+    ),
+    "sqrt at 1e-6": (np.sqrt, lambda x: 0.5 / np.sqrt(x), 1e-6),
+    "arctan at -3": (np.arctan, lambda x: 1 / (1 + x * x), -3.0),
+}
+# Relative accuracy each method reaches on the whole set. Forward differences are limited to
+# about sqrt(eps) * |f| / |x f'|, which is 2e-7 for log at 1e-4.
+BOUND = {"forward": 3e-7, "backward": 3e-7, "central": 1e-9, "richardson": 1e-12, "complex": 1e-15}
+SECOND = {  # f'' in closed form, for n=2
+    "exp at 1": lambda x: np.exp(x),
+    "x^-3 at 0.1": lambda x: 12.0 * x**-5.0,
+    "log at 1e-4": lambda x: -1 / x**2,
+    "exp(50x) at 0.3": lambda x: 2500 * np.exp(50 * x),
+    "tanh at 0.7": lambda x: -2 * np.tanh(x) / np.cosh(x) ** 2,
+    "arctan at -3": lambda x: -2 * x / (1 + x * x) ** 2,
+}
+BOUND2 = {"forward": 3e-4, "backward": 3e-4, "central": 1e-6, "richardson": 1e-9}
+
+
+class Counted:
+    """Wrap f to count its calls independently of `info.evaluations`."""
+
+    def __init__(self, f):
+        self.f, self.calls = f, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return self.f(x)
+
+
+@pytest.mark.parametrize("method", list(BOUND))
+@pytest.mark.parametrize("case", list(REFERENCE))
+def test_reference_accuracy_and_honest_error(case, method):
+    f, df, x = REFERENCE[case]
+    value, info = numdiff.derivative(f, x, method=method, full_output=True)
+    exact = df(x)
+    assert abs(value - exact) <= BOUND[method] * abs(exact)
+    assert abs(value - exact) <= info.error  # the error bar covers the true error
+    assert info.error <= 1e4 * BOUND[method] * abs(exact)  # ... and is not uselessly loose
+
+
+@pytest.mark.parametrize("method", list(BOUND2))
+@pytest.mark.parametrize("case", list(SECOND))
+def test_second_derivative(case, method):
+    f, _, x = REFERENCE[case]
+    value, info = numdiff.derivative(f, x, n=2, method=method, full_output=True)
+    exact = SECOND[case](x)
+    assert abs(value - exact) <= BOUND2[method] * abs(exact)
+    assert abs(value - exact) <= info.error
+
+
+def test_elementwise_arrays_and_default_output():
+    x = np.linspace(-2.0, 2.0, 7).reshape(7, 1) * np.ones((1, 3))
+    d = numdiff.derivative(np.sin, x)
+    assert isinstance(d, np.ndarray) and d.shape == x.shape
+    np.testing.assert_allclose(d, np.cos(x), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("method", "n", "plain", "full"),
+    [
+        ("forward", 1, 2, 3),
+        ("forward", 2, 3, 4),
+        ("backward", 1, 2, 3),
+        ("backward", 2, 3, 4),
+        ("central", 1, 2, 4),
+        ("central", 2, 3, 5),
+        ("complex", 1, 1, 1),
+        ("richardson", 1, 16, 16),
+        ("richardson", 2, 17, 17),
+    ],
+)
+def test_derivative_evaluation_counts(method, n, plain, full):
+    for x in (1.5, np.array([0.5, 1.5, 3.0])):  # vectorised f: one call per probe for all x
+        f = Counted(np.exp)
+        numdiff.derivative(f, x, n=n, method=method)
+        assert f.calls == plain
+        f = Counted(np.exp)
+        _, info = numdiff.derivative(f, x, n=n, method=method, full_output=True)
+        assert f.calls == info.evaluations == full
+
+
+def test_relative_step_redone_for_offset_function():
+    # At x = 1e-10 a step proportional to |x| drowns 1 + x in rounding: the entry is redone
+    # with x_c = max(|x|, 1), costing 2 more calls, and the answer is exact.
+    f = Counted(lambda x: 1 + x)
+    assert numdiff.derivative(f, 1e-10) == pytest.approx(1.0, rel=1e-10) and f.calls == 4
+    value, info = numdiff.derivative(lambda x: 1 + x, 1e-10, full_output=True)
+    assert abs(value - 1.0) <= info.error <= 1e-9 and info.evaluations == 8 and info.h > 1e-7
+
+
+def test_richardson_skips_steps_that_leave_the_domain():
+    # log(1 - x) at 0.9: the first steps reach x > 1, where log is nan; they drop out.
+    value, info = numdiff.derivative(
+        lambda x: np.log1p(-x), 0.9, method="richardson", full_output=True
+    )
+    assert abs(value + 10.0) <= 1e-11 * 10 and abs(value + 10.0) <= info.error
+
+
+@pytest.mark.parametrize(
+    ("method", "calls"), [("forward", 7), ("central", 12), ("complex", 6), ("richardson", 96)]
+)
+def test_gradient_shape_value_and_counts(method, calls):
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
+    f = Counted(lambda x: np.sum(np.sin(x) * x))
+    g = numdiff.gradient(f, x, method=method)
+    assert g.shape == x.shape and f.calls == calls
+    np.testing.assert_allclose(g, np.sin(x) + x * np.cos(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("x", [0.7, np.float64(0.7), np.array(0.7)])
+def test_scalar_and_zero_dim_points(x):
+    for fn in (numdiff.derivative, numdiff.gradient):
+        value = fn(np.sin, x)
+        assert np.shape(value) == () and value == pytest.approx(np.cos(0.7), rel=1e-9)
+    assert numdiff.jacobian(lambda x: np.stack([x, x**2]), x).shape == (2,)
+    assert numdiff.hessian(lambda x: x**3, x).shape == ()
+
+
+def test_jacobian_shapes_vector_and_matrix_valued():
+    x = np.array([[0.3, -0.2], [0.1, 0.4], [1.0, 2.0]])
+    J = numdiff.jacobian(lambda x: np.sum(x**2, axis=1), x)
+    assert J.shape == (3, 3, 2)
+    exact = np.zeros((3, 3, 2))
+    for i in range(3):
+        exact[i, i] = 2 * x[i]
+    np.testing.assert_allclose(J, exact, atol=1e-9)
+    M = numdiff.jacobian(lambda x: np.outer(x[:, 0], x[:, 1]), x, method="complex")
+    assert M.shape == (3, 3) + x.shape
+    np.testing.assert_allclose(M[1, 2, 1, 0], x[2, 1], rtol=1e-15)
+    np.testing.assert_allclose(M[1, 2, 2, 1], x[1, 0], rtol=1e-15)
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def rosenbrock_hessian(x):
+    m = len(x)
+    H = np.zeros((m, m))
+    H[np.arange(m - 1), np.arange(m - 1)] += 1200 * x[:-1] ** 2 - 400 * x[1:] + 2
+    H[np.arange(1, m), np.arange(1, m)] += 200
+    H[np.arange(m - 1), np.arange(1, m)] = H[np.arange(1, m), np.arange(m - 1)] = -400 * x[:-1]
+    return H
+
+
+@pytest.mark.parametrize(
+    ("method", "full", "calls", "tol"),
+    [
+        ("central", False, lambda m: m * m + m + 1, 1e-2),
+        ("central", True, lambda m: 2 * m * m + 2 * m + 1, 1e-2),
+        ("forward", False, lambda m: m * m + m + 1, 1.0),
+        ("richardson", False, lambda m: 2 * m * m + 8 * m + 1, 1e-8),
+        ("richardson", True, lambda m: 3 * m * m + 7 * m + 1, 1e-8),
+    ],
+)
+def test_hessian_rosenbrock_counts_symmetry_and_error(method, full, calls, tol):
+    x = np.tile([-1.2, 1.0], 4)
+    f = Counted(rosenbrock)
+    out = numdiff.hessian(f, x, method=method, full_output=full)
+    H = out[0] if full else out
+    assert f.calls == calls(x.size) and np.array_equal(H, H.T)
+    err = np.abs(H - rosenbrock_hessian(x))
+    assert err.max() <= tol
+    if full:
+        assert out[1].evaluations == f.calls and np.all(err <= out[1].error)
+
+
+def test_hessian_2d_point_and_general_function():
+    x = np.array([[0.3, -0.5], [0.8, 0.1]])
+    f = lambda x: np.log(np.sum(np.exp(x))) + x[0, 0] * x[1, 1] ** 2  # noqa: E731
+    H, info = numdiff.hessian(f, x, method="richardson", full_output=True)
+    p = np.exp(x.ravel()) / np.sum(np.exp(x))
+    exact = np.diag(p) - np.outer(p, p)
+    exact[0, 3] += 2 * x[1, 1]
+    exact[3, 0] += 2 * x[1, 1]
+    exact[3, 3] += 2 * x[0, 0]
+    assert H.shape == (2, 2, 2, 2) and np.array_equal(H, H.transpose(2, 3, 0, 1))
+    err = np.abs(H - exact.reshape(2, 2, 2, 2))
+    assert err.max() <= 1e-8 and np.all(err <= info.error)
+
+
+def test_directional_derivative_matches_gradient():
+    x, v = np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, -0.5])
+    f = Counted(lambda x: np.sum(np.exp(x) * x))
+    d, info = numdiff.directional_derivative(f, x, v, full_output=True)
+    exact = ((1 + x) * np.exp(x)) @ v
+    assert d == pytest.approx(exact, rel=1e-9) and abs(d - exact) <= info.error
+    assert f.calls == info.evaluations == 4  # 2, and 2 more for the error estimate
+    Jv = numdiff.directional_derivative(lambda x: np.stack([x, x**2]), x, v, method="richardson")
+    np.testing.assert_allclose(Jv, np.stack([v, 2 * x * v]), rtol=1e-12)
+
+
+def test_integer_point_is_promoted_not_truncated():
+    assert numdiff.derivative(lambda x: x**3, 2) == pytest.approx(12.0, rel=1e-9)
+    assert numdiff.derivative(lambda x: x**3, 2, method="complex") == 12.0
+    g = numdiff.gradient(lambda x: np.sum(x**2), np.array([1, 2, 3]))
+    assert g.dtype == np.float64
+    np.testing.assert_allclose(g, [2.0, 4.0, 6.0], rtol=1e-10)
+
+
+def test_info_is_a_frozen_dataclass():
+    _, info = numdiff.derivative(np.exp, 1.0, full_output=True)
+    assert dataclasses.is_dataclass(info) and {"error", "evaluations", "h"} <= set(vars(info))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.h = 1.0
+
+
+# --- bad input: a clear error, never a silently wrong number ---
+
+
+def test_non_finite_value_names_the_point():
+    with pytest.raises(ValueError, match=r"nan at the probe point -0\.99999"):
+        numdiff.derivative(np.log, np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="not finite|nan|inf"):
+        numdiff.gradient(lambda x: 1 / x[0], np.array([0.0, 1.0]), method="forward")
+
+
+def test_complex_step_detects_dropped_imaginary_part():
+    with pytest.raises(ValueError, match="drops the imaginary part"):
+        numdiff.derivative(lambda x: np.asarray(x).real ** 2, 1.5, method="complex")
+    with pytest.raises(ValueError, match="drops the imaginary part"):
+        numdiff.derivative(lambda x: np.abs(x) ** 2, 1.5, method="complex")
+    with pytest.raises(ValueError, match="drops the imaginary part"):
+        numdiff.gradient(lambda x: np.sum(x.real * (1 + 0j)), np.ones(3), method="complex")
+    # a derivative that is truly 0 is no error
+    assert numdiff.derivative(lambda x: x * x, 0.0, method="complex") == 0.0
+
+
+def test_non_scalar_function_in_gradient_and_hessian():
+    with pytest.raises(ValueError, match=r"scalar-valued f.*shape \(3,\).*jacobian"):
+        numdiff.gradient(lambda x: x**2, np.ones(3))
+    with pytest.raises(ValueError, match="scalar-valued f"):
+        numdiff.hessian(lambda x: x**2, np.ones(3))
+    with pytest.raises(ValueError, match=r"elementwise.*\(3,\).*not \(\).*jacobian"):
+        numdiff.derivative(np.sum, np.ones(3))
+
+
+def test_unknown_method_unsupported_order_and_bad_step():
+    with pytest.raises(
+        ValueError, match="'forward', 'backward', 'central', 'complex', 'richardson'"
+    ):
+        numdiff.derivative(np.exp, 1.0, method="five-point")
+    with pytest.raises(ValueError, match="n=3 is not supported by method='central'"):
+        numdiff.derivative(np.exp, 1.0, n=3)
+    with pytest.raises(ValueError, match="n=2 is not supported by method='complex'"):
+        numdiff.derivative(np.exp, 1.0, n=2, method="complex")
+    with pytest.raises(ValueError, match="n=2 is not supported by method='complex'"):
+        numdiff.hessian(rosenbrock, np.ones(3), method="complex")
+    for h in (0.0, -1e-3, np.nan, [1e-3, 0.0]):
+        with pytest.raises(ValueError, match="h must be positive"):
+            numdiff.gradient(rosenbrock, np.ones(2), h=h)
+    with pytest.raises(TypeError, match="x must be real"):
+        numdiff.derivative(np.exp, 1.0 + 2.0j)
+
+
+def test_direction_of_wrong_shape_or_zero():
+    with pytest.raises(ValueError, match=r"x's shape \(3,\), got shape \(2,\)"):
+        numdiff.directional_derivative(rosenbrock, np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match="v is zero"):
+        numdiff.directional_derivative(rosenbrock, np.ones(3), np.zeros(3))
+
+
+def test_explicit_step_is_used_and_made_exact():
+    _, info = numdiff.derivative(np.exp, 0.1, h=1e-5, full_output=True)
+    assert (0.1 + info.h) - 0.1 == info.h and info.h == pytest.approx(1e-5, rel=1e-10)
+    d = numdiff.derivative(lambda x: x**3, 1.0, method="forward", h=0.5)
+    assert d == pytest.approx((1.5**3 - 1) / 0.5, rel=1e-15)
+
+
+# --- properties ---
+
+# 0 or 1e-3 <= |v| <= 3: tinier values make f's values underflow, which no step survives
+finite = st.one_of(st.just(0.0), st.floats(1e-3, 3), st.floats(-3, -1e-3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(coef=st.lists(finite, min_size=1, max_size=6), x=finite)
+def test_polynomial_derivatives(coef, x):
+    p = np.polynomial.Polynomial(coef)
+    scale = np.polynomial.Polynomial(np.abs(coef))(abs(x) + 1)  # bounds |p| and its rounding
+    for method, tol in (("central", 1e-8), ("richardson", 1e-11), ("complex", 1e-14)):
+        d = numdiff.derivative(p, x, method=method)
+        assert abs(d - p.deriv()(x)) <= tol * scale * 10
+    d2 = numdiff.derivative(p, x, n=2, method="richardson")
+    assert abs(d2 - p.deriv(2)(x)) <= 1e-9 * scale * 10
+
+
+shapes = hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), shape=shapes)
+def test_gradient_of_quadratic_form(data, shape):
+    m = int(np.prod(shape))
+    A = data.draw(hnp.arrays(np.float64, (m, m), elements=finite))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=finite))
+    g = numdiff.gradient(lambda x: x.ravel() @ A @ x.ravel(), x)
+    assert g.shape == x.shape
+    exact = ((A + A.T) @ x.ravel()).reshape(shape)
+    np.testing.assert_allclose(g, exact, atol=1e-7 * (1 + np.abs(A).sum()))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), shape=shapes, out=shapes)
+def test_jacobian_of_linear_map(data, shape, out):
+    A = data.draw(hnp.arrays(np.float64, out + shape, elements=finite))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=finite))
+    axes = len(shape)
+    f = lambda x: np.tensordot(A, x, axes=axes)  # noqa: E731
+    for method in ("central", "complex"):
+        J = numdiff.jacobian(f, x, method=method)
+        assert J.shape == out + shape
+        np.testing.assert_allclose(J, A, atol=1e-8 * (1 + np.abs(A).sum()))

@@ -1,0 +1,159 @@
+"""The engine: levels, constants, NumPy dispatch, the tape and its walk, conversions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import calcbook as cb
+from calcbook.tracing import (
+    FwdTracer,
+    RevTracer,
+    Tracer,
+    TracerError,
+    apply,
+    backward,
+    new_level,
+    primal,
+    unbroadcast,
+)
+
+
+def leaf(x, tape=None):
+    tape = [] if tape is None else tape
+    return RevTracer.leaf(np.asarray(x, dtype=float), new_level(), tape), tape
+
+
+def test_levels_increase_and_apply_without_tracers_is_plain():
+    a, b = new_level(), new_level()
+    assert b > a
+    assert apply(np.multiply, 2.0, 3.0) == 6.0
+    assert not isinstance(apply(np.exp, np.zeros(2)), Tracer)
+
+
+def test_operations_record_one_node_each_and_constants_are_not_parents():
+    x, tape = leaf([1.0, 2.0])
+    y = np.exp(x) * np.array([3.0, 4.0]) + 1.0
+    assert isinstance(y, RevTracer) and len(tape) == 3
+    assert [p[0] for p in tape[1].parents] == [0]  # the constant factor is no parent
+    np.testing.assert_allclose(primal(y), np.exp([1.0, 2.0]) * [3, 4] + 1)
+
+
+def test_ndarray_on_the_left_dispatches_to_the_tracer():
+    x, tape = leaf([1.0, 2.0])
+    c = np.array([2.0, 5.0])
+    for y in (c + x, c - x, c * x, c / x, c**x, c @ x, np.float64(2.0) * x, 3 - x, 2**x):
+        assert isinstance(y, RevTracer)
+    (g,) = backward(tape, [(c * x)._node], [np.ones(2)], [x._node])
+    np.testing.assert_array_equal(g, c)
+
+
+def test_the_highest_level_wins_and_lower_levels_are_constants():
+    outer, _ = leaf(2.0)
+    inner, tape = leaf(3.0)
+    y = outer * inner
+    assert y._level == inner._level
+    assert isinstance(y._value, RevTracer) and y._value._level == outer._level
+    (g,) = backward(tape, [y._node], [np.float64(1.0)], [inner._node])
+    assert isinstance(g, RevTracer) and primal(g) == 2.0  # d(outer*inner)/d inner = outer, traced
+
+
+def test_forward_tracer_carries_a_batched_tangent():
+    x = np.array([1.0, 2.0, 3.0])
+    box = FwdTracer(x, new_level(), np.eye(3))
+    y = np.sin(box) * 2.0
+    np.testing.assert_allclose(y._tangent, np.diag(2 * np.cos(x)))
+    s = np.sum(box[1:] * box[:-1])
+    np.testing.assert_allclose(s._tangent, [2.0, 4.0, 2.0])
+    m = np.reshape(box, (3, 1)) + np.zeros((1, 2))  # broadcasting: tangent filled to (3, 3, 2)
+    assert m._tangent.shape == (3, 3, 2)
+
+
+def test_comparisons_and_shape_queries_return_plain_values():
+    x, _ = leaf([[1.0, -2.0, 3.0]])
+    for r in (x > 0, x <= 1.0, np.greater(x, 0), x == x, np.isfinite(x), np.sign(x)):
+        assert isinstance(r, np.ndarray) and not isinstance(r, Tracer)
+    assert np.shape(x) == (1, 3) and np.ndim(x) == 2 and np.size(x) == 3 and len(x) == 1
+    assert x.shape == (1, 3) and x.ndim == 2 and x.size == 3 and x.dtype == np.float64
+    assert np.argmax(x) == 2 and x.argmin() == 1
+    assert isinstance(np.zeros_like(x), np.ndarray)
+    assert bool(x[0, 0] > 0) and bool(x[0, 0])
+
+
+def test_conversions_raise_a_clear_error():
+    x, _ = leaf([1.0, 2.0])
+    for convert in (np.asarray, np.array, float, int, lambda t: t[0].item(), lambda t: t.tolist()):
+        with pytest.raises(TracerError, match="being differentiated"):
+            convert(x[0] if convert in (float, int) else x)
+
+
+def test_unsupported_functions_name_themselves_and_list_the_supported_ones():
+    x, _ = leaf([1.0, 2.0])
+    with pytest.raises(NotImplementedError, match=r"numpy\.floor .*Supported NumPy functions: "):
+        np.floor(x)
+    with pytest.raises(NotImplementedError, match=r"numpy\.sort .*x\[np\.argsort\(x\)\]"):
+        np.sort(x)
+    with pytest.raises(NotImplementedError, match=r"numpy\.maximum\.accumulate"):
+        np.maximum.accumulate(x)
+    with pytest.raises(NotImplementedError, match="keyword"):
+        np.exp(x, where=np.array([True, False]))
+
+
+def test_mutation_is_refused():
+    x, _ = leaf([1.0, 2.0])
+    with pytest.raises(TracerError, match="in place"):
+        x[0] = 3.0
+    with pytest.raises(TracerError, match=r"numpy\.multiply\(\.\.\., out=\.\.\.\)"):
+        np.multiply(x, 2.0, out=np.zeros(2))
+    with pytest.raises(TracerError, match=r"numpy\.sum\(\.\.\., out=\.\.\.\)"):
+        np.sum(x, out=np.zeros(()))
+    for method in ("sort", "fill", "resize", "put", "partition"):
+        with pytest.raises(TracerError, match=f"ndarray.{method}"):
+            getattr(x, method)(0)
+
+
+def test_augmented_assignment_rebinds_instead_of_mutating():
+    def f(x):
+        y = x * 1.0
+        y += x  # rebinds y to a new traced array
+        y *= 3.0
+        return np.sum(y)
+
+    np.testing.assert_array_equal(cb.grad(f)(np.ones(2)), [6.0, 6.0])
+
+
+def test_backward_accumulates_over_fan_out_and_can_be_walked_twice():
+    x, tape = leaf(2.0)
+    y = x * x + np.sin(x) * x  # x used four times
+    expected = 2 * 2.0 + np.sin(2.0) + 2.0 * np.cos(2.0)
+    for _ in range(2):
+        (g,) = backward(tape, [y._node], [np.float64(1.0)], [x._node])
+        assert np.isclose(g, expected)
+    (g2,) = backward(tape, [y._node], [np.float64(3.0)], [x._node])
+    assert np.isclose(g2, 3 * expected)
+
+
+def test_backward_skips_branches_that_do_not_reach_the_output():
+    x, tape = leaf([1.0, 2.0])
+    unused = np.exp(x)  # recorded, but not an ancestor of y
+    y = x * 2.0
+    (g,) = backward(tape, [y._node], [np.ones(2)], [x._node])
+    np.testing.assert_array_equal(g, [2.0, 2.0])
+    assert unused._node in tape
+
+
+def test_unbroadcast_sums_leading_and_size_one_axes():
+    g = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(unbroadcast(g, (3, 4)), g.sum(axis=0))
+    np.testing.assert_array_equal(unbroadcast(g, (3, 1)), g.sum(axis=(0, 2))[:, None])
+    np.testing.assert_array_equal(unbroadcast(g, ()), g.sum())
+    assert unbroadcast(g, (2, 3, 4)) is g
+
+
+def test_nested_levels_through_the_public_api():
+    # d/dx [x * d/dy (x * y^2)] at y = 3: x * 2xy -> 4xy = 12x... at x = 2: 4 * 2 * 3 = 24
+    def f(x):
+        return x * cb.grad(lambda y: x * y**2)(3.0)
+
+    assert cb.grad(f)(2.0) == 24.0
+    assert cb.jacfwd(f)(2.0) == 24.0

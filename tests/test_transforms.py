@@ -1,0 +1,453 @@
+"""The functional API: grad, value_and_grad, vjp, jvp, jacobians, hessian, hvp, check_grads."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import calcbook as cb
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def rosenbrock_hessian(x):
+    """The analytic Hessian, entry by entry."""
+    n = x.size
+    H = np.zeros((n, n))
+    for i in range(n - 1):
+        H[i, i] += 1200 * x[i] ** 2 - 400 * x[i + 1] + 2
+        H[i + 1, i + 1] += 200
+        H[i, i + 1] = H[i + 1, i] = -400 * x[i]
+    return H
+
+
+def central(f, x, h=1e-6):
+    """Central-difference Jacobian of f at x, shape f(x).shape + x.shape (test reference)."""
+    x = np.asarray(x, dtype=float)
+    cols = []
+    for i in range(x.size):
+        e = np.zeros(x.size)
+        e[i] = h
+        e = e.reshape(x.shape)
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h))
+    out_shape = np.shape(f(x))
+    return np.moveaxis(np.array(cols), 0, -1).reshape(out_shape + x.shape)
+
+
+# --- the README example -------------------------------------------------------------------------
+def test_readme_example():
+    def loss(W, x, y):
+        p = 1 / (1 + np.exp(-(x @ W)))
+        return np.mean((p - y) ** 2)
+
+    rng = np.random.default_rng(0)
+    W, x, y = rng.normal(size=(3, 2)), rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
+    g = cb.grad(loss)(W, x, y)
+    assert g.shape == W.shape
+    p = 1 / (1 + np.exp(-(x @ W)))
+    np.testing.assert_allclose(g, x.T @ (2 * (p - y) * p * (1 - p)) / y.size, rtol=1e-12)
+    np.testing.assert_allclose(g, central(lambda W: loss(W, x, y), W), rtol=1e-7, atol=1e-10)
+
+
+# --- grad and value_and_grad --------------------------------------------------------------------
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3), seed=st.integers(0, 99)
+)
+def test_grad_shape_equals_input_shape(shape, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    g = cb.grad(lambda x: np.sum(np.sin(x) * x))(x)
+    assert g.shape == x.shape and g.dtype == x.dtype
+    np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-12)
+
+
+def test_grad_argnums_int_tuple_and_value_and_grad():
+    def f(a, b, c):
+        return np.sum(a * b**2) + c
+
+    a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    np.testing.assert_array_equal(cb.grad(f)(a, b, 1.0), b**2)
+    np.testing.assert_array_equal(cb.grad(f, argnums=1)(a, b, 1.0), 2 * a * b)
+    ga, gc_ = cb.grad(f, argnums=(0, 2))(a, b, 1.0)
+    np.testing.assert_array_equal(ga, b**2)
+    assert gc_ == 1.0 and np.shape(gc_) == ()
+    (only,) = cb.grad(f, argnums=(1,))(a, b, 1.0)
+    np.testing.assert_array_equal(only, 2 * a * b)
+    assert cb.grad(f, argnums=-1)(a, b, 1.0) == 1.0
+    value, (g0, g1) = cb.value_and_grad(f, argnums=(0, 1))(a, b, 1.0)
+    assert value == f(a, b, 1.0)
+    np.testing.assert_array_equal(g1, 2 * a * b)
+    assert cb.grad(f)(a, b, c=2.0).shape == (2,)  # keyword arguments pass through
+
+
+def test_python_float_list_and_integer_inputs():
+    g = cb.grad(lambda x: x**3)(2.0)
+    assert np.shape(g) == () and g == 12.0
+    g = cb.grad(lambda x: np.sum(x**2))([1, 2, 3])
+    assert g.dtype == np.float64
+    np.testing.assert_array_equal(g, [2.0, 4.0, 6.0])
+    g = cb.grad(lambda x: np.sum(x**2))(np.arange(3))
+    assert g.dtype == np.float64
+    np.testing.assert_array_equal(g, [0.0, 2.0, 4.0])
+
+
+def test_constant_function_gives_zeros_not_none():
+    x = np.ones((2, 3))
+    for f in (lambda x: 3.0, lambda x: np.float64(1.0), lambda x: np.sum(np.ones(3))):
+        g = cb.grad(f)(x)
+        assert isinstance(g, np.ndarray) and g.shape == x.shape and not g.any()
+    g = cb.grad(lambda x, y: np.sum(y), argnums=0)(x, x)
+    assert g.shape == x.shape and not g.any()
+    np.testing.assert_array_equal(cb.jacfwd(lambda x: np.ones(2))(x), np.zeros((2, 2, 3)))
+    np.testing.assert_array_equal(cb.jacrev(lambda x: np.ones(2))(x), np.zeros((2, 2, 3)))
+    assert cb.jvp(lambda x: 2.0, (x,), (x,))[1] == 0.0
+
+
+def test_float32_is_preserved_and_python_constants_do_not_upcast():
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    w = np.ones((3, 2), dtype=np.float32)
+
+    def f(x):
+        h = np.tanh(x @ w + 0.5) * 2.0 - 1
+        return np.mean(h**2) / 3 + np.sum(np.ones(2, dtype=np.float32) * h[0])
+
+    value, g = cb.value_and_grad(f)(x)
+    assert value.dtype == np.float32 and g.dtype == np.float32
+    assert cb.jacfwd(f)(x).dtype == np.float32
+    assert cb.hessian(f)(x).dtype == np.float32
+    assert cb.hvp(f, x, np.ones_like(x)).dtype == np.float32
+    # a float64 constant upcasts the computation, but the gradient keeps the input's dtype
+    assert cb.grad(lambda x: np.sum(x * np.float64(2.0)))(x).dtype == np.float32
+
+
+def test_gradients_are_fresh_writeable_arrays():
+    x = np.ones(3)
+    g = cb.grad(lambda x: np.sum(x))(x)  # the rule makes a broadcast
+    assert g.flags.writeable and g.flags.owndata
+    g[0] = 5.0  # must not corrupt anything
+    np.testing.assert_array_equal(cb.grad(lambda x: np.sum(x))(x), [1.0, 1.0, 1.0])
+
+
+def test_containers_of_arrays():
+    params = {"W": np.ones((2, 2)), "b": [np.zeros(2), np.array(1.0)]}
+
+    def loss(p, x):
+        return np.sum((x @ p["W"] + p["b"][0]) ** 2) * p["b"][1]
+
+    g = cb.grad(loss)(params, np.array([1.0, 2.0]))
+    assert set(g) == {"W", "b"} and isinstance(g["b"], list)
+    assert g["W"].shape == (2, 2) and g["b"][1].shape == ()
+    np.testing.assert_allclose(g["b"][0], 2 * np.array([3.0, 3.0]))
+    out, vjp_fn = cb.vjp(lambda a, b: (a * b, a + b), np.ones(2), np.full(2, 2.0))
+    ga, gb = vjp_fn((np.ones(2), np.ones(2)))
+    np.testing.assert_array_equal(ga, [3.0, 3.0])
+    np.testing.assert_array_equal(gb, [2.0, 2.0])
+
+
+# --- vjp and jvp --------------------------------------------------------------------------------
+def test_vjp_function_can_be_called_many_times():
+    A = np.arange(6.0).reshape(3, 2)
+    out, vjp_fn = cb.vjp(lambda x: A @ np.sin(x), np.array([0.1, 0.2]))
+    J = A * np.cos([0.1, 0.2])
+    rows = [vjp_fn(e)[0] for e in np.eye(3)]
+    np.testing.assert_allclose(np.array(rows), J, rtol=1e-14)
+    np.testing.assert_allclose(vjp_fn(np.ones(3))[0], J.sum(axis=0), rtol=1e-14)
+    (ct,) = vjp_fn(np.ones(3))
+    np.testing.assert_allclose(ct, J.sum(axis=0), rtol=1e-14)
+
+
+def test_jvp_is_forward_mode_and_matches_finite_differences():
+    def f(x, y):
+        return np.stack([np.sin(x) * y, np.exp(x - y)])
+
+    x, y, vx, vy = np.array([0.3, 1.0]), np.array([2.0, -1.0]), np.ones(2), np.array([0.5, 2.0])
+    out, t = cb.jvp(f, (x, y), (vx, vy))
+    np.testing.assert_allclose(out, f(x, y))
+    h = 1e-6
+    fd = (f(x + h * vx, y + h * vy) - f(x - h * vx, y - h * vy)) / (2 * h)
+    np.testing.assert_allclose(t, fd, rtol=1e-8)
+
+
+def test_errors_name_both_shapes():
+    out, vjp_fn = cb.vjp(lambda x: x * 2, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"cotangent shape \(3,\).*output shape \(2, 3\)"):
+        vjp_fn(np.ones(3))
+    with pytest.raises(ValueError, match=r"tangent shape \(2,\).*primal shape \(3,\)"):
+        cb.jvp(np.sin, (np.ones(3),), (np.ones(2),))
+    with pytest.raises(TypeError, match="tuples"):
+        cb.jvp(np.sin, np.ones(3), np.ones(3))
+
+
+def test_grad_of_non_scalar_function_says_so():
+    with pytest.raises(TypeError, match=r"scalar output.*shape \(3,\).*jacobian.*vjp"):
+        cb.grad(np.sin)(np.ones(3))
+    with pytest.raises(TypeError, match="scalar output"):
+        cb.grad(lambda x: (x, x))(1.0)
+
+
+def test_argnums_out_of_range():
+    with pytest.raises(ValueError, match=r"argnums=2 is out of range.*2 positional"):
+        cb.grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)
+    with pytest.raises(ValueError, match="out of range"):
+        cb.jacfwd(lambda x: x, argnums=(0, 1))(np.ones(2))
+    with pytest.raises(ValueError, match="out of range"):
+        cb.hessian(lambda x: x, argnums=-3)(1.0)
+
+
+# --- Jacobians ----------------------------------------------------------------------------------
+FUNCTIONS = {
+    "scalar->scalar": (lambda x: np.sin(x) * x, ()),
+    "vector->scalar": (lambda x: np.sum(np.exp(x)), (3,)),
+    "vector->vector": (lambda x: x[::-1] * x, (3,)),
+    "matrix->vector": (lambda x: np.tanh(x).sum(axis=0), (2, 3)),
+    "vector->matrix": (lambda x: np.outer(x, np.sin(x)), (3,)),
+    "matrix->matrix": (lambda x: x @ x.T, (2, 3)),
+    "scalar->matrix": (lambda x: x * np.ones((2, 2)) + x**2, ()),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_jacobian_shapes_and_values(name):
+    f, shape = FUNCTIONS[name]
+    x = np.random.default_rng(0).uniform(0.5, 1.5, shape)
+    expected_shape = np.shape(f(x)) + shape
+    J_fd = central(f, x)
+    for jac in (cb.jacfwd, cb.jacrev, cb.jacobian):
+        J = jac(f)(x)
+        assert J.shape == expected_shape, (jac.__name__, J.shape)
+        np.testing.assert_allclose(J, J_fd, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(cb.jacfwd(f)(x), cb.jacrev(f)(x), rtol=1e-14, atol=1e-15)
+
+
+def test_jacobian_argnums_tuple():
+    def f(x, y):
+        return x * y[0] + np.sin(y[1])
+
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    for jac in (cb.jacfwd, cb.jacrev):
+        jx, jy = jac(f, argnums=(0, 1))(x, y)
+        np.testing.assert_allclose(jx, 3.0 * np.eye(2))
+        np.testing.assert_allclose(jy, [[1.0, np.cos(4.0)], [2.0, np.cos(4.0)]])
+    (H00, H01), (H10, H11) = cb.hessian(lambda x, y: np.sum(x**2 * y), argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(H00, np.diag(2 * y))
+    np.testing.assert_allclose(H01, np.diag(2 * x))
+    np.testing.assert_allclose(H10, H01.T)
+    np.testing.assert_allclose(H11, np.zeros((2, 2)))
+
+
+# --- Hessians and higher order ------------------------------------------------------------------
+def test_rosenbrock_100_hessian_is_exact():
+    x = np.random.default_rng(3).uniform(-2, 2, 100)
+    H = cb.hessian(rosenbrock)(x)
+    assert H.shape == (100, 100)
+    np.testing.assert_allclose(H, rosenbrock_hessian(x), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(H, H.T)
+    np.testing.assert_allclose(cb.jacfwd(cb.jacrev(rosenbrock))(x), H, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(cb.jacrev(cb.grad(rosenbrock))(x), H, rtol=0, atol=1e-12)
+
+
+def test_hessian_of_softmax_cross_entropy_has_closed_form():
+    z, y = np.array([0.5, -1.0, 2.0, 0.0]), np.array([0.0, 0.0, 1.0, 0.0])
+
+    def loss(z):
+        return -np.sum(y * cb.log_softmax(z))
+
+    p = cb.softmax(z)
+    np.testing.assert_allclose(cb.grad(loss)(z), p - y, rtol=1e-14, atol=1e-16)
+    H = cb.hessian(loss)(z)
+    np.testing.assert_allclose(H, np.diag(p) - np.outer(p, p), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-16)
+
+
+def test_hessian_shapes_for_matrix_input():
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    H = cb.hessian(lambda x: np.sum(x**3) + np.sum(x[0] * x[1]))(x)
+    assert H.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(H.reshape(6, 6), H.reshape(6, 6).T)
+    assert cb.hessian(lambda x: x**4)(2.0) == 48.0
+
+
+def test_hvp_matches_hessian_vector_product():
+    rng = np.random.default_rng(4)
+    x, v = rng.uniform(-2, 2, 30), rng.standard_normal(30)
+    hv = cb.hvp(rosenbrock, x, v)
+    assert hv.shape == x.shape
+    np.testing.assert_allclose(hv, rosenbrock_hessian(x) @ v, rtol=1e-12, atol=1e-10)
+    m = rng.standard_normal((2, 3))
+    f = lambda m: np.sum(np.tanh(m) ** 2)  # noqa: E731
+    np.testing.assert_allclose(
+        cb.hvp(f, m, m), np.einsum("ijkl,kl->ij", cb.hessian(f)(m), m), rtol=1e-12
+    )
+
+
+def test_grad_of_grad_and_third_derivatives():
+    d1 = cb.grad(np.tanh)
+    d2 = cb.grad(d1)
+    d3 = cb.grad(d2)
+    x = 0.7
+    t = np.tanh(x)
+    assert np.isclose(d1(x), 1 - t**2, rtol=1e-14)
+    assert np.isclose(d2(x), -2 * t * (1 - t**2), rtol=1e-14)
+    assert np.isclose(d3(x), -2 * (1 - t**2) * (1 - 3 * t**2), rtol=1e-13)
+    fwd3 = cb.jacfwd(cb.jacfwd(cb.jacfwd(np.tanh)))
+    assert np.isclose(fwd3(x), d3(x), rtol=1e-13)
+
+
+def test_perturbation_confusion():
+    assert cb.grad(lambda x: x * cb.grad(lambda y: x * y)(2.0))(1.0) == 2.0
+    # the same with the inner derivative in forward mode
+    inner = lambda x: cb.jvp(lambda y: x * y, (2.0,), (1.0,))[1]  # noqa: E731
+    assert cb.grad(lambda x: x * inner(x))(1.0) == 2.0
+    assert cb.jvp(lambda x: x * cb.grad(lambda y: x * y)(2.0), (1.0,), (1.0,))[1] == 2.0
+
+
+def test_nested_closures_three_levels():
+    def f(x):
+        def g(y):
+            def h(z):
+                return x * y * z**2
+
+            return cb.grad(h)(y) * x  # 2 x^2 y^2
+
+        return cb.grad(g)(x)  # 4 x^3
+
+    x = 1.5
+    assert np.isclose(f(x), 4 * x**3)
+    assert np.isclose(cb.grad(f)(x), 12 * x**2)
+
+
+def test_long_chain_has_no_recursion_limit():
+    def chain(x):
+        for _ in range(100_000):
+            x = x * 1.0000001
+        return x
+
+    g = cb.grad(chain)(1.0)
+    assert np.isclose(g, 1.0000001**100_000)
+
+
+def test_tape_is_released_after_grad():
+    refs = []
+
+    def f(x):
+        y = np.sin(x) * 2.0
+        refs.append(weakref.ref(y))
+        refs.append(weakref.ref(y._node))
+        return np.sum(y**2)
+
+    x = np.ones(1000)
+    cb.grad(f)(x)
+    assert all(r() is None for r in refs), "a tracer or tape node outlived grad"
+    gc.collect()
+    cb.grad(f)(x)  # warm up
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(30):
+            cb.grad(f)(x)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current - base < 50_000, f"memory grew by {current - base} bytes over 30 calls"
+    assert peak - base < 40 * x.nbytes  # a handful of intermediates of 8 kB each, not 30 tapes
+
+
+def test_grad_creates_no_reference_cycles():
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        cb.grad(lambda x: np.sum(np.tanh(x @ x.T)))(np.ones((3, 3)))
+        cb.hessian(rosenbrock)(np.ones(5))
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    del before
+
+
+# --- bad input: clear errors --------------------------------------------------------------------
+def test_unsupported_numpy_functions_are_named():
+    with pytest.raises(NotImplementedError, match=r"numpy\.floor.*zero almost everywhere"):
+        cb.grad(lambda x: np.sum(np.floor(x)))(np.ones(2))
+    with pytest.raises(NotImplementedError, match=r"numpy\.sort.*argsort.*Supported NumPy"):
+        cb.grad(lambda x: np.sum(np.sort(x)))(np.ones(2))
+    with pytest.raises(NotImplementedError, match=r"numpy\.add\.reduce"):
+        cb.grad(lambda x: np.add.reduce(x))(np.ones(2))
+    with pytest.raises(NotImplementedError, match=r"numpy\.exp.*numpy\.tanh"):
+        cb.grad(lambda x: np.sum(np.cumsum(x)))(np.ones(2))
+
+
+def test_in_place_mutation_is_refused():
+    def setitem(x):
+        x[0] = 1.0
+        return np.sum(x)
+
+    with pytest.raises(TypeError, match="in place"):
+        cb.grad(setitem)(np.ones(2))
+    with pytest.raises(TypeError, match="in place"):
+        cb.grad(lambda x: np.sum(np.add(x, 1.0, out=x)))(np.ones(2))
+    with pytest.raises(TypeError, match="in place"):
+        cb.grad(lambda x: x.sort())(np.ones(2))
+    with pytest.raises(TypeError, match="in place"):
+        cb.grad(lambda x: x.fill(0.0))(np.ones(2))
+    with pytest.raises(TypeError, match="in place"):
+        cb.grad(lambda x: np.add.at(x, [0], 1.0))(np.ones(2))
+
+
+def test_converting_a_traced_array_is_refused():
+    with pytest.raises(TypeError, match="silently drop"):
+        cb.grad(lambda x: float(x))(1.0)
+    with pytest.raises(TypeError, match="silently drop"):
+        cb.grad(lambda x: np.sum(np.asarray(x)))(np.ones(2))
+    with pytest.raises(TypeError, match="np.stack"):
+        cb.grad(lambda x: np.sum(np.array([x[0], x[1]])))(np.ones(2))
+
+
+# --- check_grads --------------------------------------------------------------------------------
+def test_check_grads_passes_on_correct_derivatives_to_order_three():
+    rng = np.random.default_rng(0)
+    W, x = rng.standard_normal((3, 2)), rng.standard_normal((4, 3))
+    cb.check_grads(lambda W, x: np.tanh(x @ W), (W, x), order=2)
+    cb.check_grads(lambda x: cb.logsumexp(x, axis=0), (x,), order=3, modes=("rev",))
+    cb.check_grads(rosenbrock, (rng.uniform(-1, 1, 5),), order=2, modes=("fwd",))
+    cb.check_grads(lambda a, b: (a * b, np.sin(a)), (x, x), order=1)
+
+
+def test_check_grads_catches_a_wrong_rule(monkeypatch):
+    from calcbook import tracing
+
+    wrong = (lambda g, ans, x: g * np.cos(x) * 1.001,)  # a wrong derivative of sin
+    monkeypatch.setitem(tracing.VJP_RULES, np.sin, wrong)
+    monkeypatch.setitem(tracing.JVP_RULES, np.sin, wrong)
+    with pytest.raises(AssertionError, match=r"forward mode.*exceeds the tolerance"):
+        cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1)
+    with pytest.raises(AssertionError, match=r"reverse mode.*exceeds the tolerance"):
+        cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1, modes=("rev",))
+
+
+def test_check_grads_catches_a_wrong_second_derivative(monkeypatch):
+    from calcbook import tracing
+
+    # first derivative right, but written with an untraced value: the second derivative is lost
+    wrong = (lambda g, ans, x: g * np.cos(tracing.primal(x)),)
+    monkeypatch.setitem(tracing.VJP_RULES, np.sin, wrong)
+    monkeypatch.setitem(tracing.JVP_RULES, np.sin, wrong)
+    cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1)
+    with pytest.raises(AssertionError, match="derivative of the"):
+        cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=2)
+
+
+def test_check_grads_validates_its_arguments():
+    with pytest.raises(ValueError, match="order"):
+        cb.check_grads(np.sin, (1.0,), order=0)
+    with pytest.raises(ValueError, match="modes"):
+        cb.check_grads(np.sin, (1.0,), modes=("sideways",))

@@ -1,0 +1,388 @@
+"""Tests for calcbook.Value: every rule against closed forms and central differences."""
+
+import gc
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from calcbook import Value
+
+EPS = np.finfo(float).eps
+
+
+def central_difference(f, x, h=1e-5):
+    """A central difference of f at x and an error bar for it.
+
+    The truncation error of D(h) is about h^2 f'''/6, so halving h removes three quarters of
+    it: |D(h) - D(h/2)| bounds the error of D(h/2) with a factor of ~3 to spare. Rounding adds
+    about eps |f| / h. h = 1e-5 sits near eps^(1/3), where the two are balanced (~1e-10).
+    """
+    d_h = (f(x + h) - f(x - h)) / (2 * h)
+    d_half = (f(x + h / 2) - f(x - h / 2)) / h
+    rounding = 4 * EPS * max(abs(f(x + h)), abs(f(x - h)), 1.0) / h
+    return d_half, abs(d_h - d_half) + rounding
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+# name, f applied to a Value or a float, derivative in closed form, points to check
+UNARY_CASES = [
+    ("v + 2", lambda v: v + 2, lambda x: 1.0, [-1.3, 0.7]),
+    ("2 + v", lambda v: 2 + v, lambda x: 1.0, [-1.3, 0.7]),
+    ("v - 2", lambda v: v - 2, lambda x: 1.0, [-1.3, 0.7]),
+    ("2 - v", lambda v: 2 - v, lambda x: -1.0, [-1.3, 0.7]),
+    ("v * 3", lambda v: v * 3, lambda x: 3.0, [-1.3, 0.7]),
+    ("3 * v", lambda v: 3 * v, lambda x: 3.0, [-1.3, 0.7]),
+    ("v / 4", lambda v: v / 4, lambda x: 0.25, [-1.3, 0.7]),
+    ("4 / v", lambda v: 4 / v, lambda x: -4 / x**2, [-1.3, 0.7]),
+    ("v ** 3", lambda v: v**3, lambda x: 3 * x**2, [-1.3, 0.7]),
+    ("v ** -2", lambda v: v**-2, lambda x: -2 * x**-3, [-1.3, 0.7]),
+    ("v ** 0.5", lambda v: v**0.5, lambda x: 0.5 * x**-0.5, [0.3, 2.5]),
+    ("v ** 0", lambda v: v**0, lambda x: 0.0, [-1.3, 0.7]),
+    ("2 ** v", lambda v: 2**v, lambda x: 2**x * math.log(2), [-1.3, 0.7]),
+    ("-v", lambda v: -v, lambda x: -1.0, [-1.3, 0.7]),
+    ("exp", lambda v: v.exp() if isinstance(v, Value) else math.exp(v), math.exp, [-1.3, 0.7]),
+    ("log", lambda v: v.log() if isinstance(v, Value) else math.log(v), lambda x: 1 / x, [0.3, 2]),
+    (
+        "tanh",
+        lambda v: v.tanh() if isinstance(v, Value) else math.tanh(v),
+        lambda x: 1 - math.tanh(x) ** 2,
+        [-1.3, 0.7],
+    ),
+    (
+        "sigmoid",
+        lambda v: v.sigmoid() if isinstance(v, Value) else sigmoid(v),
+        lambda x: sigmoid(x) * (1 - sigmoid(x)),
+        [-30.0, -1.3, 0.7, 30.0],
+    ),
+    (
+        "relu",
+        lambda v: v.relu() if isinstance(v, Value) else max(v, 0.0),
+        lambda x: float(x > 0),
+        [-1.3, 0.7],
+    ),
+]
+
+
+@pytest.mark.parametrize("name, f, df, points", UNARY_CASES, ids=[c[0] for c in UNARY_CASES])
+def test_unary_rules_match_closed_form_and_central_difference(name, f, df, points):
+    for x in points:
+        v = Value(x)
+        out = f(v)
+        out.backward()
+        assert out.data == pytest.approx(f(x), rel=1e-15, abs=1e-300)
+        assert v.grad == pytest.approx(df(x), rel=1e-14, abs=1e-300), (name, x)
+        estimate, error = central_difference(f, x)
+        assert abs(v.grad - estimate) <= error, (name, x, v.grad, estimate, error)
+
+
+# name, f(a, b), (df/da, df/db) in closed form
+BINARY_CASES = [
+    ("a + b", lambda a, b: a + b, lambda x, y: (1.0, 1.0)),
+    ("a - b", lambda a, b: a - b, lambda x, y: (1.0, -1.0)),
+    ("a * b", lambda a, b: a * b, lambda x, y: (y, x)),
+    ("a / b", lambda a, b: a / b, lambda x, y: (1 / y, -x / y**2)),
+    ("a ** b", lambda a, b: a**b, lambda x, y: (y * x ** (y - 1), x**y * math.log(x))),
+    ("b ** a", lambda a, b: b**a, lambda x, y: (y**x * math.log(y), x * y ** (x - 1))),
+]
+
+
+@pytest.mark.parametrize("name, f, grads", BINARY_CASES, ids=[c[0] for c in BINARY_CASES])
+@pytest.mark.parametrize("x, y", [(0.7, 1.9), (2.5, -0.4)])
+def test_binary_rules_match_closed_form_and_central_difference(name, f, grads, x, y):
+    if "**" in name:
+        x, y = abs(x), abs(y)  # Value ** Value needs a positive base
+    a, b = Value(x), Value(y)
+    out = f(a, b)
+    out.backward()
+    assert out.data == pytest.approx(f(x, y), rel=1e-15)
+    expected = grads(x, y)
+    assert a.grad == pytest.approx(expected[0], rel=1e-14)
+    assert b.grad == pytest.approx(expected[1], rel=1e-14)
+    estimate, error = central_difference(lambda t: f(t, y), x)
+    assert abs(a.grad - estimate) <= error
+    estimate, error = central_difference(lambda t: f(x, t), y)
+    assert abs(b.grad - estimate) <= error
+
+
+def test_operand_order_gives_mirror_results():
+    v = Value(1.5)
+    assert (v - 4).data == -2.5 and (4 - v).data == 2.5
+    assert (v / 3).data == 0.5 and (3 / v).data == 2.0
+    assert (v**2).data == 2.25 and (2**v).data == 2**1.5
+
+
+def test_reused_node_accumulates_over_every_use():
+    a = Value(3.0)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert a.grad == 4.0 and b.grad == 2.0
+
+    x = Value(-1.5)
+    (x * x).backward()
+    assert x.grad == -3.0
+
+    x = Value(2.0)
+    (x * x * x).backward()
+    assert x.grad == 12.0
+
+    # a diamond: u feeds two branches that meet again
+    x = Value(0.5)
+    u = x.exp()
+    y = u * u.tanh() + u.sigmoid()
+    y.backward()
+    e = math.exp(0.5)
+    expected = e * (math.tanh(e) + e * (1 - math.tanh(e) ** 2) + sigmoid(e) * (1 - sigmoid(e)))
+    assert x.grad == pytest.approx(expected, rel=1e-14)
+
+
+def test_chain_of_100_000_operations_builds_backpropagates_and_deletes():
+    x = Value(1.0)
+    y = x
+    for _ in range(100_000):
+        y = y + x
+    y.backward()
+    assert y.data == 100_001.0
+    assert x.grad == 100_001.0  # every addition uses x once more; exact in floats
+    assert len(y.topological_order()) == 100_001  # x and the sums
+    y.zero_grad()
+    assert x.grad == 0.0
+    del y  # freeing 1e5 nested nodes must not overflow the C stack
+
+    x = Value(0.3)
+    z, t, locals_ = x, 0.3, []
+    for _ in range(100_000):  # a pure chain: tanh(tanh(...tanh(x)))
+        z = z.tanh()
+        t = math.tanh(t)
+        locals_.append(1 - t * t)
+    z.backward()
+    expected = 1.0
+    for d in reversed(locals_):  # the chain rule, in the order backward applies it
+        expected = d * expected
+    assert z.data == t and x.grad == expected and 0 < expected < 1
+    del z
+
+
+def test_backward_twice_accumulates_in_leaves_only():
+    x = Value(3.0)
+    two = Value(2.0)
+    square = x * x
+    y = square + two * x  # y = x^2 + 2x
+    y.backward()
+    assert (x.grad, two.grad, square.grad, y.grad) == (8.0, 3.0, 1.0, 1.0)
+    y.backward()
+    # leaves accumulate; intermediate nodes were reset, so nothing downstream double-counts
+    assert (x.grad, two.grad, square.grad, y.grad) == (16.0, 6.0, 1.0, 1.0)
+    y.zero_grad()
+    assert (x.grad, two.grad, square.grad, y.grad) == (0.0, 0.0, 0.0, 0.0)
+    y.backward(seed=0.5)
+    assert (x.grad, square.grad) == (4.0, 0.5)
+
+
+def test_backward_from_an_intermediate_node_then_from_the_root():
+    x = Value(2.0)
+    u = x * x  # u = 4
+    y = u * u  # y = x^4 = 16
+    u.backward()
+    assert x.grad == 4.0 and u.grad == 1.0
+    y.backward()
+    assert x.grad == 4.0 + 32.0  # du/dx + dy/dx accumulated in the leaf
+    assert u.grad == 8.0  # dy/du for the latest backward, not 1 + 8
+
+
+def test_backward_of_a_leaf_is_its_seed():
+    v = Value(5.0)
+    v.backward()
+    v.backward(seed=2.0)
+    assert v.grad == 3.0
+
+
+def test_a_computation_leaves_no_reference_cycles():
+    def compute():
+        a, b = Value(2.0, label="a"), Value(0.5, label="b")
+        c = (a * b + 3).tanh() - a**b / (1 + b.exp()) + 2**b - (a - 1.0).log() + a**2
+        c = c.sigmoid().relu() * -c
+        c.backward()
+        c.zero_grad()
+        return a.grad + b.grad
+
+    gc.collect()
+    gc.disable()
+    try:
+        cycle = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect() == 1  # the check below can see a cycle
+        for _ in range(10):
+            compute()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: Value("a"), TypeError, ["real number", "str"]),
+        (lambda: Value(True), TypeError, ["bool"]),
+        (lambda: Value(None), TypeError, ["NoneType"]),
+        (lambda: Value(float("nan")), ValueError, ["finite", "nan"]),
+        (lambda: Value(math.inf), ValueError, ["finite", "inf"]),
+        (lambda: Value(1.0) + "a", TypeError, ["str"]),
+        (lambda: Value(-1.0).log(), ValueError, ["positive", "-1.0"]),
+        (lambda: Value(0.0).log(), ValueError, ["positive", "0.0"]),
+        (lambda: Value(-2.0) ** Value(2.0), ValueError, ["positive base", "-2.0"]),
+        (lambda: (-2.0) ** Value(1.5), ValueError, ["positive base", "-2.0"]),
+        (lambda: Value(-8.0) ** (1 / 3), ValueError, ["-8.0", "not real"]),
+        (lambda: Value(0.0) ** -1, ValueError, ["0.0 ** -1", "value is infinite"]),
+        (lambda: Value(0.0) ** 0.5, ValueError, ["0.0 ** 0.5", "derivative is infinite"]),
+        (lambda: Value(1.0) ** math.nan, ValueError, ["finite"]),
+        (lambda: Value(1.0) / Value(0.0), ZeroDivisionError, ["0.0"]),
+        (lambda: 1.0 / Value(0.0), ZeroDivisionError, ["0.0"]),
+        (lambda: Value(1000.0).exp(), OverflowError, ["exp(1000.0)"]),
+        (lambda: Value(1e200) * 1e200, OverflowError, ["*", "overflows", "inf"]),
+        (lambda: Value(1.0).backward(seed=math.nan), ValueError, ["finite"]),
+        (lambda: np.sin(Value(1.0)), TypeError, ["numpy.sin", "Value", "tanh"]),
+        (lambda: np.ones(2) * Value(1.0), TypeError, ["ndarray"]),
+    ],
+)
+def test_bad_input_raises_a_clear_error(make, error, words):
+    with pytest.raises(error) as info:
+        make()
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_valid_edge_cases():
+    v = Value(-2.0)
+    (v**3).backward()
+    assert v.grad == 12.0  # negative base with an integer exponent is fine
+    z = Value(0.0)
+    (z**2).backward()
+    assert z.grad == 0.0
+    r = Value(0.0)
+    r.relu().backward()
+    assert r.grad == 0.0  # the kink takes derivative 0
+    assert Value(-800.0).sigmoid().data == pytest.approx(0.0, abs=1e-300)
+    assert Value(np.float64(2.5)).data == 2.5 and Value(np.int64(3)).data == 3.0
+
+
+def test_numpy_scalars_and_ufuncs_on_values():
+    v = Value(2.0)
+    for out, expected in [
+        (np.float64(3.0) * v, 6.0),
+        (np.float64(1.0) - v, -1.0),
+        (np.float64(1.0) / v, 0.5),
+        (np.float64(2.0) ** v, 4.0),
+        (np.exp(v), math.exp(2.0)),
+        (np.log(v), math.log(2.0)),
+        (-v + np.float64(0.5), -1.5),
+    ]:
+        assert isinstance(out, Value) and out.data == expected
+    y = np.float64(3.0) * np.exp(v)
+    y.backward()
+    assert v.grad == 3 * math.exp(2.0)
+
+
+def test_repr_labels_op_names_and_parents():
+    w = Value(2.0, label="w")
+    x = Value(-1.0)
+    y = w * x + 1
+    assert repr(w) == "Value(data=2.0, grad=0.0)"
+    assert w.label == "w" and y._op == "+" and (w**2)._op == "**2" and w.tanh()._op == "tanh"
+    assert w.parents == () and len(y.parents) == 2 and y.parents[0].parents == (w, x)
+    assert w.exp().parents == (w,)
+    assert isinstance(y.data, float) and isinstance((w**2).data, float)
+
+
+# Random expression graphs: a program is a list of steps, each applying an operation to earlier
+# results; every operation keeps the arguments of log, ** and / inside their domains.
+UNARY = {
+    "neg": lambda m, a: -a,
+    "exp": lambda m, a: m.exp(a),
+    "log": lambda m, a: m.log(1 + a * a),
+    "tanh": lambda m, a: m.tanh(a),
+    "sigmoid": lambda m, a: m.sigmoid(a),
+    "relu": lambda m, a: m.relu(a),
+    "cube": lambda m, a: a**3,
+    "pow": lambda m, a: (1 + a * a) ** 1.5,
+    "rpow": lambda m, a: 2 ** m.tanh(a),
+    "rdiv": lambda m, a: 2 / (1 + a * a),
+    "rsub": lambda m, a: 1.5 - a,
+    "radd": lambda m, a: 0.5 + a,
+    "rmul": lambda m, a: -0.5 * a,
+}
+BINARY = {
+    "add": lambda m, a, b: a + b,
+    "sub": lambda m, a, b: a - b,
+    "mul": lambda m, a, b: a * b,
+    "div": lambda m, a, b: a / (1 + b * b),
+    "powv": lambda m, a, b: (1 + a * a) ** m.tanh(b),
+}
+
+
+class Floats:
+    exp, log, tanh = math.exp, math.log, math.tanh
+    sigmoid = staticmethod(sigmoid)
+
+    @staticmethod
+    def relu(a):
+        assert abs(a) > 1e-3  # stay away from the kink, where finite differences mislead
+        return max(a, 0.0)
+
+
+class Values:
+    exp, log, tanh = Value.exp, Value.log, Value.tanh
+    sigmoid, relu = Value.sigmoid, Value.relu
+
+
+step = st.one_of(
+    st.tuples(st.sampled_from(sorted(UNARY)), st.integers(0, 99)),
+    st.tuples(st.sampled_from(sorted(BINARY)), st.integers(0, 99), st.integers(0, 99)),
+)
+programs = st.lists(step, min_size=1, max_size=8)
+leaves = st.lists(st.floats(-2, 2), min_size=3, max_size=3)
+
+
+def run(program, m, inputs):
+    pool = list(inputs)
+    for name, *args in program:
+        operands = [pool[i % len(pool)] for i in args]
+        table = UNARY if len(args) == 1 else BINARY
+        pool.append(table[name](m, *operands))
+    return pool[-1]
+
+
+def checked_float_run(program, inputs):
+    """Run on floats; reject programs that leave the domain or grow large."""
+    try:
+        out = run(program, Floats, inputs)
+    except (OverflowError, ValueError, ZeroDivisionError, AssertionError):
+        assume(False)
+    assume(abs(out) < 1e3)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs, leaves)
+def test_random_expressions_match_central_differences(program, inputs):
+    out_float = checked_float_run(program, inputs)
+    xs = [Value(x) for x in inputs]
+    out = run(program, Values, xs)
+    assert out.data == pytest.approx(out_float, rel=1e-12, abs=1e-12)
+    out.backward()
+    for i, x in enumerate(xs):
+
+        def f(t, i=i):
+            moved = list(inputs)
+            moved[i] = t
+            return checked_float_run(program, moved)
+
+        estimate, error = central_difference(f, inputs[i])
+        assert abs(x.grad - estimate) <= 2 * error + 1e-9 * abs(estimate), (i, x.grad, estimate)
