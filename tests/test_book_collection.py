@@ -15,20 +15,25 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>`{3,}|~{3,})(?P<info>[^`\n]*)$"
 PYTHON = re.compile(r"^\s*\{?\.?(python3?|py)(\s|\}|$)")
 
 
-def raw_python_fences(path: Path) -> list[str]:
-    """Opening lines of python fences, found by a plain scan of the text (no markdown parser)."""
-    found, open_mark = [], None
-    for m in FENCE.finditer(path.read_text("utf8")):
-        if open_mark is None:
-            if m["info"].strip():
-                open_mark = m["mark"]
-                if PYTHON.match(m["info"]) and "notest" not in m["info"]:
-                    found.append(m["info"].strip())
-            else:
-                open_mark = m["mark"]
-        elif m["mark"].startswith(open_mark) and not m["info"].strip():
-            open_mark = None
+def raw_fences(path: Path) -> list[tuple[str, str]]:
+    """(info, code) of the tested python fences, by a plain scan of the text (no markdown parser)."""
+    text = path.read_text("utf8")
+    found, opened = [], None
+    for m in FENCE.finditer(text):
+        if opened is None:
+            opened = m
+        elif m["mark"].startswith(opened["mark"]) and not m["info"].strip():
+            info = opened["info"].strip()
+            if PYTHON.match(info) and "notest" not in info:
+                indent = len(opened["indent"])
+                body = text[opened.end() + 1 : m.start()].splitlines()
+                found.append((info, "".join(line[indent:] + "\n" for line in body)))
+            opened = None
     return found
+
+
+def raw_python_fences(path: Path) -> list[str]:
+    return [info for info, _ in raw_fences(path)]
 
 
 def test_every_python_fence_is_collected():
@@ -46,6 +51,27 @@ def test_every_python_fence_is_collected():
     )
     assert sum(expected.values()) > 0
     assert {k: collected.get(k, 0) for k in expected} == expected
+
+
+def test_pytest_sees_each_fence_whole():
+    """The parser pytest uses must see every line of every fence (an admonition that it closes
+    early, at two blank lines, would silently cut a solution's asserts off)."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.admon import admon_plugin
+
+    md = MarkdownIt("commonmark").use(admon_plugin)  # the parser conftest.py gives the plugin
+    for path in BOOK:
+        parsed = [
+            t.content
+            for t in md.parse(path.read_text("utf8"))
+            if t.type == "fence" and PYTHON.match(t.info) and "notest" not in t.info
+        ]
+        raw = [code for _, code in raw_fences(path)]
+        assert len(parsed) == len(raw), path
+        for got, want in zip(parsed, raw, strict=True):
+            assert got == want, (
+                f"{path.relative_to(ROOT)}: pytest would run\n{got}\ninstead of\n{want}"
+            )
 
 
 def test_fence_info_strings_are_valid_for_superfences():

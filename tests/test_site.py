@@ -102,6 +102,11 @@ def test_no_remote_assets(built_site):
     assert remote == []
 
 
+# Pages that print wall-clock timings measured while the site is built (by design: they show the
+# cost of reverse and forward mode on the reader's own machine), so they differ between builds.
+MEASURES_TIME = {Path("part2/backpropagation/index.html")}
+
+
 def test_rebuild_is_byte_identical(built_site, tmp_path):
     """Figures are drawn at build time; with fixed salt and date two builds are identical."""
     proc = build_site(tmp_path)
@@ -109,4 +114,5 @@ def test_rebuild_is_byte_identical(built_site, tmp_path):
     first = {p.relative_to(built_site): p.read_bytes() for p in html_pages(built_site)}
     second = {p.relative_to(tmp_path): p.read_bytes() for p in html_pages(tmp_path)}
     assert first.keys() == second.keys()
-    assert [str(k) for k in first if first[k] != second[k]] == []
+    assert MEASURES_TIME <= first.keys()
+    assert [str(k) for k in first if first[k] != second[k] and k not in MEASURES_TIME] == []
