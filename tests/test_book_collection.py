@@ -16,7 +16,7 @@ PYTHON = re.compile(r"^\s*\{?\.?(python3?|py)(\s|\}|$)")
 
 
 def raw_fences(path: Path) -> list[tuple[str, str]]:
-    """(info, code) of the tested python fences, by a plain scan of the text (no markdown parser)."""
+    """(info, code) of the tested python fences, by a plain scan of the text (no parser)."""
     text = path.read_text("utf8")
     found, opened = [], None
     for m in FENCE.finditer(text):
