@@ -52,6 +52,8 @@ class _Links(HTMLParser):
             self.ids.add(attrs["id"])
         if tag == "a" and attrs.get("name"):
             self.ids.add(attrs["name"])
+        if tag == "link" and attrs.get("rel") == "canonical":
+            return  # names the page's public address; the browser does not fetch it
         for name in ("href", "src"):
             if attrs.get(name):
                 self.links.append((tag, attrs[name]))
@@ -74,7 +76,12 @@ def test_every_local_link_and_anchor_resolves(built_site):
                 continue
             if parts.scheme or parts.netloc:
                 continue  # external links are checked in test_no_remote_assets
-            target = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+            if not parts.path:
+                target = page
+            elif parts.path.startswith("/"):  # 404.html links from the site root
+                target = built_site / unquote(parts.path).lstrip("/")
+            else:
+                target = (page.parent / unquote(parts.path)).resolve()
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
