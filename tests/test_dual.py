@@ -6,24 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scalar_programs import Floats, central_difference, programs, run, sigmoid
 
 from calcbook import Dual, Value
 from calcbook import dual as dm
-
-EPS = np.finfo(float).eps
-
-
-def central_difference(f, x, h=1e-5):
-    """D(h/2) and an error bar: |D(h) - D(h/2)| (about 3x its truncation error) + rounding."""
-    d_h = (f(x + h) - f(x - h)) / (2 * h)
-    d_half = (f(x + h / 2) - f(x - h / 2)) / h
-    rounding = 4 * EPS * max(abs(f(x + h)), abs(f(x - h)), 1.0) / h
-    return d_half, abs(d_h - d_half) + rounding
-
-
-def sig(x):
-    return 1 / (1 + math.exp(-x))
-
 
 # name, f written with dm's functions (so it runs on floats and Duals), f', points.
 # `value` says whether calcbook.Value supports it too (for the comparison with reverse mode).
@@ -47,7 +33,13 @@ CASES = [
     ("exp", dm.exp, math.exp, [-1.3, 0.7], True),
     ("log", dm.log, lambda x: 1 / x, [0.3, 2.0], True),
     ("tanh", dm.tanh, lambda x: 1 - math.tanh(x) ** 2, [-1.3, 0.7], True),
-    ("sigmoid", dm.sigmoid, lambda x: sig(x) * (1 - sig(x)), [-30.0, -1.3, 0.7, 30.0], True),
+    (
+        "sigmoid",
+        dm.sigmoid,
+        lambda x: sigmoid(x) * (1 - sigmoid(x)),
+        [-30.0, -1.3, 0.7, 30.0],
+        True,
+    ),
     ("relu", dm.relu, lambda x: float(x > 0), [-1.3, 0.7], True),
     ("sin", dm.sin, math.cos, [-1.3, 0.7], False),
     ("cos", dm.cos, lambda x: -math.sin(x), [-1.3, 0.7], False),
@@ -169,60 +161,12 @@ def test_bad_input_raises_a_clear_error(make, error, words):
 # Random compositions, run three ways: on floats (for central differences), on Duals (forward
 # mode, seeded with a direction) and on Values (reverse mode). Every step keeps log, ** and /
 # inside their domains.
-UNARY = {
-    "neg": lambda m, a: -a,
-    "exp": lambda m, a: m.exp(a),
-    "log": lambda m, a: m.log(1 + a * a),
-    "tanh": lambda m, a: m.tanh(a),
-    "sigmoid": lambda m, a: m.sigmoid(a),
-    "relu": lambda m, a: m.relu(a),
-    "cube": lambda m, a: a**3,
-    "pow": lambda m, a: (1 + a * a) ** 1.5,
-    "rpow": lambda m, a: 2 ** m.tanh(a),
-    "rdiv": lambda m, a: 2 / (1 + a * a),
-    "rsub": lambda m, a: 1.5 - a,
-    "radd": lambda m, a: 0.5 + a,
-    "rmul": lambda m, a: -0.5 * a,
-}
-BINARY = {
-    "add": lambda m, a, b: a + b,
-    "sub": lambda m, a, b: a - b,
-    "mul": lambda m, a, b: a * b,
-    "div": lambda m, a, b: a / (1 + b * b),
-    "powv": lambda m, a, b: (1 + a * a) ** m.tanh(b),
-}
-
-
-class Floats:
-    exp, log, tanh, sigmoid = math.exp, math.log, math.tanh, staticmethod(dm.sigmoid)
-
-    @staticmethod
-    def relu(a):
-        assert abs(a) > 1e-3  # stay away from the kink, where finite differences mislead
-        return max(a, 0.0)
-
-
 Duals = dm  # the module-level functions take Duals
-
-
-step = st.one_of(
-    st.tuples(st.sampled_from(sorted(UNARY)), st.integers(0, 99)),
-    st.tuples(st.sampled_from(sorted(BINARY)), st.integers(0, 99), st.integers(0, 99)),
-)
-
-
-def run(program, m, inputs):
-    """Every intermediate result; the last one is the output."""
-    pool = list(inputs)
-    for name, *args in program:
-        table = UNARY if len(args) == 1 else BINARY
-        pool.append(table[name](m, *[pool[i % len(pool)] for i in args]))
-    return pool
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(step, min_size=1, max_size=8),
+    programs,
     st.lists(st.floats(-2, 2), min_size=3, max_size=3),
     st.lists(st.floats(-1, 1), min_size=3, max_size=3),
 )

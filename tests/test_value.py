@@ -7,28 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scalar_programs import Floats, central_difference, programs, run, sigmoid
 
 from calcbook import Value
-
-EPS = np.finfo(float).eps
-
-
-def central_difference(f, x, h=1e-5):
-    """A central difference of f at x and an error bar for it.
-
-    The truncation error of D(h) is about h^2 f'''/6, so halving h removes three quarters of
-    it: |D(h) - D(h/2)| bounds the error of D(h/2) with a factor of ~3 to spare. Rounding adds
-    about eps |f| / h. h = 1e-5 sits near eps^(1/3), where the two are balanced (~1e-10).
-    """
-    d_h = (f(x + h) - f(x - h)) / (2 * h)
-    d_half = (f(x + h / 2) - f(x - h / 2)) / h
-    rounding = 4 * EPS * max(abs(f(x + h)), abs(f(x - h)), 1.0) / h
-    return d_half, abs(d_h - d_half) + rounding
-
-
-def sigmoid(x):
-    return 1 / (1 + math.exp(-x))
-
 
 # name, f applied to a Value or a float, derivative in closed form, points to check
 UNARY_CASES = [
@@ -301,68 +282,18 @@ def test_repr_labels_op_names_and_parents():
     assert isinstance(y.data, float) and isinstance((w**2).data, float)
 
 
-# Random expression graphs: a program is a list of steps, each applying an operation to earlier
-# results; every operation keeps the arguments of log, ** and / inside their domains.
-UNARY = {
-    "neg": lambda m, a: -a,
-    "exp": lambda m, a: m.exp(a),
-    "log": lambda m, a: m.log(1 + a * a),
-    "tanh": lambda m, a: m.tanh(a),
-    "sigmoid": lambda m, a: m.sigmoid(a),
-    "relu": lambda m, a: m.relu(a),
-    "cube": lambda m, a: a**3,
-    "pow": lambda m, a: (1 + a * a) ** 1.5,
-    "rpow": lambda m, a: 2 ** m.tanh(a),
-    "rdiv": lambda m, a: 2 / (1 + a * a),
-    "rsub": lambda m, a: 1.5 - a,
-    "radd": lambda m, a: 0.5 + a,
-    "rmul": lambda m, a: -0.5 * a,
-}
-BINARY = {
-    "add": lambda m, a, b: a + b,
-    "sub": lambda m, a, b: a - b,
-    "mul": lambda m, a, b: a * b,
-    "div": lambda m, a, b: a / (1 + b * b),
-    "powv": lambda m, a, b: (1 + a * a) ** m.tanh(b),
-}
-
-
-class Floats:
-    exp, log, tanh = math.exp, math.log, math.tanh
-    sigmoid = staticmethod(sigmoid)
-
-    @staticmethod
-    def relu(a):
-        assert abs(a) > 1e-3  # stay away from the kink, where finite differences mislead
-        return max(a, 0.0)
-
-
 class Values:
     exp, log, tanh = Value.exp, Value.log, Value.tanh
     sigmoid, relu = Value.sigmoid, Value.relu
 
 
-step = st.one_of(
-    st.tuples(st.sampled_from(sorted(UNARY)), st.integers(0, 99)),
-    st.tuples(st.sampled_from(sorted(BINARY)), st.integers(0, 99), st.integers(0, 99)),
-)
-programs = st.lists(step, min_size=1, max_size=8)
 leaves = st.lists(st.floats(-2, 2), min_size=3, max_size=3)
-
-
-def run(program, m, inputs):
-    pool = list(inputs)
-    for name, *args in program:
-        operands = [pool[i % len(pool)] for i in args]
-        table = UNARY if len(args) == 1 else BINARY
-        pool.append(table[name](m, *operands))
-    return pool[-1]
 
 
 def checked_float_run(program, inputs):
     """Run on floats; reject programs that leave the domain or grow large."""
     try:
-        out = run(program, Floats, inputs)
+        out = run(program, Floats, inputs)[-1]
     except (OverflowError, ValueError, ZeroDivisionError, AssertionError):
         assume(False)
     assume(abs(out) < 1e3)
@@ -374,7 +305,7 @@ def checked_float_run(program, inputs):
 def test_random_expressions_match_central_differences(program, inputs):
     out_float = checked_float_run(program, inputs)
     xs = [Value(x) for x in inputs]
-    out = run(program, Values, xs)
+    out = run(program, Values, xs)[-1]
     assert out.data == pytest.approx(out_float, rel=1e-12, abs=1e-12)
     out.backward()
     for i, x in enumerate(xs):
