@@ -28,7 +28,10 @@ $10^3$ times its expected size, and those entries are redone once with $x_c = \m
 keeping the new value if it agrees with the first within the first one's rounding error.
 Richardson scans steps from $\max(|x|, 1)/2$ down to $3\times10^{-5}$ times that, and scans again
 from $|x|/2$ where its error estimate exceeds $10^{-9} |f^{(n)}|$ (a singularity near a tiny
-$x$), keeping the better. The complex step uses $h = 10^{-20} x_c$. Every difference step is
+$x$), keeping the better. On the Hessian's axes Richardson scans instead from $4 x_c$ down by
+factors of 2 until its estimate has converged (below $10^{-8} |f''|$) and grown for two steps
+since: a smooth function is best served by large steps, a rough one gets small ones.
+The complex step uses $h = 10^{-20} x_c$. Every difference step is
 rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$.
 
 **Cost** in calls to `f`, $m$ = `x.size`. Entries that are redone cost the same again, the
@@ -40,7 +43,9 @@ dropped imaginary part); `info.evaluations` always holds the true count.
 | `"forward"`, `"backward"` | 2 / 3 | $m + 1$ | $m^2 + m + 1$ |
 | `"central"` | 2 / 3 | $2m$ | $m^2 + m + 1$ |
 | `"complex"` | 1 / not available | $m$ | not available |
-| `"richardson"` | 16 / 17 | $16m$ | $2m^2 + 8m + 1$ |
+| `"richardson"` | 16 / 17 | $16m$ | $2m^2 + 2(K - 1)m + 1$ |
+
+$K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, at most 20.
 
 With `full_output=True` a difference method is repeated at step $2h$ to estimate its truncation
 error: one more call per line for `forward`/`backward`, two for `central` (a line is the one
@@ -62,10 +67,10 @@ EPS = float(np.finfo(np.float64).eps)
 METHODS = ("forward", "backward", "central", "complex", "richardson")
 _ORDER = {"forward": 1, "backward": 1, "central": 2, "complex": 2}  # truncation order p
 _ROUNDING = 4 * EPS  # relative error assumed for each value of f: a few units in the last place
-_RATIO = 4.0  # Richardson: each step is the previous one divided by this
-# Richardson tables: (first step / x_c, number of steps, extrapolation levels)
-_TABLE = (0.5, 8, 4)  # derivatives: down to 3e-5 x_c, up to O(h^10)
-_AXIS_TABLE = (1.0, 5, 1)  # Hessian axes: O(h^4) like the pairs, so their step suits the pairs
+# Richardson tables: (first step / x_c, most steps, levels, ratio of steps, patience)
+_TABLE = (0.5, 8, 4, 4.0, None)  # derivatives: 8 steps down to 3e-5 x_c, up to O(h^10)
+_AXIS_TABLE = (4.0, 20, 1, 2.0, 2)  # Hessian axes: O(h^4) like the pairs, scanned until it pays
+_CONVERGED = 1e-8  # Richardson with a patience: stop only below this relative error
 _RETRY = 1e-9  # Richardson: scan again from the other scale where the relative error exceeds this
 
 
@@ -93,10 +98,14 @@ class Info:
 
 
 class _Line:
-    """`f` on the line `t -> x + t * d`: counts calls, caches values, checks shapes.
+    """`f` along `t -> x + t * d`: counts calls, caches values, checks shapes.
 
-    `x0` is the coordinate a step is measured on (to make `x0 + h` exact) and `scale` the pair
-    of lengths $x_c$ (relative, absolute) the default step is proportional to.
+    `d` is one direction (a number or an array shaped like `x`), or a batch of sparse ones,
+    `(index, weight)` with rows `d_p = sum_k weight[p, k] e_{index[p, k]}`: then `t` has one
+    entry per row, `f` is called once per row, and the values are stacked on a last axis, the
+    Jacobian's layout. `x0` is the coordinate a step is measured on (to make `x0 + h` exact)
+    and `scale` the pair of lengths $x_c$ (relative, absolute) the default step is
+    proportional to.
     """
 
     def __init__(self, f, x, d, x0, shared, expect=None, scale=None):
@@ -110,19 +119,49 @@ class _Line:
 
     def __call__(self, t):
         t = np.asarray(t)
-        cache, key = (self.shared, "f(x)") if not np.any(t) else (self.cache, t.tobytes())
-        if key not in cache:
-            point = self.x + t * self.d
-            value = np.asarray(self.f(point))  # under _quiet: non-finite values are named below
-            self.shared["calls"] += 1
-            shape, message = self.expect or (self.shared.setdefault("shape", value.shape), "")
+        if t.size and not np.any(t):
+            if "f(x)" not in self.shared:
+                self.shared["f(x)"] = self._values([self.x])[..., 0]
+            value = self.shared["f(x)"]
+            return value[..., None] if isinstance(self.d, tuple) else value
+        key = t.tobytes()
+        if key not in self.cache:
+            if not isinstance(self.d, tuple):
+                self.cache[key] = self._values([self.x + t * self.d])[..., 0]
+            else:
+                index, weight = self.d
+                t = np.broadcast_to(t, index.shape[:1])
+                flat = self.x.astype(np.result_type(self.x, t)).ravel()
+                points = []
+                for i, w, s in zip(index, weight, t, strict=True):
+                    point = flat.copy()
+                    point[i] += s * w
+                    points.append(point.reshape(self.x.shape))
+                if not points:  # no rows at all: f(x) gives the shape
+                    return self(0.0)[..., :0]
+                self.cache[key] = self._values(points)
+        return self.cache[key]
+
+    def _values(self, points):
+        """f at each point, stacked on a last axis; shapes checked, a non-finite value noted."""
+        values = [np.asarray(self.f(p)) for p in points]  # under _quiet: non-finite are named
+        self.shared["calls"] += len(values)
+        shape, message = self.expect or (self.shared.setdefault("shape", values[0].shape), "")
+        for value in values:
             if value.shape != shape:
                 message = message or f"f(x) has shape {shape}, but f returned shape {{got}}"
                 raise ValueError(message.format(got=value.shape))
-            if not np.all(np.isfinite(value)) and "bad" not in self.shared:
-                self.shared["bad"] = _describe(point, value)
-            cache[key] = value
-        return cache[key]
+        values = np.stack(values, axis=-1)
+        finite = np.isfinite(values)
+        if not np.all(finite) and "bad" not in self.shared:
+            k = np.argmin(np.all(finite.reshape(-1, len(points)), axis=0))
+            self.shared["bad"] = _describe(points[k], values[..., k])
+        return values
+
+
+def _axes(m):
+    """The unit vectors e_0, ..., e_{m-1} as a batch of sparse directions for `_Line`."""
+    return np.arange(m)[:, None], np.ones((m, 1))
 
 
 def _describe(point, value):
@@ -184,7 +223,7 @@ def _complex(g, h):
     $10^{-20} x_c$ and the estimate is as accurate as $f$ itself.
     """
     value = g(1j * h)
-    if not np.iscomplexobj(value):
+    if value.size and not np.iscomplexobj(value):
         raise ValueError(
             f"method='complex' needs f to return complex values for complex input, but f "
             f"returned dtype {value.dtype}: it drops the imaginary part (float(), abs, np.real, "
@@ -203,46 +242,60 @@ def _complex(g, h):
 
 
 def _richardson(g, h, n, table=_TABLE):
-    r"""Richardson extrapolation of central differences over the steps $h_k = h / 4^k$.
+    r"""Richardson extrapolation of central differences over the steps $h_k = h / r^k$.
 
     A central difference has the error expansion $D(h) = f^{(n)}(x) + c_1 h^2 + c_2 h^4 + \dots$;
-    combining two steps cancels the leading term, level by level:
+    combining two steps cancels the leading term, level by level, a row per step:
 
     $$T_{k,0} = D(h_k), \qquad
-      T_{k,j} = \frac{16^j\, T_{k,j-1} - T_{k-1,j-1}}{16^j - 1} = f^{(n)}(x) + O(h_k^{2j+2}).$$
+      T_{k,j} = \frac{r^{2j}\, T_{k,j-1} - T_{k-1,j-1}}{r^{2j} - 1} = f^{(n)}(x) + O(h_k^{2j+2}).$$
 
     The error of an entry is estimated as $|T_{k,j} - T_{k-1,j}|$, the distance to the entry
     with the next larger steps (which errs more), plus its rounding floor, carried through the
-    same recurrence (an entry without that neighbour: $|T_{k,j} - T_{k,j-1}|$, its correction).
+    same recurrence (a level with a single entry: $|T_{k,j} - T_{k,j-1}|$, its correction).
     Per element, the entry with the smallest estimate wins. Steps whose probes are not finite
-    (a large step stepping over a singularity) drop out. `table` is (first step / x_c, number
-    of steps, levels). Returns the value, its error, its rounding floor and its step.
+    (a large step stepping over a singularity) drop out. `table` is (first step / x_c, most
+    steps, levels, $r$, patience): with a patience $p$ the scan stops once the best estimate of
+    each of $p$ successive rows exceeds twice the best so far, as in Ridders' method (Ridders,
+    1982): past the optimal step rounding only grows. Returns the value, its error, its rounding
+    floor and its step.
     """
-    _, steps, levels = table
-    hs = [g.exact(h / _RATIO**k) for k in range(steps)]
-    d, noise = zip(*(_central(g, s, n) for s in hs), strict=True)
-    table, floors = [np.asarray(d)], [_ROUNDING * np.asarray(noise)]
-    for j in range(1, min(levels, steps - 1) + 1):
-        c = _RATIO ** (2 * j)
-        table.append((c * table[-1][1:] - table[-1][:-1]) / (c - 1))
-        floors.append((c * floors[-1][1:] + floors[-1][:-1]) / (c - 1))
-    cands, errors, rounding, at = [], [], [], []
-    for j, (t, r) in enumerate(zip(table, floors, strict=True)):
-        e = r.copy()  # rounding floor + distance to the neighbour with the next larger step
-        e[1:] += np.abs(t[1:] - t[:-1])
-        first = 1 if len(t) > 1 else 0  # a lone entry: its error is at most its correction
-        e[0] += 0 if first else np.abs(t[0] - table[j - 1][-1])
-        cands += list(t[first:])
-        errors += list(e[first:])
-        rounding += list(r[first:])
-        at += [hs[k + j] for k in range(first, len(t))]
+    _, steps, levels, r, patience = table
+    rows, floors, found, rising = [], [], [], 0
+    for k in range(steps):
+        hk = g.exact(h / r**k)
+        d, noise = _central(g, hk, n)
+        row, floor = [np.asarray(d)], [_ROUNDING * np.asarray(noise)]
+        for j in range(1, min(k, levels) + 1):
+            c = r ** (2 * j)
+            row.append((c * row[-1] - rows[-1][j - 1]) / (c - 1))
+            floor.append((c * floor[-1] + floors[-1][j - 1]) / (c - 1))
+        new = [
+            (row[j], floor[j] + np.abs(row[j] - rows[-1][j]), floor[j], hk)
+            for j in range(min(k, levels + 1))
+        ]
+        if k + 1 == steps and k <= levels:  # the last level has one entry: its correction
+            new.append((row[k], floor[k] + np.abs(row[k] - row[k - 1]), floor[k], hk))
+        rows.append(row)
+        floors.append(floor)
+        if patience and found and new:  # stop once converged and past the optimal step
+            error = [np.nan_to_num(c[1], nan=np.inf) for c in found]
+            i = np.argmin(error, axis=0)[None]
+            best = np.take_along_axis(np.asarray(error), i, axis=0)[0]
+            value = np.take_along_axis(np.asarray([c[0] for c in found]), i, axis=0)[0]
+            worse = np.min([np.nan_to_num(c[1], nan=np.inf) for c in new], axis=0) > 2 * best
+            converged = best <= _CONVERGED * np.abs(value)
+            rising = rising + 1 if np.all(worse & converged) else 0
+        found += new
+        if rising == patience:
+            break
+    cands, errors, rounding, at = (np.asarray(a) for a in zip(*found, strict=True))
     errors = np.where(np.isnan(errors), np.inf, errors)
     best = np.argmin(errors, axis=0)[None]
-    pick = [np.take_along_axis(np.asarray(a), best, axis=0)[0] for a in (cands, errors, rounding)]
-    at = np.asarray(at)
-    at = np.broadcast_to(at.reshape(at.shape + (1,) * (errors.ndim - at.ndim)), errors.shape)
-    step = np.take_along_axis(at, best, axis=0)[0]
-    return (*pick, step)
+    pick = [np.take_along_axis(a, best, axis=0)[0] for a in (cands, errors, rounding)]
+    at = at.reshape(at.shape[:1] + (1,) * (errors.ndim - at.ndim) + at.shape[1:])  # outputs
+    at = np.broadcast_to(at, errors.shape)
+    return (*pick, np.take_along_axis(at, best, axis=0)[0])
 
 
 def _estimate(g, method, n, h, full, table=_TABLE):
@@ -285,14 +338,14 @@ def _along(g, method, n, h, full, table=_TABLE):
     else:  # no truncation estimate: redo where rounding alone is 1000x its expected size
         p = _ORDER[method]
         redo = floor > 1e3 * EPS ** (p / (p + n)) * np.abs(value)
-    if np.ndim(redo) > np.ndim(first):  # one step for all of a vector output
-        redo = np.any(redo)
+    outputs = tuple(range(np.ndim(redo) - np.ndim(first)))  # one step for all of an output
+    redo = np.any(redo, axis=outputs)
     redo = redo & (first != second)
     if not np.any(redo):
         return value, error, step
     v2, e2, s2, _ = _estimate(g, method, n, _step(method, n, second, table), full, table)
     better = e2 < error if rich else np.abs(v2 - value) <= 2 * floor
-    take = redo & (np.all(better) if np.ndim(better) > np.ndim(redo) else better)
+    take = redo & np.all(better, axis=outputs)
     return np.where(take, v2, value), np.where(take, e2, error), np.where(take, s2, step)
 
 
@@ -397,18 +450,14 @@ def derivative(f, x, *, n=1, method="central", h=None, full_output=False):
 @_quiet
 def _jacobian(f, x, method, h, full_output, expect):
     x, h = _checked(method, 1, h, x)
-    shared, columns, errors, steps = {"calls": 0}, [], [], []
-    for i in range(x.size):
-        e = np.zeros(x.shape)
-        e.flat[i] = 1.0
-        g = _Line(f, x, e, x.flat[i], shared, expect)
-        value, error, step = _along(g, method, 1, None if h is None else h.flat[i], full_output)
-        columns.append(value)
-        errors.append(error)
-        steps.append(np.min(step))
-    shape = np.shape(columns[0]) + x.shape
-    value, error = (np.stack(a, axis=-1).reshape(shape) for a in (columns, errors))
-    return _result(value, error, shared, np.reshape(steps, x.shape), full_output)
+    shared = {"calls": 0}
+    g = _Line(f, x, _axes(x.size), x.ravel(), shared, expect)  # every column at once
+    value, error, step = _along(g, method, 1, None if h is None else h.ravel(), full_output)
+    shape = value.shape[:-1] + x.shape
+    step = np.min(step, axis=tuple(range(np.ndim(step) - 1)))
+    return _result(
+        value.reshape(shape), error.reshape(shape), shared, step.reshape(x.shape), full_output
+    )
 
 
 def jacobian(f, x, *, method="central", h=None, full_output=False):
@@ -609,10 +658,11 @@ def hessian(f, x, *, method="central", h=None, full_output=False):
     $$H_{ij} = \frac{D^2_u - h_i^2 H_{ii} - h_j^2 H_{jj}}{2 h_i h_j}, \qquad
       D^2_u = f(x + u) - 2 f(x) + f(x - u) = u^\top H u + O(|u|^4),$$
     2 calls per pair for `"central"`, $O(h^2)$ overall. `"richardson"` extrapolates each axis
-    over 5 steps from $\max(|x_i|, 1)$ down by factors of 4 to $O(h^4)$, which chooses $h_i$,
-    then extrapolates $D^2_u$ over $u$ and $4u$: 4 calls per pair, $2m^2 + 8m + 1$ in all,
-    where a Richardson table on every entry costs about $30m^2$. With `full_output=True` a third
-    step, $16u$, checks each pair's extrapolation (2 more calls per pair).
+    to $O(h^4)$ over steps from $4\max(|x_i|, 1)$ down by factors of 2 until the estimate
+    has converged (4 or 5 steps on a quartic), which chooses $h_i$, then extrapolates $D^2_u$
+    over $2u$ and $u$: 4 calls per pair, $2m^2 + 2(K-1)m + 1$ in all for $K$ steps per axis, where a
+    Richardson table on every entry costs about $30m^2$. With `full_output=True` a third step,
+    $4u$, checks each pair's extrapolation (2 more calls per pair).
 
     Examples
     --------
@@ -630,25 +680,17 @@ def hessian(f, x, *, method="central", h=None, full_output=False):
     x, h = _checked(method, 2, h, x)
     m, shared = x.size, {"calls": 0}
     expect = ((), "hessian needs a scalar-valued f; for vector-valued f use jacobian of jacobian")
-    H, E, s = np.zeros((m, m)), np.zeros((m, m)), np.zeros(m)
-    for i in range(m):
-        e = np.zeros(x.shape)
-        e.flat[i] = 1.0
-        g = _Line(f, x, e, x.flat[i], shared, expect)
-        hi = None if h is None else h.flat[i]  # Richardson: a short table, 5 steps per axis
-        H[i, i], E[i, i], s[i] = _along(g, method, 2, hi, full_output, _AXIS_TABLE)
-    for i in range(m):
-        for j in range(i + 1, m):
-            u = np.zeros(x.shape)
-            u.flat[i], u.flat[j] = s[i], s[j]
-            g = _Line(f, x, u, 0.0, shared, expect)
-            if method == "richardson":
-                table = (16.0, 3, 1) if full_output else (4.0, 2, 1)  # 16u checks u, 4u
-                d2, err, *_ = _richardson(g, table[0], 2, table)
-            else:
-                d2, err, *_ = _estimate(g, method, 2, 1.0, full_output)
-            c = 2 * s[i] * s[j]
-            H[i, j] = H[j, i] = (d2 - s[i] ** 2 * H[i, i] - s[j] ** 2 * H[j, j]) / c
-            E[i, j] = E[j, i] = (err + s[i] ** 2 * E[i, i] + s[j] ** 2 * E[j, j]) / c
+    g = _Line(f, x, _axes(m), x.ravel(), shared, expect)  # the diagonal, every axis at once
+    d, e, s = _along(g, method, 2, None if h is None else h.ravel(), full_output, _AXIS_TABLE)
+    i, j = np.triu_indices(m, 1)  # then every pair at once, along u = s_i e_i + s_j e_j
+    g = _Line(f, x, (np.stack([i, j], axis=1), np.stack([s[i], s[j]], axis=1)), 0.0, shared, expect)
+    if method == "richardson":
+        table = (4.0, 3, 1, 2.0, None) if full_output else (2.0, 2, 1, 2.0, None)
+        d2, err, *_ = _richardson(g, table[0], 2, table)
+    else:
+        d2, err, *_ = _estimate(g, method, 2, 1.0, full_output)
+    H, E, c = np.diag(d), np.diag(e), 2 * s[i] * s[j]
+    H[i, j] = H[j, i] = (d2 - s[i] ** 2 * d[i] - s[j] ** 2 * d[j]) / c
+    E[i, j] = E[j, i] = (err + s[i] ** 2 * e[i] + s[j] ** 2 * e[j]) / c
     shape = x.shape + x.shape
     return _result(H.reshape(shape), E.reshape(shape), shared, s.reshape(x.shape), full_output)
