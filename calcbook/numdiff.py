@@ -29,8 +29,9 @@ keeping the new value if it agrees with the first within the first one's roundin
 Richardson scans steps from $\max(|x|, 1)/2$ down to $3\times10^{-5}$ times that, and scans again
 from $|x|/2$ where its error estimate exceeds $10^{-9} |f^{(n)}|$ (a singularity near a tiny
 $x$), keeping the better. On the Hessian's axes Richardson scans instead from $4 x_c$ down by
-factors of 2 until its estimate has converged (below $10^{-8} |f''|$) and grown for two steps
-since: a smooth function is best served by large steps, a rough one gets small ones.
+factors of 2, all axes together, until every axis's estimate has converged (below
+$10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
+steps, a rough one gets small ones.
 The complex step uses $h = 10^{-20} x_c$. Every difference step is
 rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$.
 
@@ -658,11 +659,11 @@ def hessian(f, x, *, method="central", h=None, full_output=False):
     $$H_{ij} = \frac{D^2_u - h_i^2 H_{ii} - h_j^2 H_{jj}}{2 h_i h_j}, \qquad
       D^2_u = f(x + u) - 2 f(x) + f(x - u) = u^\top H u + O(|u|^4),$$
     2 calls per pair for `"central"`, $O(h^2)$ overall. `"richardson"` extrapolates each axis
-    to $O(h^4)$ over steps from $4\max(|x_i|, 1)$ down by factors of 2 until the estimate
-    has converged (4 or 5 steps on a quartic), which chooses $h_i$, then extrapolates $D^2_u$
-    over $2u$ and $u$: 4 calls per pair, $2m^2 + 2(K-1)m + 1$ in all for $K$ steps per axis, where a
-    Richardson table on every entry costs about $30m^2$. With `full_output=True` a third step,
-    $4u$, checks each pair's extrapolation (2 more calls per pair).
+    to $O(h^4)$ over steps from $4\max(|x_i|, 1)$ down by factors of 2 until every axis's
+    estimate has converged (4 or 5 steps on a quartic), which chooses $h_i$, then extrapolates
+    $D^2_u$ over $2u$ and $u$: 4 calls per pair, $2m^2 + 2(K-1)m + 1$ in all for $K$ steps,
+    where a Richardson table on every entry costs about $30m^2$. With `full_output=True` a
+    third step, $4u$, checks each pair's extrapolation (2 more calls per pair).
 
     Examples
     --------
