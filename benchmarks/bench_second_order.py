@@ -7,11 +7,13 @@ the same divided by the largest entry), at a fixed random point with entries in 
 - Hessian, n = 10, 100, 500: `cb.hessian` (forward over reverse), `torch.func.hessian`
   (forward over reverse, vectorised with vmap), `torch.autograd.functional.hessian(vectorize=True)`
   and HIPS autograd's `hessian`, one thread, interleaved in one process.
-- Hessian-vector product, n = 10^4: `cb.hvp` against `cb.grad` (the ratio the theory puts near 2
-  to 3), HIPS autograd's `hessian_tensor_product`, and PyTorch's double backward; each checked
-  against the closed-form product before timing.
+- Hessian-vector product, n = 10^4 and n = 100: `cb.hvp` against `cb.grad` (the ratio the
+  theory puts near 2 to 3; at n = 100 the per-operation overhead decides it), HIPS autograd's
+  `hessian_tensor_product`, and PyTorch's double backward; each checked against the closed-form
+  product before timing.
 
-Section written to `benchmarks/results/autodiff.json`: `second_order`.
+Section written to `benchmarks/results/autodiff.json`: `second_order` (results `hessian`, `hvp`
+for n = 10^4 and `hvp_small` for n = 100).
 
     .venv-bench/bin/python benchmarks/bench_second_order.py            # full run, writes the JSON
     .venv-bench/bin/python benchmarks/bench_second_order.py --quick    # a few rounds, prints only
@@ -32,7 +34,7 @@ torch = common.pin_torch_threads()
 torch.set_default_dtype(torch.float64)
 
 HESSIAN_SIZES = {10: (100, 5), 100: (60, 2), 500: (15, 1)}  # n: (rounds, calls per round)
-HVP_SIZE, HVP_ROUNDS, HVP_CALLS = 10_000, 100, 5
+HVP_SIZES = {10_000: (100, 5), 100: (100, 20)}  # n: (rounds, calls per round)
 HAVE_CALCBOOK = all(hasattr(cb, name) for name in ("hessian", "hvp", "grad"))
 
 
@@ -147,8 +149,8 @@ def bench_hessian(n, quick):
     }
 
 
-def bench_hvp(quick):
-    n = HVP_SIZE
+def bench_hvp(n, quick):
+    rounds, calls = HVP_SIZES[n]
     x = point(n)
     v = np.random.default_rng(1).standard_normal(n)
     xt, vt = torch.tensor(x), torch.tensor(v)
@@ -170,8 +172,8 @@ def bench_hvp(quick):
             accuracy[name] = errors(out, exact)
             assert accuracy[name]["max_rel_error"] < 1e-13, (name, accuracy[name])
     contestants = {**grads, **hvps}
-    rounds = 5 if quick else HVP_ROUNDS
-    times = common.interleave(contestants, rounds=rounds, inner=HVP_CALLS)
+    rounds = 5 if quick else rounds
+    times = common.interleave(contestants, rounds=rounds, inner=calls)
     pairs = {}
     for lib in ("calcbook", "HIPS autograd", "PyTorch"):
         hv = next((k for k in hvps if k.startswith(lib)), None)
@@ -184,7 +186,7 @@ def bench_hvp(quick):
     return {
         "n": n,
         "rounds": rounds,
-        "calls_per_round": HVP_CALLS,
+        "calls_per_round": calls,
         "accuracy": accuracy,
         "ms": {k: summary[k]["ms_median"] for k in contestants},
         "ratios": {k: summary[k]["ratio_median"] for k in pairs},
@@ -209,20 +211,25 @@ def main():
     print("\nRosenbrock Hessian, float64, 1 thread")
     common.print_table(["n", "contestant", "ms", "time / calcbook", "max abs error"], rows)
 
-    hvp = bench_hvp(args.quick)
-    print(f"\nRosenbrock n = {hvp['n']}: gradient and Hessian-vector product")
-    common.print_table(
-        ["contestant", "ms", "max rel error"],
-        [[k, ms, hvp["accuracy"][k]["max_rel_error"]] for k, ms in hvp["ms"].items()],
-    )
-    common.print_table(["ratio", "median"], [[k, r] for k, r in hvp["ratios"].items()])
+    hvps = {n: bench_hvp(n, args.quick) for n in HVP_SIZES}
+    for hvp in hvps.values():
+        print(f"\nRosenbrock n = {hvp['n']}: gradient and Hessian-vector product")
+        common.print_table(
+            ["contestant", "ms", "max rel error"],
+            [[k, ms, hvp["accuracy"][k]["max_rel_error"]] for k, ms in hvp["ms"].items()],
+        )
+        common.print_table(["ratio", "median"], [[k, r] for k, r in hvp["ratios"].items()])
 
     if args.quick:
         return
     path = common.RESULTS / "autodiff.json"
     record = {
         "provenance": common.provenance(),
-        "results": {"hessian": {str(n): r for n, r in hessians.items()}, "hvp": hvp},
+        "results": {
+            "hessian": {str(n): r for n, r in hessians.items()},
+            "hvp": hvps[10_000],
+            "hvp_small": hvps[100],
+        },
     }
     common.merge_results(path, "second_order", record)
     print(f"\nwrote section second_order of {path.relative_to(common.ROOT)}")

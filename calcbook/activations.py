@@ -10,20 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 from . import rules
-from .tracing import Tracer
+from .tracing import Tracer, apply
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
 
-def _axis(x, axis):
-    return None if axis is None else rules._axes(axis, x.ndim)
-
-
-def _input(x):
-    if isinstance(x, Tracer):
-        return x
-    x = np.asarray(x)
-    return x if x.dtype.kind in "fc" else x.astype(np.float64)
+def _input(x, axis):
+    """`x` as a traced or floating-point array, and `axis` as None or a tuple of axes >= 0."""
+    if not isinstance(x, Tracer) and (type(x) is not np.ndarray or x.dtype.kind not in "fc"):
+        x = np.asarray(x)
+        if x.dtype.kind not in "fc":
+            x = x.astype(np.float64)
+    if type(axis) is int and -x.ndim <= axis < x.ndim:  # the common case, as `_axes` does it
+        return x, (axis % x.ndim,)
+    return x, None if axis is None else rules._axes(axis, x.ndim)
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -60,8 +60,8 @@ def logsumexp(x, axis=None, keepdims=False):
     np.testing.assert_allclose(g, [0.25, 0.75])
     ```
     """
-    x = _input(x)
-    return rules.logsumexp(x, axis=_axis(x, axis), keepdims=bool(keepdims))
+    x, axis = _input(x, axis)
+    return apply(rules.logsumexp, x, axis=axis, keepdims=bool(keepdims))
 
 
 def softmax(x, axis=-1):
@@ -92,8 +92,8 @@ def softmax(x, axis=-1):
     np.testing.assert_allclose(p[1], [1 / 3, 1 / 3, 1 / 3])
     ```
     """
-    x = _input(x)
-    return np.exp(x - logsumexp(x, axis=axis, keepdims=True))
+    x, axes = _input(x, axis)
+    return np.exp(x - apply(rules.logsumexp, x, axis=axes, keepdims=True))
 
 
 def log_softmax(x, axis=-1):
@@ -124,5 +124,5 @@ def log_softmax(x, axis=-1):
     np.testing.assert_allclose(g, cb.softmax(np.array([1.0, 2.0, 3.0])) - [0, 1, 0])
     ```
     """
-    x = _input(x)
-    return rules.log_softmax(x, axis=_axis(x, axis))
+    x, axis = _input(x, axis)
+    return rules.log_softmax(x, axis)

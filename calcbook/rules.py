@@ -33,7 +33,8 @@ calls `apply`; then add it to the tests in `tests/test_rules.py`. `supported()` 
 
 Conventions at kinks: `abs` has derivative `sign(x)` (0 at 0); `maximum`/`minimum` and the
 reductions `max`/`min` split the derivative equally among tied arguments; `clip` is
-`minimum(maximum(x, lo), hi)`, so it gets one half at the boundaries.
+`minimum(maximum(x, lo), hi)`, so it gets one half at the boundaries. `prod` has the exact
+derivative at zeros too: the product of the other entries, formed explicitly when an entry is 0.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from .tracing import (
     Tracer,
     _mutation_error,
     apply,
+    identity,
     primal,
     unbroadcast,
 )
@@ -125,11 +127,11 @@ def supported() -> list[str]:
 
     names = supported()
     assert "numpy.exp" in names and "numpy.einsum" in names
-    assert "numpy.sort" not in names
+    assert "numpy.linalg.solve" in names and "numpy.linalg.eigh" not in names
     ```
     """
     funs = [*UFUNCS, *(f for f in FUNCTIONS if not isinstance(f, str)), *NONDIFF]
-    names = {f"numpy.{f.__name__}" for f in funs}
+    names = {f"{getattr(f, '__module__', None) or 'numpy'}.{f.__name__}" for f in funs}
     return sorted(names)
 
 
@@ -138,6 +140,8 @@ def _axes(axis, ndim):
     """Normalise `axis` (None, int or tuple; may be negative) to a sorted tuple of axes >= 0."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and 0 <= axis < ndim:  # the common case
+        return (axis,)
     if not isinstance(axis, (tuple, list)):
         axis = (axis,)
     out = []
@@ -158,10 +162,15 @@ def _keep(g, x, axis, keepdims):
     """Reshape a reduction's cotangent so that it broadcasts against the operand `x`."""
     if keepdims or axis is None:
         return g
-    shape = list(x.shape)
+    return g.reshape(_kept_shape(x.shape, axis))
+
+
+def _kept_shape(shape, axis):
+    """`shape` with the reduced axes (a tuple of axes >= 0) kept as 1."""
+    shape = list(shape)
     for a in axis:
         shape[a] = 1
-    return g.reshape(shape)
+    return shape
 
 
 def _nb(t, x):
@@ -177,9 +186,10 @@ def _shape(a):
     return a.shape if isinstance(a, (np.ndarray, np.generic, Tracer)) else np.shape(a)
 
 
-@primitive
 def broadcast(g, shape):
     """`g` broadcast to `shape`, as a new array (cheaper than `np.broadcast_to` for small ones)."""
+    if isinstance(g, Tracer):  # a primitive: `shape` is a parameter
+        return g._lift1(broadcast, {"shape": shape})
     out = np.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
@@ -226,21 +236,25 @@ def _min_y(g, ans, x, y):
     return g * _ties(py < px, px == py, ans.dtype)
 
 
-defelementwise(np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
-defelementwise(np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
+defelementwise(np.add, identity, identity)
+defelementwise(np.subtract, identity, lambda g, ans, x, y: -g)
 defelementwise(np.multiply, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
 defelementwise(np.true_divide, lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
 
 
 def _power_x(g, ans, x, y):
     if type(y) is int and 0 <= y <= 3:  # the common exponents, with fewer operations
-        return (0 * g, g, g * (2 * x), g * (3 * x * x))[y]
+        if y == 2:
+            return g * (2 * x)
+        if y == 3:
+            return g * (3 * x * x)
+        return g if y == 1 else 0 * g
     return g * y * x ** (y - 1)
 
 
 defelementwise(np.power, _power_x, lambda g, ans, x, y: g * ans * np.log(x))
 defelementwise(np.negative, lambda g, ans, x: -g)
-defelementwise(np.positive, lambda g, ans, x: g)
+defelementwise(np.positive, identity)
 defelementwise(np.reciprocal, lambda g, ans, x: -g * ans * ans)
 defelementwise(np.square, lambda g, ans, x: g * 2 * x)
 defelementwise(np.sqrt, lambda g, ans, x: g * 0.5 / ans)
@@ -297,7 +311,10 @@ def _sum(x, axis=None, keepdims=False):
 
 
 def _mean(x, axis=None, keepdims=False):
-    return _sum(x, axis, keepdims) / _count(x, axis)
+    n = x.size if axis is None else _count(x, axis)
+    if type(x) is np.ndarray:
+        return np.add.reduce(x, axis=axis, keepdims=keepdims) / n
+    return x.sum(axis=axis, keepdims=keepdims) / n
 
 
 def _prod(x, axis=None, keepdims=False):
@@ -313,35 +330,63 @@ def _min(x, axis=None, keepdims=False):
 
 
 def _sum_vjp(g, ans, x, axis=None, keepdims=False):
-    return broadcast(_keep(g, x, axis, keepdims), x.shape)
+    if axis is not None and not keepdims:
+        g = g.reshape(_kept_shape(x.shape, axis))
+    return broadcast(g, x.shape)
 
 
 def _sum_jvp(t, ans, x, axis=None, keepdims=False):
+    if t.ndim == x.ndim:  # no batch axes
+        return _sum(t, axis, keepdims)
     return t.sum(axis=_from_right(_axes(axis, x.ndim), x.ndim), keepdims=keepdims)
 
 
 def _count(x, axis):
+    """The number of entries of `x` that a reduction over `axis` combines into one."""
     if axis is None:
         return x.size
     shape = x.shape
     return math.prod([shape[a] for a in axis])
 
 
-def _mean_vjp(g, ans, x, axis=None, keepdims=False):
-    return broadcast(_keep(g / _count(x, axis), x, axis, keepdims), x.shape)
+def _mean_vjp(g, ans, x, axis=None, keepdims=False):  # as `_sum_vjp`, for g / n
+    if axis is None:
+        return broadcast(g / x.size, x.shape)
+    g = g / _count(x, axis)
+    if not keepdims:
+        g = g.reshape(_kept_shape(x.shape, axis))
+    return broadcast(g, x.shape)
 
 
 def _mean_jvp(t, ans, x, axis=None, keepdims=False):
     return _sum_jvp(t, ans, x, axis, keepdims) / _count(x, axis)
 
 
-def _prod_vjp(g, ans, x, axis=None, keepdims=False):  # needs x != 0
-    return _keep(g * ans, x, axis, keepdims) / x
+def _others(x, ans, axis, keepdims):
+    r"""$\partial \prod_k x_k / \partial x_i = \prod_{k \ne i} x_k$ for each reduced group."""
+    if not np.any(primal(x) == 0):
+        return _keep(ans, x, axis, keepdims) / x
+    # a zero: the product of the others, formed explicitly (n x n per group; every order exact)
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    last = tuple(range(x.ndim - len(axes), x.ndim))
+    moved = _moveaxis(x, axes, last)
+    n = math.prod(moved.shape[len(moved.shape) - len(axes) :])
+    if n * x.size > 10**8:
+        raise ValueError(
+            f"the derivative of prod over {n} entries that include zeros needs {n} x {x.size} "
+            "products; split the product or avoid exact zeros."
+        )
+    rows = _reshape(moved, moved.shape[: x.ndim - len(axes)] + (n,))
+    others = np.prod(np.where(np.eye(n, dtype=bool), 1, rows[..., None, :]), axis=-1)
+    return _moveaxis(_reshape(others, moved.shape), last, axes)
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    return _keep(g, x, axis, keepdims) * _others(x, ans, axis, keepdims)
 
 
 def _prod_jvp(t, ans, x, axis=None, keepdims=False):
-    ratio = _keep(ans, x, axis, keepdims) / x
-    return _sum_jvp(t * ratio, ans, x, axis, keepdims)
+    return _sum_jvp(t * _others(x, ans, axis, keepdims), ans, x, axis, keepdims)
 
 
 def _chosen(x, ans, axis, keepdims):
@@ -376,10 +421,15 @@ def _reduction(prim, name):
             _no_extras(name, out=out, initial=initial, where=where)
         if dtype is not None:  # accumulate in that dtype: cast first
             a = _astype_adapter(a, dtype)
-        if axis is not None:
+        if type(axis) is int and isinstance(a, Tracer) and 0 <= axis < a.ndim:
+            axis = (axis,)  # the common case, as `_axes` normalises it
+        elif axis is not None:
             axis = _axes(axis, _ndim(a))
-        keepdims = keepdims is True or (keepdims is not False and _kd(keepdims))
-        return apply(prim, a, axis=axis, keepdims=keepdims)
+        if keepdims is not False:
+            keepdims = keepdims is True or _kd(keepdims)
+        if isinstance(a, Tracer):  # `apply`, one step shorter
+            return a._lift1(prim, {"axis": axis, "keepdims": keepdims})
+        return prim(a, axis=axis, keepdims=keepdims)
 
     return adapter
 
@@ -535,17 +585,21 @@ FUNCTIONS.update(
 
 # --- indexing -----------------------------------------------------------------------------------
 def _normalise_index(index):
+    if type(index) is slice or type(index) is int:  # the common cases
+        return (index,)
     if not isinstance(index, tuple):
         index = (index,)
     return tuple(np.asarray(primal(i)) if isinstance(i, (list, Tracer)) else i for i in index)
 
 
 def _is_basic(index):
-    return all(
-        i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
-        and not isinstance(i, (bool, np.bool_))
-        for i in index
-    )  # fmt: skip
+    for i in index:  # (a loop: faster than `all` for the usual one or two entries)
+        if not (
+            i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
+            and not isinstance(i, (bool, np.bool_))
+        ):  # fmt: skip
+            return False
+    return True
 
 
 def _expand_ellipsis(index, ndim):
@@ -569,14 +623,16 @@ def _batch_last(fun, t, nb, nd, index):
     return np.transpose(r, tuple(range(k, k + nb)) + tuple(range(k)))
 
 
-@primitive
 def _getitem(x, index):
+    if isinstance(x, Tracer):  # a primitive: `index` is a parameter
+        return x._lift1(_getitem, {"index": index})
     return x[index]
 
 
-@primitive
 def scatter_add(g, index, shape):
     """Zeros of `shape` with `g` added at `index` (repeated indices accumulate)."""
+    if isinstance(g, Tracer):  # a primitive: `index` and `shape` are parameters
+        return g._lift1(scatter_add, {"index": index, "shape": shape})
     out = np.zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         out[index] = g
@@ -586,7 +642,7 @@ def scatter_add(g, index, shape):
 
 
 def _getitem_jvp(t, ans, x, index):
-    nb = _nb(t, x)
+    nb = t.ndim - x.ndim
     if nb == 0:
         return t[index]
     if _is_basic(index):
@@ -595,7 +651,7 @@ def _getitem_jvp(t, ans, x, index):
 
 
 def _scatter_add_jvp(t, ans, g, index, shape):
-    nb = _nb(t, g)
+    nb = t.ndim - g.ndim
     if nb == 0:
         return scatter_add(t, index, shape)
     batch = np.shape(t)[:nb]
@@ -612,7 +668,7 @@ defvjp(_getitem, lambda g, ans, x, index: scatter_add(g, index, x.shape))
 defjvp(_getitem, _getitem_jvp)
 defvjp(scatter_add, lambda g, ans, t, index, shape: g[index])
 defjvp(scatter_add, _scatter_add_jvp)
-FUNCTIONS["getitem"] = lambda x, index: apply(_getitem, x, index=_normalise_index(index))
+FUNCTIONS["getitem"] = lambda x, index: _getitem(x, _normalise_index(index))
 
 
 # --- joining ------------------------------------------------------------------------------------
@@ -878,26 +934,456 @@ def _astype_adapter(x, dtype):
 FUNCTIONS.update({np.where: _where, np.clip: _clip, "astype": _astype_adapter})
 
 
+# --- more elementwise functions -----------------------------------------------------------------
+def _atan2_y(g, ans, y, x):  # arctan2(y, x): the angle of the point (x, y)
+    return g * x / (x * x + y * y)
+
+
+def _atan2_x(g, ans, y, x):
+    return -g * y / (x * x + y * y)
+
+
+defelementwise(np.arctan2, _atan2_y, _atan2_x)
+defelementwise(np.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
+defelementwise(
+    np.logaddexp,
+    lambda g, ans, x, y: g * np.exp(x - ans),
+    lambda g, ans, x, y: g * np.exp(y - ans),
+)
+defelementwise(
+    np.logaddexp2,
+    lambda g, ans, x, y: g * np.exp2(x - ans),
+    lambda g, ans, x, y: g * np.exp2(y - ans),
+)
+defelementwise(np.fmax, _max_x, _max_y)
+defelementwise(np.fmin, _min_x, _min_y)
+defelementwise(np.float_power, _power_x, lambda g, ans, x, y: g * ans * np.log(x))
+for _f in (np.deg2rad, np.radians):
+    defelementwise(_f, lambda g, ans, x: g * (np.pi / 180))
+for _f in (np.rad2deg, np.degrees):
+    defelementwise(_f, lambda g, ans, x: g * (180 / np.pi))
+# rounding: derivative zero almost everywhere, so the result is a constant
+NONDIFF.update({np.floor, np.ceil, np.rint, np.trunc, np.fix, np.round, np.around, np.heaviside})
+
+
+# --- cumulative sums: a primitive whose rules are cumulative sums the other way ------------------
+@primitive
+def _cumsum(x, axis):
+    """Cumulative sum along `axis`, an axis counted from the right (negative)."""
+    return np.cumsum(x, axis=axis)
+
+
+def _reverse(x, axis):
+    return x[(Ellipsis, slice(None, None, -1)) + (slice(None),) * (-1 - axis)]
+
+
+defvjp(_cumsum, lambda g, ans, x, axis: _reverse(_cumsum(_reverse(g, axis), axis), axis))
+defjvp(_cumsum, lambda t, ans, x, axis: _cumsum(t, axis))
+
+
+def _cumsum_adapter(a, axis=None, dtype=None, out=None):
+    _no_extras("cumsum", out=out)
+    if dtype is not None:
+        a = _astype_adapter(a, dtype)
+    if axis is None:
+        a, axis = _reshape(a, (-1,)), 0
+    return apply(_cumsum, a, axis=_axes(axis, _ndim(a))[0] - _ndim(a))
+
+
+# --- more functions, composed from the primitives above (so every order works) ------------------
+def _take_along_axis(arr, indices, axis=-1):
+    indices = np.asarray(primal(indices))
+    if axis is None:
+        return _reshape(arr, (-1,))[indices]
+    nd = _ndim(arr)
+    axis = _axes(axis, nd)[0]
+    index = [np.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)) for i, n in
+             enumerate(_shape(arr))]  # fmt: skip
+    index[axis] = indices
+    return arr[tuple(index)]
+
+
+def _sort(a, axis=-1, kind=None, order=None, stable=None):
+    if axis is None:
+        a, axis = _reshape(a, (-1,)), -1
+    order = np.argsort(primal(a), axis=axis, kind=kind, stable=stable)
+    return _take_along_axis(a, order, axis)
+
+
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    _no_extras("take", out=out)
+    indices = np.asarray(primal(indices))
+    if axis is None:
+        return _reshape(a, (-1,))[indices]
+    axis = _axes(axis, _ndim(a))[0]
+    return a[(slice(None),) * axis + (indices,)]
+
+
+def _diagonal(a, offset=0, axis1=0, axis2=1):
+    moved = _moveaxis(a, (axis1, axis2), (-2, -1))
+    n1, n2 = _shape(moved)[-2:]
+    n = max(0, min(n1 - max(0, -offset), n2 - max(0, offset)))
+    i = np.arange(n)
+    return moved[..., i + max(0, -offset), i + max(0, offset)]
+
+
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_extras("trace", out=out)
+    d = _diagonal(a, offset, axis1, axis2)
+    return np.sum(d if dtype is None else _astype_adapter(d, dtype), axis=-1)
+
+
+def _diag(v, k=0):
+    if _ndim(v) == 2:
+        return _diagonal(v, k)
+    if _ndim(v) != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n, i = _shape(v)[0], np.arange(_shape(v)[0])
+    size = n + abs(k)
+    return scatter_add(v, (i + max(0, -k), i + max(0, k)), (size, size))
+
+
+def _triangle(m, k, lower):
+    n, p = _shape(m)[-2:]
+    keep = np.tri(n, p, k, dtype=bool)
+    return np.where(keep if lower else ~np.tri(n, p, k - 1, dtype=bool), m, 0)
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    nd = _ndim(x)
+    if axis is None:
+        if ord is None:  # the 2-norm of all entries, whatever the shape
+            return np.sqrt(np.sum(x * x, axis=tuple(range(nd)), keepdims=keepdims))
+        if nd not in (1, 2):
+            raise ValueError("Improper number of dimensions to norm.")
+        axis = tuple(range(nd))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, _axes(axes, nd), keepdims)
+    if len(axes) != 2:
+        raise ValueError("Improper number of dimensions to norm.")
+    row, col = (int(a) % nd for a in axes)
+    if ord in (None, "fro"):
+        return np.sqrt(np.sum(x * x, axis=(row, col), keepdims=keepdims))
+    if ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column (row) sum of |x|
+        inner, outer = (row, col) if ord in (1, -1) else (col, row)
+        pick = np.max if ord > 0 else np.min
+        r = pick(np.sum(np.abs(x), axis=inner, keepdims=True), axis=outer, keepdims=True)
+        return r if keepdims else _squeeze(r, (row, col))
+    raise NotImplementedError(
+        f"numpy.linalg.norm(..., ord={ord!r}) of a matrix needs singular values, which calcbook "
+        "does not differentiate; use ord='fro', 1, -1, np.inf or -np.inf."
+    )
+
+
+def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
+    if ord is None or ord == 2:
+        return np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims))
+    if ord == np.inf:
+        return np.max(np.abs(x), axis=axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(np.abs(x), axis=axes, keepdims=keepdims)
+    if ord == 0:
+        return np.sum(primal(x) != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axes, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"Invalid norm order {ord!r} for vectors")
+    return np.sum(np.abs(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _letters(k, start=0):
+    return string.ascii_letters[start : start + k]
+
+
+def _tensordot(a, b, axes=2):
+    na, nb = _ndim(a), _ndim(b)
+    if isinstance(axes, (int, np.integer)):
+        ax_a, ax_b = list(range(na - axes, na)), list(range(axes))
+    else:
+        ax_a, ax_b = ([axes_i] if isinstance(axes_i, (int, np.integer)) else list(axes_i)
+                      for axes_i in axes)  # fmt: skip
+        ax_a, ax_b = [i % na for i in ax_a], [i % nb for i in ax_b]
+    sa, sb = list(_letters(na)), list(_letters(nb, na))
+    for i, j in zip(ax_a, ax_b, strict=True):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in ax_a] + [
+        c for j, c in enumerate(sb) if j not in ax_b
+    ]
+    return np.einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+def _inner(a, b):
+    if _ndim(a) == 0 or _ndim(b) == 0:
+        return a * b
+    return _tensordot(a, b, ([-1], [-1]))
+
+
+def _vdot(a, b):
+    return np.sum(_reshape(a, (-1,)) * _reshape(b, (-1,)))
+
+
+def _diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    _no_extras("diff", prepend=prepend, append=append)
+    axis = _axes(axis, _ndim(a))[0]
+    lead = (slice(None),) * axis
+    for _ in range(n):
+        a = a[lead + (slice(1, None),)] - a[lead + (slice(None, -1),)]
+    return a
+
+
+def _repeat(a, repeats, axis=None):
+    if axis is None:
+        a, axis = _reshape(a, (-1,)), 0
+    axis = _axes(axis, _ndim(a))[0]
+    index = np.repeat(np.arange(_shape(a)[axis]), primal(repeats))
+    return a[(slice(None),) * axis + (index,)]
+
+
+def _tile(A, reps):
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    shape = (1,) * (len(reps) - _ndim(A)) + tuple(_shape(A))
+    reps = (1,) * (len(shape) - len(reps)) + reps
+    spread = _reshape(A, tuple(x for n in shape for x in (1, n)))
+    full = _broadcast_to(spread, tuple(x for r, n in zip(reps, shape, strict=True) for x in (r, n)))
+    return _reshape(full, tuple(r * n for r, n in zip(reps, shape, strict=True)))
+
+
+def _roll(a, shift, axis=None):
+    if axis is None:
+        return _reshape(_roll(_reshape(a, (-1,)), shift, 0), _shape(a))
+    shifts, axes = np.broadcast_arrays(shift, axis)
+    for s, ax in zip(shifts.ravel(), axes.ravel(), strict=True):
+        ax = _axes(int(ax), _ndim(a))[0]
+        n = _shape(a)[ax]
+        a = a[(slice(None),) * ax + ((np.arange(n) - int(s)) % n,)]
+    return a
+
+
+def _atleast_shape(shape, k):
+    """The shape numpy.atleast_{k}d gives: a vector becomes a row (2-D) or (1, n, 1) (3-D)."""
+    if len(shape) >= k:
+        return shape
+    if k == 3 and len(shape) == 2:
+        return shape + (1,)
+    if k == 3 and len(shape) == 1:
+        return (1,) + shape + (1,)
+    return (1,) * (k - len(shape)) + shape
+
+
+def _atleast(k):
+    def adapter(*arys):
+        out = [_reshape(a, _atleast_shape(tuple(_shape(a)), k)) for a in arys]
+        return out[0] if len(out) == 1 else out
+
+    return adapter
+
+
+def _hstack(tup, *, dtype=None, casting="same_kind"):
+    arrays = [_atleast(1)(a) for a in tup]
+    return _concatenate_adapter(arrays, 0 if _ndim(arrays[0]) == 1 else 1, dtype=dtype)
+
+
+def _vstack(tup, *, dtype=None, casting="same_kind"):
+    return _concatenate_adapter([_atleast(2)(a) for a in tup], 0, dtype=dtype)
+
+
+def _dstack(tup):
+    return _concatenate_adapter([_atleast(3)(a) for a in tup], 2)
+
+
+def _column_stack(tup):
+    return _concatenate_adapter([_reshape(a, (-1, 1)) if _ndim(a) < 2 else a for a in tup], 1)
+
+
+def _append(arr, values, axis=None):
+    if axis is None:
+        return _concatenate_adapter([_reshape(arr, (-1,)), _reshape(values, (-1,))], 0)
+    return _concatenate_adapter([arr, values], axis)
+
+
+def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue):
+    keep = _kd(keepdims)
+    if weights is None:
+        avg = np.mean(a, axis=axis, keepdims=keep)
+        total = np.full(np.shape(avg), _count(a, None if axis is None else _axes(axis, _ndim(a))),
+                        dtype=np.result_type(primal(a), float))  # fmt: skip
+    else:
+        w = weights
+        if _ndim(w) != _ndim(a):  # 1-D weights along one axis
+            if axis is None or _ndim(w) != 1:
+                raise TypeError("Axis must be specified when shapes of a and weights differ.")
+            ax = _axes(axis, _ndim(a))[0]
+            w = _reshape(w, tuple(-1 if i == ax else 1 for i in range(_ndim(a))))
+        w = w + np.zeros_like(primal(a))  # every entry its weight
+        total = np.sum(w, axis=axis, keepdims=keep)
+        avg = np.sum(a * w, axis=axis, keepdims=keep) / total
+    return (avg, total) if returned else avg
+
+
+def _split_bounds(n, sections, equal):
+    if isinstance(sections, (int, np.integer)):
+        if equal and n % sections:
+            raise ValueError("array split does not result in an equal division")
+        sizes = [n // sections + (i < n % sections) for i in range(sections)]
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+    else:
+        bounds = [0, *[int(i) for i in sections], n]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _splitter(equal):
+    def split(ary, indices_or_sections, axis=0):
+        axis = _axes(axis, _ndim(ary))[0]
+        n = _shape(ary)[axis]
+        return [ary[(slice(None),) * axis + (slice(int(lo), int(hi)),)]
+                for lo, hi in _split_bounds(n, indices_or_sections, equal)]  # fmt: skip
+
+    return split
+
+
+def _pad(array, pad_width, mode="constant", **kwargs):
+    value = kwargs.pop("constant_values", 0)
+    if mode != "constant" or kwargs or np.ndim(value) != 0:
+        raise NotImplementedError(
+            "numpy.pad on traced arrays supports only mode='constant' with one constant value."
+        )
+    shape = _shape(array)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (len(shape), 2))
+    index = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, shape, strict=True))
+    padded = tuple(int(n + lo + hi) for (lo, hi), n in zip(widths, shape, strict=True))
+    out = scatter_add(array, index, padded)
+    if value:
+        out = out + value * (1 - scatter_add(np.ones(shape), index, padded))
+    return out
+
+
+# --- linear algebra: inverse, determinant, solve ------------------------------------------------
+def _mT(x):
+    """Transpose of the last two axes (a stack of matrices)."""
+    return np.swapaxes(x, -1, -2)
+
+
+def _trace_last(x):
+    return np.sum(_diagonal(x, 0, -2, -1), axis=-1)
+
+
+@primitive
+def _inv(a):
+    return np.linalg.inv(a)
+
+
+defvjp(_inv, lambda g, ans, a: -_mT(ans) @ g @ _mT(ans))
+defjvp(_inv, lambda t, ans, a: -ans @ t @ ans)
+
+
+@primitive
+def _det(a):
+    return np.linalg.det(a)
+
+
+defvjp(_det, lambda g, ans, a: (g * ans)[..., None, None] * _mT(_inv(a)))
+defjvp(_det, lambda t, ans, a: ans * _trace_last(_inv(a) @ t))
+
+
+@primitive
+def _logabsdet(a):
+    return np.linalg.slogdet(a)[1]
+
+
+defvjp(_logabsdet, lambda g, ans, a: g[..., None, None] * _mT(_inv(a)))
+defjvp(_logabsdet, lambda t, ans, a: _trace_last(_inv(a) @ t))
+_SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
+
+
+def _slogdet(a):
+    return _SlogdetResult(np.linalg.slogdet(primal(a))[0], apply(_logabsdet, a))
+
+
+@primitive
+def _solve(a, b):
+    """`np.linalg.solve(a, b)` with `b` a stack of matrices (vectors get a last axis of 1)."""
+    return np.linalg.solve(a, b)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    return unbroadcast(-_solve(_mT(a), g) @ _mT(ans), a.shape)
+
+
+defvjp(_solve, _solve_vjp_a, lambda g, ans, a, b: unbroadcast(_solve(_mT(a), g), b.shape))
+
+
+def _lift(t, x, ndim):
+    """The tangent `t` of `x` with 1s inserted after its batch axes, to `ndim` primal axes."""
+    nb = _nb(t, x)
+    return np.reshape(t, np.shape(t)[:nb] + (1,) * (ndim - x.ndim) + x.shape)
+
+
+defjvp(
+    _solve,
+    lambda t, ans, a, b: -_solve(a, _lift(t, a, ans.ndim) @ ans),
+    lambda t, ans, a, b: _solve(a, _lift(t, b, ans.ndim)),
+)
+
+
+def _solve_adapter(a, b):
+    if _ndim(b) == 1:  # a vector: solve for a one-column matrix
+        return apply(_solve, a, _reshape(b, (-1, 1)))[..., 0]
+    return apply(_solve, a, b)
+
+
+FUNCTIONS.update(
+    {
+        np.cumsum: _cumsum_adapter, np.sort: _sort, np.take: _take,
+        np.take_along_axis: _take_along_axis, np.diagonal: _diagonal, np.trace: _trace,
+        np.diag: _diag, np.tril: lambda m, k=0: _triangle(m, k, True),
+        np.triu: lambda m, k=0: _triangle(m, k, False), np.linalg.norm: _norm,
+        np.tensordot: _tensordot, np.inner: _inner, np.vdot: _vdot, np.diff: _diff,
+        np.repeat: _repeat, np.tile: _tile, np.roll: _roll, np.atleast_1d: _atleast(1),
+        np.atleast_2d: _atleast(2), np.atleast_3d: _atleast(3), np.hstack: _hstack,
+        np.vstack: _vstack, np.dstack: _dstack, np.column_stack: _column_stack,
+        np.append: _append, np.average: _average, np.split: _splitter(True),
+        np.array_split: _splitter(False), np.pad: _pad, np.concat: _concatenate_adapter,
+        np.permute_dims: _transpose, np.matrix_transpose: _mT,
+        np.linalg.inv: lambda a: apply(_inv, a), np.linalg.det: lambda a: apply(_det, a),
+        np.linalg.slogdet: _slogdet, np.linalg.solve: _solve_adapter,
+    }
+)  # fmt: skip
+
+
 # --- hints for functions without rules ----------------------------------------------------------
 _ZERO = "Its derivative is zero almost everywhere, so apply it to a plain (non-traced) value."
 HINTS.update(
     {
-        np.floor: _ZERO, np.ceil: _ZERO, np.round: _ZERO, np.rint: _ZERO, np.trunc: _ZERO,
-        np.fix: _ZERO, np.floor_divide: _ZERO, np.remainder: _ZERO, np.mod: _ZERO,
-        np.sort: "To sort a traced array x, index it: x[np.argsort(x)] (np.argsort works on it).",
-        np.cumsum: "Write it with a lower-triangular matrix: np.tril(np.ones((n, n))) @ x.",
-        np.linalg.norm: "Write the norm out, e.g. np.sqrt(np.sum(x * x)).",
+        np.floor_divide: _ZERO, np.remainder: _ZERO, np.mod: _ZERO,
         np.array: "Use np.stack or np.concatenate to build arrays from traced pieces.",
-        np.tensordot: "Use np.einsum or np.matmul.",
+        np.cumprod: "For positive x use np.exp(np.cumsum(np.log(x))); else np.prod of slices.",
     }
 )  # fmt: skip
 
 
 # --- logsumexp: a primitive, for stability and speed --------------------------------------------
+_FINITE = {}  # float dtype -> (lowest, highest) finite numbers, as scalars of that dtype
+
+
 def _shift(x, axis):
-    """The maximum of `x` over `axis` (axes kept), replaced by 0 where it is not finite."""
-    m = np.maximum.reduce(x, axis=axis, keepdims=True)
-    return np.where(np.isfinite(m), m, 0)  # rows of -inf (or an inf): no shift there
+    """The maximum of `x` over `axis` (axes kept), clamped to the finite numbers.
+
+    An infinite maximum would turn `x - max` into `inf - inf = nan`: a row of -inf (or a row
+    with an inf) is shifted by the lowest (or highest) finite number instead, given as `initial`
+    to the reduction and by one `minimum`; cheaper than testing the maxima for finiteness.
+    """
+    if x.size == 0 or x.dtype.kind != "f":  # (an empty reduction raises, as it should)
+        m = np.maximum.reduce(x, axis=axis, keepdims=True)
+        return np.where(np.isfinite(m), m, 0)
+    lowest, highest = _FINITE.get(x.dtype) or _finite_range(x.dtype)
+    return np.minimum(np.maximum.reduce(x, axis=axis, keepdims=True, initial=lowest), highest)
+
+
+def _finite_range(dtype):
+    info = np.finfo(dtype)
+    bounds = _FINITE[dtype] = (dtype.type(info.min), dtype.type(info.max))
+    return bounds
 
 
 @primitive
@@ -921,14 +1407,17 @@ defvjp(logsumexp, _logsumexp_vjp)
 defjvp(logsumexp, _logsumexp_jvp)
 
 
-@primitive
 def log_softmax(x, axis=None):
     r"""$x - \operatorname{logsumexp}(x)$ over `axis` (a tuple of axes >= 0, or None)."""
+    if isinstance(x, Tracer):  # a primitive (as `@primitive` makes it, one call shorter)
+        return x._lift1(log_softmax, {"axis": axis})
     shifted = x - _shift(x, axis)
     return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def _log_softmax_vjp(g, ans, x, axis=None):
+    if type(g) is np.ndarray:  # (as below, with `_sum` written out)
+        return g - np.exp(ans) * np.add.reduce(g, axis=axis, keepdims=True)
     return g - np.exp(ans) * _sum(g, axis, True)
 
 

@@ -8,11 +8,13 @@ How it works, in five sentences.
    `Node` (reverse mode), a `FwdTracer` carries a tangent (forward mode). The primal value
    `_value` inside a box may itself be a box of an outer level.
 3. NumPy hands every operation on a box to the box (`__array_ufunc__`, `__array_function__` and
-   the Python operators), and all of them end in one function, `apply(primitive, *args)`: it
-   finds the boxes of the highest level among the arguments, unwraps them by one level, calls the
-   primitive on the unwrapped values (which dispatches again if those are boxes of an outer
+   the Python operators), and all of them end in `apply(primitive, *args)`: it finds the box of
+   the highest level among the arguments, whose `_lift` unwraps the boxes of that level, calls
+   the primitive on the unwrapped values (which dispatches again if those are boxes of an outer
    level) and wraps the result at that level, with a tape node or with a tangent computed by the
-   primitive's JVP rule. Arguments that are not boxes of that level are constants there.
+   primitive's JVP rule. Arguments that are not boxes of that level are constants there. (The
+   operators and one- or two-argument ufuncs go straight to `_lift1` / `_lift2`, the same steps
+   written out for one or two arguments: the hot path.)
 4. Each reverse level records its nodes on a **tape**, a list in recording order, which is a
    topological order. `backward` loops over the tape in reverse (no recursion: a chain of
    $10^5$ operations is fine), keeping one cotangent per node and releasing it as soon as the
@@ -31,6 +33,7 @@ pushes a whole identity matrix of tangents through the function in one pass.
 from __future__ import annotations
 
 import itertools
+from operator import attrgetter
 
 import numpy as np
 
@@ -57,6 +60,11 @@ HINTS: dict = {}  # unsupported numpy function -> what to use instead
 
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
+
+
+def identity(g, ans, *args, **params):
+    """The rule `g -> g` (of `+`, for instance): the engine skips calling it."""
+    return g
 
 
 def new_level() -> int:
@@ -186,6 +194,9 @@ def apply(prim, *args, **params):
     assert apply(np.add, 1.0, 2.0) == 3.0  # no tracer: just the primitive
     ```
     """
+    if len(args) == 1:  # the common case of one array argument
+        x = args[0]
+        return x._lift1(prim, params) if isinstance(x, Tracer) else prim(x, **params)
     top = None
     for a in args:
         if isinstance(a, Tracer) and (top is None or a._level > top._level):
@@ -206,6 +217,11 @@ class Tracer:
         if method == "__call__" and not kwargs:
             prim = UFUNCS.get(ufunc)
             if prim is not None:
+                n = len(inputs)
+                if n == 1:  # then `self` is the input
+                    return self._lift1(prim)
+                if n == 2:
+                    return self._lift2(prim, *inputs)  # `self` is one of them
                 return apply(prim, *inputs)
         if kwargs.get("out") is not None:
             raise _mutation_error(f"{_fullname(ufunc)}(..., out=...)")
@@ -252,10 +268,10 @@ class Tracer:
         return bool(primal(self))
 
     # --- read-only attributes (not traced) --------------------------------------------------
-    shape = property(lambda self: self._value.shape)
-    ndim = property(lambda self: self._value.ndim)
-    size = property(lambda self: self._value.size)
-    dtype = property(lambda self: self._value.dtype)
+    shape = property(attrgetter("_value.shape"))
+    ndim = property(attrgetter("_value.ndim"))
+    size = property(attrgetter("_value.size"))
+    dtype = property(attrgetter("_value.dtype"))
 
     def __len__(self):
         return len(self._value)
@@ -266,53 +282,53 @@ class Tracer:
     def __repr__(self):
         return f"{type(self).__name__}(level={self._level}, value={primal(self)!r})"
 
-    # --- arithmetic: straight into `apply`, the hot path -------------------------------------
+    # --- arithmetic: straight to the tracer's `_lift2`, the hot path -----------------------
     def __add__(self, other):
-        return apply(np.add, self, other)
+        return self._lift2(np.add, self, other)
 
     def __radd__(self, other):
-        return apply(np.add, other, self)
+        return self._lift2(np.add, other, self)
 
     def __sub__(self, other):
-        return apply(np.subtract, self, other)
+        return self._lift2(np.subtract, self, other)
 
     def __rsub__(self, other):
-        return apply(np.subtract, other, self)
+        return self._lift2(np.subtract, other, self)
 
     def __mul__(self, other):
-        return apply(np.multiply, self, other)
+        return self._lift2(np.multiply, self, other)
 
     def __rmul__(self, other):
-        return apply(np.multiply, other, self)
+        return self._lift2(np.multiply, other, self)
 
     def __truediv__(self, other):
-        return apply(np.true_divide, self, other)
+        return self._lift2(np.true_divide, self, other)
 
     def __rtruediv__(self, other):
-        return apply(np.true_divide, other, self)
+        return self._lift2(np.true_divide, other, self)
 
     def __pow__(self, other):
         if type(other) is int and other == 2:  # like ndarray.__pow__: the fast square
-            return apply(np.square, self)
-        return apply(np.power, self, other)
+            return self._lift1(np.square)
+        return self._lift2(np.power, self, other)
 
     def __rpow__(self, other):
-        return apply(np.power, other, self)
+        return self._lift2(np.power, other, self)
 
     def __matmul__(self, other):
-        return apply(np.matmul, self, other)
+        return self._lift2(np.matmul, self, other)
 
     def __rmatmul__(self, other):
-        return apply(np.matmul, other, self)
+        return self._lift2(np.matmul, other, self)
 
     def __neg__(self):
-        return apply(np.negative, self)
+        return self._lift1(np.negative)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return apply(np.absolute, self)
+        return self._lift1(np.absolute)
 
     def __getitem__(self, index):
         return FUNCTIONS["getitem"](self, index)
@@ -463,30 +479,40 @@ class RevTracer(Tracer):
 
     def _lift(self, prim, args, params):
         level = self._level
-        n = len(args)
-        if n == 1:  # `self` is the argument
-            vals, parents = (self._value,), ((0, self._node),)
-        elif n == 2:  # the hot path: binary operators
-            a, b = args
-            if isinstance(b, Tracer) and b._level == level:
-                if isinstance(a, Tracer) and a._level == level:
-                    vals, parents = (a._value, b._value), ((0, a._node), (1, b._node))
-                else:
-                    vals, parents = (a, b._value), ((1, b._node),)
-            else:  # then `a` is `self`
-                vals, parents = (a._value, b), ((0, a._node),)
-        else:
-            vals = list(args)
-            parents = []
-            for i, a in enumerate(args):
-                if isinstance(a, Tracer) and a._level == level:
-                    vals[i] = a._value
-                    parents.append((i, a._node))
+        vals = list(args)
+        parents = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tracer) and a._level == level:
+                vals[i] = a._value
+                parents.append((i, a._node))
         ans = prim(*vals, **params)
         node = Node(prim, vals, params, ans, parents)
-        tape = self._tape
-        tape.append(node)
-        return RevTracer(ans, level, node, tape)
+        self._tape.append(node)
+        return RevTracer(ans, level, node, self._tape)
+
+    def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
+        x = self._value
+        ans = prim(x, **params) if params else prim(x)
+        node = Node(prim, (x,), params, ans, ((0, self._node),))
+        self._tape.append(node)
+        return RevTracer(ans, self._level, node, self._tape)
+
+    def _lift2(self, prim, a, b):  # the hot path of binary operators: `self` is `a` or `b`
+        level = self._level
+        other = b if a is self else a
+        traced = isinstance(other, Tracer)
+        if traced and other._level > level:  # it belongs to an inner transform: it records
+            return other._lift2(prim, a, b)
+        if traced and other._level == level:
+            x, y, parents = a._value, b._value, ((0, a._node), (1, b._node))
+        elif a is self:
+            x, y, parents = a._value, b, ((0, a._node),)
+        else:
+            x, y, parents = a, b._value, ((1, b._node),)
+        ans = prim(x, y)
+        node = Node(prim, (x, y), _NO_PARAMS, ans, parents)
+        self._tape.append(node)
+        return RevTracer(ans, level, node, self._tape)
 
 
 class FwdTracer(Tracer):
@@ -498,6 +524,47 @@ class FwdTracer(Tracer):
         self._value = value
         self._level = level
         self._tangent = tangent
+
+    def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
+        x, t = self._value, self._tangent
+        ans = prim(x, **params) if params else prim(x)
+        rule = JVP_RULES[prim]
+        if not isinstance(rule, tuple):
+            return FwdTracer(ans, self._level, rule([t], ans, x, **params))
+        # (unlike in `_lift`, nothing to lift or fill: an elementwise function of one argument
+        # maps a tangent of the argument's full shape to one of the result's, the same shape)
+        return FwdTracer(ans, self._level, rule[0](t, ans, x, **params))
+
+    def _lift2(self, prim, a, b):  # the hot path of binary operators: `self` is `a` or `b`
+        level = self._level
+        other = b if a is self else a
+        traced = isinstance(other, Tracer)
+        if traced and other._level > level:  # it belongs to an inner transform
+            return other._lift2(prim, a, b)
+        if traced and other._level == level:
+            x, y, tx, ty = a._value, b._value, a._tangent, b._tangent
+        elif a is self:
+            x, y, tx, ty = a._value, b, a._tangent, None
+        else:
+            x, y, tx, ty = a, b._value, None, b._tangent
+        ans = prim(x, y)
+        rule = JVP_RULES[prim]
+        if not isinstance(rule, tuple):
+            return FwdTracer(ans, level, rule([tx, ty], ans, x, y))
+        elementwise = prim in BROADCASTING
+        out = None
+        if tx is not None:
+            if elementwise and x.ndim < ans.ndim:
+                tx = _lift_tangent(tx, x, ans)
+            out = tx if rule[0] is identity else rule[0](tx, ans, x, y)
+        if ty is not None:
+            if elementwise and y.ndim < ans.ndim:
+                ty = _lift_tangent(ty, y, ans)
+            t = ty if rule[1] is identity else rule[1](ty, ans, x, y)
+            out = t if out is None else out + t
+        if elementwise and out.shape != ans.shape:  # broadcast operands, or batch axes
+            out = _fill_tangent(out, ans)
+        return FwdTracer(ans, level, out)
 
     def _lift(self, prim, args, params):
         level = self._level
@@ -577,6 +644,8 @@ def unbroadcast(g, shape):
         return g
     lead = len(gshape) - len(shape)
     total = np.add.reduce if type(g) is np.ndarray else _method_sum
+    if lead == 1 and gshape[1:] == shape:  # the common case, e.g. the bias of a layer
+        return total(g, axis=0)
     if lead:
         g = total(g, axis=tuple(range(lead)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
@@ -627,8 +696,11 @@ def backward(tape, roots, cotangents, leaves):
     np.testing.assert_allclose(gx, 3.0 * np.cos([1.0, 2.0]))
     ```
     """
+    if len(roots) != len(cotangents):
+        raise ValueError(f"{len(roots)} roots but {len(cotangents)} cotangents: give one per root")
     cts = {}
-    for root, g in zip(roots, cotangents, strict=True):
+    for k, root in enumerate(roots):
+        g = cotangents[k]
         cts[root] = cts[root] + g if root in cts else g
     pop = cts.pop
     for node in reversed(tape):
@@ -639,9 +711,13 @@ def backward(tape, roots, cotangents, leaves):
         vals, ans, params = node.vals, node.ans, node.params
         elementwise = node.prim in BROADCASTING
         for i, parent in node.parents:
-            gi = rules[i](g, ans, *vals, **params) if params else rules[i](g, ans, *vals)
+            rule = rules[i]
+            if rule is identity:  # (no call for the most common rule)
+                gi = g
+            else:
+                gi = rule(g, ans, *vals, **params) if params else rule(g, ans, *vals)
             if elementwise and gi.shape != vals[i].shape:
                 gi = unbroadcast(gi, vals[i].shape)
             prev = cts.get(parent)
             cts[parent] = gi if prev is None else prev + gi
-    return [cts.get(leaf) for leaf in leaves]
+    return list(map(cts.get, leaves))

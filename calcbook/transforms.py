@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
-from .tracing import FwdTracer, RevTracer, Tracer, backward, new_level, primal
+from .tracing import _NO_PARAMS, FwdTracer, Node, RevTracer, Tracer, backward, new_level, primal
 
 __all__ = [
     "grad",
@@ -38,6 +38,12 @@ def _flatten(tree):
 
     A list of numbers is a leaf (an array to be), not a container.
     """
+    if type(tree) is tuple:
+        for t in tree:
+            if isinstance(t, (tuple, list, dict)):
+                break
+        else:  # the common case: a flat tuple of arrays
+            return list(tree), (tuple, None, [None] * len(tree))
     if isinstance(tree, tuple) or (isinstance(tree, list) and not _is_numbers(tree)):
         parts = [_flatten(t) for t in tree]
         return [leaf for p in parts for leaf in p[0]], (type(tree), None, [p[1] for p in parts])
@@ -109,6 +115,16 @@ def _zeros_like(x):
     return np.zeros(np.shape(x), dtype=_dtype(x))
 
 
+_ONES = {}  # dtype -> the scalar 1 of that dtype (immutable), the seed of a gradient
+
+
+def _one(dtype):
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = dtype.type(1) if dtype.kind in "fc" else np.float64(1)
+    return one
+
+
 def _finish(g, x):
     """A gradient as returned to the user: the shape and dtype of `x`, a writeable array."""
     if g is None:
@@ -133,48 +149,61 @@ def _split(out, level):
     return values, boxes, treedef
 
 
-class _Inputs:
-    """The differentiated inputs of one reverse trace: prepared leaves, their tape nodes, trees."""
-
-    __slots__ = ("xs", "nodes", "trees")
-
-    def __init__(self):
-        self.xs, self.nodes, self.trees = [], [], []  # trees: per argnum, None or (def, count)
-
-
 def _trace_reverse(f, args, kwargs, nums):
-    """Call `f` with the arguments `nums` wrapped in reverse-mode tracers of a new level."""
+    """Call `f` with the arguments `nums` wrapped in reverse-mode tracers of a new level.
+
+    Returns the level, the tape, the output of `f` and its differentiated inputs as a triple
+    `(xs, nodes, trees)`: the prepared leaves, their tape nodes, and per argnum None (an array)
+    or `(treedef, count)` (a container), `trees` being None when no argnum is a container.
+    """
     level, tape = new_level(), []
     args = list(args)
-    inputs = _Inputs()
-    for n in nums:
+    xs, nodes, trees = [], [], None
+    for k, n in enumerate(nums):
         arg = args[n]
-        if _is_tree(arg):
-            leaves, treedef = _flatten(arg)
-            boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
-            args[n] = _unflatten(treedef, boxes)
-            inputs.trees.append((treedef, len(boxes)))
-        else:  # the common case, one array
-            args[n] = box = RevTracer.leaf(_prepare(arg), level, tape)
-            boxes = (box,)
-            inputs.trees.append(None)
-        for box in boxes:
-            inputs.xs.append(box._value)
-            inputs.nodes.append(box._node)
-    return level, tape, f(*args, **kwargs), inputs
+        if type(arg) is not np.ndarray or arg.dtype.kind not in "fc":  # else: the common case
+            if _is_tree(arg):
+                if trees is None:
+                    trees = [None] * k
+                leaves, treedef = _flatten(arg)
+                boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
+                args[n] = _unflatten(treedef, boxes)
+                trees.append((treedef, len(boxes)))
+                for box in boxes:
+                    xs.append(box._value)
+                    nodes.append(box._node)
+                continue
+            arg = _prepare(arg)
+        node = Node(None, (), _NO_PARAMS, arg, ())  # as RevTracer.leaf, one call shorter
+        args[n] = RevTracer(arg, level, node, tape)
+        xs.append(arg)
+        nodes.append(node)
+        if trees is not None:
+            trees.append(None)
+    return level, tape, f(*args, **kwargs), (xs, nodes, trees)
 
 
 def _pull_back(tape, boxes, cotangents, inputs):
     """Cotangents of the inputs, one tree per argnum, for cotangents of the output leaves."""
     roots, cts = [], []
-    for b, ct in zip(boxes, cotangents, strict=True):
+    for k, b in enumerate(boxes):
         if b is not None:
             roots.append(b._node)
-            cts.append(ct)
-    grads = backward(tape, roots, cts, inputs.nodes) if roots else [None] * len(inputs.nodes)
-    grads = [_finish(g, x) for g, x in zip(grads, inputs.xs, strict=True)]
+            cts.append(cotangents[k])
+    xs, nodes, trees = inputs
+    grads = backward(tape, roots, cts, nodes) if roots else [None] * len(nodes)
+    for k, g in enumerate(grads):
+        x = xs[k]
+        if (
+            type(g) is not np.ndarray
+            or (g.dtype is not x.dtype and g.dtype != x.dtype)
+            or not g.flags.writeable
+        ):
+            grads[k] = _finish(g, x)  # else it is ready: a writeable array of the input's dtype
+    if trees is None:  # one array per argnum
+        return grads
     result, k = [], 0
-    for tree in inputs.trees:
+    for tree in trees:
         if tree is None:
             result.append(grads[k])
             k += 1
@@ -228,18 +257,23 @@ def value_and_grad(f, argnums=0):
             nums = normalised[len(args)] = _argnums(argnums, len(args))
         nums, multi = nums
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
-        values, boxes, treedef = _split(out, level)
-        value = values[0]
-        if treedef is not None or _shape(value) != ():
-            shape = f"an array of shape {_shape(value)}" if treedef is None else "a container"
+        if isinstance(out, Tracer) and out._level == level:  # the common case, as `_split`
+            value, boxes, treedef = out._value, [out], None
+        else:
+            values, boxes, treedef = _split(out, level)
+            value = values[0]
+        if isinstance(value, (np.ndarray, np.generic, Tracer)):
+            shape, dtype = value.shape, value.dtype
+        else:
+            shape, dtype = _shape(value), _dtype(value)
+        if treedef is not None or shape != ():
+            shape = f"an array of shape {shape}" if treedef is None else "a container"
             raise TypeError(
                 f"grad requires a function with a scalar output, but the function returned "
                 f"{shape}. For a non-scalar output use cb.jacobian (the whole Jacobian) or "
                 "cb.vjp (vector-Jacobian products)."
             )
-        dtype = value.dtype if isinstance(value, (np.ndarray, np.generic)) else _dtype(value)
-        seed = dtype.type(1) if dtype.kind in "fc" else np.float64(1)
-        grads = _pull_back(tape, boxes, [seed], inputs)
+        grads = _pull_back(tape, boxes, [_ONES.get(dtype) or _one(dtype)], inputs)
         return value, tuple(grads) if multi else grads[0]
 
     return value_and_grad_f
@@ -400,18 +434,20 @@ def jvp(f, primals, tangents):
         raise ValueError("the tangents must have the same structure as the primals")
     level = new_level()
     boxes = []
-    for x, t in zip(p_leaves, t_leaves, strict=True):
-        x = _prepare(x)
+    for k, x in enumerate(p_leaves):
+        x, t = _prepare(x), t_leaves[k]
         t = t if isinstance(t, Tracer) else np.asarray(t)
-        if np.shape(t) != np.shape(x):
+        if t.shape != x.shape:
             raise ValueError(
-                f"tangent shape {np.shape(t)} does not match primal shape {np.shape(x)}; "
+                f"tangent shape {t.shape} does not match primal shape {x.shape}; "
                 "each tangent must have the shape of its primal."
             )
         if t.dtype != x.dtype:
             t = t.astype(x.dtype)
         boxes.append(FwdTracer(x, level, t))
     out = f(*_unflatten(p_def, boxes))
+    if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
+        return out._value, out._tangent
     values, out_boxes, treedef = _split(out, level)
     tangents_out = [
         _zeros_like(v) if b is None else b._tangent for v, b in zip(values, out_boxes, strict=True)
@@ -521,7 +557,7 @@ def jacrev(f, argnums=0):
                 raise TypeError("jacrev differentiates with respect to arrays, not containers")
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
         values, boxes, out_def = _split(out, level)
-        xs = inputs.xs
+        xs = inputs[0]
         zeros = [_zeros_like(v) for v in values]
         per_arg = [[] for _ in nums]
         for k, v in enumerate(values):

@@ -113,7 +113,8 @@ UNARY = [  # function, lower and upper end of the test domain
     (np.arcsin, -0.8, 0.8), (np.arccos, -0.8, 0.8), (np.arctan, -3, 3), (np.sinh, -2, 2),
     (np.cosh, -2, 2), (np.tanh, -2, 2), (np.arcsinh, -2, 2), (np.arctanh, -0.8, 0.8),
     (np.log, 0.3, 3), (np.log2, 0.3, 3), (np.log10, 0.3, 3), (np.log1p, -0.5, 3),
-    (np.sqrt, 0.3, 3), (np.cbrt, 0.3, 3), (np.reciprocal, 0.3, 3),
+    (np.sqrt, 0.3, 3), (np.cbrt, 0.3, 3), (np.reciprocal, 0.3, 3), (np.deg2rad, -3, 3),
+    (np.rad2deg, -3, 3), (np.radians, -3, 3), (np.degrees, -3, 3),
 ]  # fmt: skip
 
 
@@ -144,6 +145,13 @@ BINARY = {
     "maximum": (np.maximum, None),
     "minimum": (np.minimum, None),
     "where": (lambda x, y: np.where(x > 0.3, x, y), None),
+    "arctan2": (np.arctan2, None),
+    "hypot": (np.hypot, None),
+    "logaddexp": (np.logaddexp, None),
+    "logaddexp2": (np.logaddexp2, None),
+    "fmax": (np.fmax, None),
+    "fmin": (np.fmin, None),
+    "float_power": (np.float_power, "x_positive"),
 }
 
 
@@ -271,6 +279,26 @@ def test_logsumexp_and_softmax_are_stable():
     np.testing.assert_allclose(g, cb.softmax(x, axis=1))
     np.testing.assert_allclose(g[0], [0.5, 0.5, 0.0])
     assert np.all(np.isfinite(cb.grad(lambda x: np.sum(cb.log_softmax(x[1])))(x)))
+
+
+def test_logsumexp_and_log_softmax_at_infinities():
+    # rows of -inf, rows with +inf and NaN: the shift by the maximum never makes inf - inf where
+    # the formula has a limit; float32 and float64 alike
+    inf, nan = np.inf, np.nan
+    x = np.array([[-inf, -inf], [inf, 1.0], [-inf, 0.0], [nan, 1.0], [-3e38, 0.0]])
+    with np.errstate(all="ignore"):
+        for dtype in (np.float64, np.float32):
+            lse = cb.logsumexp(x.astype(dtype), axis=1)
+            assert lse.dtype == dtype
+            np.testing.assert_array_equal(lse, np.array([-inf, inf, 0.0, nan, 0.0], dtype))
+            lsm = cb.log_softmax(x.astype(dtype), axis=1)
+            np.testing.assert_array_equal(lsm[2], [-inf, 0.0])
+            np.testing.assert_array_equal(lsm[1], [nan, -inf])
+            assert np.isnan(lsm[0]).all() and np.isnan(lsm[3]).all()
+            np.testing.assert_array_equal(cb.softmax(x[2:3].astype(dtype), axis=1), [[0.0, 1.0]])
+    with pytest.raises(ValueError):  # an empty reduction has no maximum
+        cb.logsumexp(np.zeros((2, 0)), axis=1)
+    np.testing.assert_array_equal(cb.log_softmax(np.zeros((0, 3)), axis=1), np.zeros((0, 3)))
 
 
 # --- shapes -------------------------------------------------------------------------------------
@@ -425,6 +453,154 @@ def test_einsum(spec, shapes):
         check_rule(lambda a: np.einsum(spec, a, operands[1]), operands[0], second=False)
 
 
+# --- more functions: composed from the table above, or with rules of their own ----------------
+_rng = np.random.default_rng(0)
+A = _rng.standard_normal((3, 3)) + 3 * np.eye(3)
+As = _rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)
+x3 = _rng.standard_normal(3)
+x23 = _rng.standard_normal((2, 3))
+x234 = _rng.standard_normal((2, 3, 4))
+MORE = {  # function, arguments
+    "arctan2": (np.arctan2, [x23, _rng.standard_normal(3) + 2]),
+    "hypot": (np.hypot, [x23, x3 + 2]),
+    "logaddexp": (np.logaddexp, [x23, x3]),
+    "logaddexp2": (np.logaddexp2, [x23, x3]),
+    "fmax": (np.fmax, [x23, x3 + 0.1]),
+    "deg2rad": (np.deg2rad, [x23]),
+    "degrees": (np.degrees, [x23]),
+    "cumsum0": (lambda a: np.cumsum(a, axis=0), [x234]),
+    "cumsum-1": (lambda a: np.cumsum(a, axis=-1), [x234]),
+    "cumsumNone": (lambda a: np.cumsum(a), [x23]),
+    "sort": (lambda a: np.sort(a, axis=1), [x234]),
+    "sortNone": (lambda a: np.sort(a, axis=None), [x23]),
+    "take": (lambda a: np.take(a, [2, 0, 2], axis=1), [x234]),
+    "takeNone": (lambda a: np.take(a, [[5, 0], [1, 1]]), [x23]),
+    "take_along": (
+        lambda a: np.take_along_axis(a, np.argsort(x234, axis=2)[..., :2], axis=2),
+        [x234],
+    ),
+    "diagonal": (lambda a: np.diagonal(a, 1, 1, 2), [x234]),
+    "diagonal-": (lambda a: np.diagonal(a, -1), [_rng.standard_normal((4, 3))]),
+    "trace": (lambda a: np.trace(a), [_rng.standard_normal((3, 4))]),
+    "trace3": (lambda a: np.trace(a, 1, 0, 2), [x234]),
+    "diag1": (lambda v: np.diag(v, 1), [x3]),
+    "diag-2": (lambda v: np.diag(v, -2), [x3]),
+    "diag2": (lambda m: np.diag(m), [_rng.standard_normal((3, 4))]),
+    "tril": (lambda m: np.tril(m, -1), [x234]),
+    "triu": (lambda m: np.triu(m, 1), [_rng.standard_normal((3, 4))]),
+    "norm": (lambda a: np.linalg.norm(a), [x234]),
+    "norm_axis": (lambda a: np.linalg.norm(a, axis=1, keepdims=True), [x234]),
+    "norm1": (lambda a: np.linalg.norm(a, 1), [x3 + 0.05]),
+    "norm_inf": (lambda a: np.linalg.norm(a, np.inf), [x3]),
+    "norm3": (lambda a: np.linalg.norm(a, 3, axis=0), [x23]),
+    "norm_fro": (lambda a: np.linalg.norm(a, "fro"), [x23]),
+    "norm_mat1": (lambda a: np.linalg.norm(a, 1), [x23]),
+    "norm_matinf": (lambda a: np.linalg.norm(a, -np.inf, axis=(2, 1)), [x234]),
+    "tensordot2": (lambda a, b: np.tensordot(a, b), [x234, _rng.standard_normal((3, 4, 2))]),
+    "tensordot_ax": (
+        lambda a, b: np.tensordot(a, b, axes=([0, 2], [2, 0])),
+        [x234, _rng.standard_normal((4, 5, 2))],
+    ),
+    "tensordot0": (lambda a, b: np.tensordot(a, b, 0), [x3, x23]),
+    "inner": (lambda a, b: np.inner(a, b), [x234, _rng.standard_normal((5, 4))]),
+    "vdot": (lambda a, b: np.vdot(a, b), [x23, x23[::-1]]),
+    "diff": (lambda a: np.diff(a, 2, axis=2), [x234]),
+    "repeat": (lambda a: np.repeat(a, [1, 0, 2], axis=1), [x234]),
+    "repeatNone": (lambda a: np.repeat(a, 2), [x23]),
+    "tile": (lambda a: np.tile(a, (2, 1, 2)), [x23]),
+    "roll": (lambda a: np.roll(a, (1, -2), axis=(0, 2)), [x234]),
+    "rollNone": (lambda a: np.roll(a, 4), [x23]),
+    "atleast": (lambda a: np.atleast_3d(a) * 1.0, [x3]),
+    "hstack": (lambda a, b: np.hstack([a, b]), [x3, x3]),
+    "vstack": (lambda a, b: np.vstack([a, b]), [x3, x23]),
+    "column_stack": (lambda a, b: np.column_stack([a, b]), [x3, x23.T]),
+    "dstack": (lambda a, b: np.dstack([a, b]), [x23, x23]),
+    "append": (lambda a, b: np.append(a, b), [x23, x3]),
+    "average": (lambda a, w: np.average(a, axis=1, weights=w), [x234, np.abs(x3) + 0.5]),
+    "average_full": (lambda a, w: np.average(a, weights=w), [x23, np.abs(x23) + 0.5]),
+    "split": (lambda a: np.split(a, 2, axis=2)[1] * 1.0, [x234]),
+    "array_split": (lambda a: np.stack(np.array_split(a, 2, axis=1)[0:1]), [x234]),
+    "pad": (lambda a: np.pad(a, ((1, 0), (2, 1))), [x23]),
+    "pad_c": (lambda a: np.pad(a, 1, constant_values=2.5), [x23]),
+    "concat": (lambda a, b: np.concat([a, b], axis=1), [x23, x23]),
+    "permute_dims": (lambda a: np.permute_dims(a, (2, 0, 1)), [x234]),
+    "inv": (lambda a: np.linalg.inv(a), [A]),
+    "inv_b": (lambda a: np.linalg.inv(a), [As]),
+    "det": (lambda a: np.linalg.det(a), [A]),
+    "det_b": (lambda a: np.linalg.det(a), [As]),
+    "slogdet": (lambda a: np.linalg.slogdet(a)[1], [As]),
+    "slogdet_name": (lambda a: np.linalg.slogdet(a).logabsdet, [A]),
+    "solve_v": (lambda a, b: np.linalg.solve(a, b), [A, x3]),
+    "solve_m": (lambda a, b: np.linalg.solve(a, b), [A, x23.T]),
+    "solve_bv": (lambda a, b: np.linalg.solve(a, b), [As, x3]),
+    "solve_bm": (lambda a, b: np.linalg.solve(a, b), [As, _rng.standard_normal((3, 2))]),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE))
+def test_more_functions(name):
+    f, args = MORE[name]
+    check_rule(f, *args, seed=1)
+
+
+AXIS_FUNCTIONS = {  # (f(x, axis), smallest number of axes)
+    "cumsum": (lambda x, a: np.cumsum(x, axis=a), 1),
+    "sort": (lambda x, a: np.sort(x, axis=a), 1),
+    "diff": (lambda x, a: np.diff(x, axis=a), 1),
+    "roll": (lambda x, a: np.roll(x, 2, axis=a), 1),
+    "take": (lambda x, a: np.take(x, [0, -1, 0], axis=a), 1),
+    "repeat": (lambda x, a: np.repeat(x, 2, axis=a), 1),
+    "norm": (lambda x, a: np.linalg.norm(x + 3, axis=a, keepdims=True), 1),
+    "norm 1": (lambda x, a: np.linalg.norm(x + 3, 1, axis=a), 1),
+    "norm 3": (lambda x, a: np.linalg.norm(x, 3, axis=a), 1),
+    "norm inf": (lambda x, a: np.linalg.norm(x, np.inf, axis=a), 1),
+    "trace": (lambda x, a: np.trace(x, 0, a, -1), 2),
+    "diagonal": (lambda x, a: np.diagonal(x, 1, a, -1), 2),
+}
+
+
+@pytest.mark.parametrize("name", list(AXIS_FUNCTIONS))
+@SETTINGS
+@given(shape=NONEMPTY, seed=SEEDS, data=st.data())
+def test_functions_along_an_axis(name, shape, seed, data):
+    f, min_dims = AXIS_FUNCTIONS[name]
+    assume(len(shape) >= min_dims and (min_dims == 1 or len(shape) >= 2))
+    last = len(shape) - 1 if min_dims == 1 else len(shape) - 2  # (2: the other axis is -1)
+    axis = data.draw(st.integers(-len(shape) if min_dims == 1 else 0, last))
+    x = np.random.default_rng(seed).uniform(-2, 2, shape)  # continuous: no ties in sort
+    check_rule(lambda x: f(x, axis), x, seed=seed)
+
+
+@SETTINGS
+@given(case=shape_and_axis(), seed=SEEDS)
+def test_prod_with_zeros_is_exact(case, seed):
+    shape, axis, keepdims = case
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.5, 1.5, shape) * (rng.random(shape) < 0.6)  # about 40% zeros
+    check_rule(lambda x: np.prod(x, axis=axis, keepdims=keepdims), x, seed=seed)
+
+
+def test_prod_derivative_at_zeros_by_hand():
+    row = np.array([0.0, 0.0, 1.5, 2.0])
+    np.testing.assert_array_equal(cb.grad(np.prod)(np.array([0.0, 2.0, 3.0])), [6.0, 0.0, 0.0])
+    np.testing.assert_array_equal(cb.grad(np.prod)(row), np.zeros(4))  # two zeros: all 0
+    H = cb.hessian(np.prod)(row)  # but d2/dx0 dx1 = 1.5 * 2
+    assert H[0, 1] == H[1, 0] == 3.0 and np.count_nonzero(H) == 2
+
+
+def test_rounding_functions_are_constants():
+    x = np.array([0.4, 1.6, -2.5])
+    f = lambda x: np.sum(np.round(x) * x + np.floor(x) + np.ceil(x) * np.trunc(x) + np.rint(x))  # noqa: E731
+    np.testing.assert_array_equal(cb.grad(f)(x), np.round(x))
+
+
+def test_unsupported_linear_algebra_names_itself():
+    with pytest.raises(NotImplementedError, match=r"numpy\.linalg\.eigvalsh is not supported"):
+        cb.grad(lambda A: np.sum(np.linalg.eigvalsh(A)))(np.eye(2))
+    with pytest.raises(NotImplementedError, match="singular values"):
+        cb.grad(lambda A: np.linalg.norm(A, 2))(np.eye(2))
+
+
 # --- dtypes -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fn, lo, hi", UNARY, ids=[u[0].__name__ for u in UNARY])
 def test_float32_in_float32_out(fn, lo, hi):
@@ -465,5 +641,14 @@ def test_every_supported_name_is_a_numpy_function():
         for part in name.split(".")[1:]:
             obj = getattr(obj, part)
         assert callable(obj), name
-    for expected in ["numpy.exp", "numpy.matmul", "numpy.einsum", "numpy.where", "numpy.max"]:
+    for expected in [
+        "numpy.exp",
+        "numpy.matmul",
+        "numpy.einsum",
+        "numpy.where",
+        "numpy.max",
+        "numpy.cumsum",
+        "numpy.linalg.norm",
+        "numpy.linalg.solve",
+    ]:
         assert expected in names

@@ -89,10 +89,10 @@ def test_conversions_raise_a_clear_error():
 
 def test_unsupported_functions_name_themselves_and_list_the_supported_ones():
     x, _ = leaf([1.0, 2.0])
-    with pytest.raises(NotImplementedError, match=r"numpy\.floor .*Supported NumPy functions: "):
-        np.floor(x)
-    with pytest.raises(NotImplementedError, match=r"numpy\.sort .*x\[np\.argsort\(x\)\]"):
-        np.sort(x)
+    with pytest.raises(NotImplementedError, match=r"numpy\.fft\.fft .*Supported NumPy functions: "):
+        np.fft.fft(x)
+    with pytest.raises(NotImplementedError, match=r"numpy\.cumprod .*np\.cumsum\(np\.log"):
+        np.cumprod(x)
     with pytest.raises(NotImplementedError, match=r"numpy\.maximum\.accumulate"):
         np.maximum.accumulate(x)
     with pytest.raises(NotImplementedError, match="keyword"):
@@ -131,6 +131,45 @@ def test_backward_accumulates_over_fan_out_and_can_be_walked_twice():
         assert np.isclose(g, expected)
     (g2,) = backward(tape, [y._node], [np.float64(3.0)], [x._node])
     assert np.isclose(g2, 3 * expected)
+
+
+def test_backward_checks_one_cotangent_per_root():
+    x, tape = leaf([1.0, 2.0])
+    y = x * 2.0
+    with pytest.raises(ValueError, match="one per root"):
+        backward(tape, [y._node], [], [x._node])
+
+
+def test_an_operand_used_twice_gets_both_contributions():
+    # `+` has the rule g -> g for both operands: the engine passes the same cotangent object to
+    # the same parent twice, and must still add the two contributions
+    x = np.array([1.0, -2.0])
+    for f, dx in [
+        (lambda x: x + x, 2.0),
+        (lambda x: x - x, 0.0),
+        (lambda x: (x + x) + x, 3.0),
+        (lambda x: np.add(x, x) * 1.5, 3.0),
+        (lambda x: +x + x.T, 2.0),
+    ]:
+        np.testing.assert_array_equal(cb.grad(lambda x, f=f: np.sum(f(x)))(x), [dx, dx])
+        np.testing.assert_array_equal(cb.jvp(f, (x,), (np.ones(2),))[1], [dx, dx])
+        np.testing.assert_array_equal(cb.jacfwd(f)(x), dx * np.eye(2))
+
+
+def test_mixed_levels_in_binary_operations():
+    # the operand of the inner (higher) level records the operation, whichever side it is on
+    def f(x):
+        def g(y):
+            return np.sum(x * y + y * x - x / y + y**2 * x)
+
+        return cb.grad(g)(np.array([2.0, 3.0]))
+
+    x = np.array([0.5, -1.0])
+    y = np.array([2.0, 3.0])
+    np.testing.assert_allclose(f(x), 2 * x + x / y**2 + 2 * y * x)
+    expected = np.diag(2 + 1 / y**2 + 2 * y)
+    np.testing.assert_allclose(cb.jacfwd(f)(x), expected)
+    np.testing.assert_allclose(cb.jacrev(f)(x), expected)
 
 
 def test_backward_skips_branches_that_do_not_reach_the_output():
