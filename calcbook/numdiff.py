@@ -125,23 +125,28 @@ class _Line:
                 self.shared["f(x)"] = self._values([self.x])[..., 0]
             value = self.shared["f(x)"]
             return value[..., None] if isinstance(self.d, tuple) else value
-        key = t.tobytes()
-        if key not in self.cache:
-            if not isinstance(self.d, tuple):
+        if not isinstance(self.d, tuple):
+            key = t.tobytes()
+            if key not in self.cache:
                 self.cache[key] = self._values([self.x + t * self.d])[..., 0]
-            else:
-                index, weight = self.d
-                t = np.broadcast_to(t, index.shape[:1])
-                flat = self.x.astype(np.result_type(self.x, t)).ravel()
-                points = []
-                for i, w, s in zip(index, weight, t, strict=True):
-                    point = flat.copy()
-                    point[i] += s * w
-                    points.append(point.reshape(self.x.shape))
-                if not points:  # no rows at all: f(x) gives the shape
-                    return self(0.0)[..., :0]
-                self.cache[key] = self._values(points)
-        return self.cache[key]
+            return self.cache[key]
+        index, weight = self.d  # a batch: each row's value is cached on its own
+        t = np.broadcast_to(t, index.shape[:1])
+        if not len(t):  # no rows at all: f(x) gives the shape
+            return self(0.0)[..., :0]
+        keys = [(row, s.item()) for row, s in enumerate(t)]
+        todo = [key for key in keys if key not in self.cache]
+        if todo:
+            flat = self.x.astype(np.result_type(self.x, t)).ravel()
+            points = []
+            for row, s in todo:
+                point = flat.copy()
+                point[index[row]] += s * weight[row]
+                points.append(point.reshape(self.x.shape))
+            values = self._values(points)
+            for j, key in enumerate(todo):
+                self.cache[key] = values[..., j]
+        return np.stack([self.cache[key] for key in keys], axis=-1)
 
     def _values(self, points):
         """f at each point, stacked on a last axis; shapes checked, a non-finite value noted."""
@@ -344,7 +349,8 @@ def _along(g, method, n, h, full, table=_TABLE):
     redo = redo & (first != second)
     if not np.any(redo):
         return value, error, step
-    v2, e2, s2, _ = _estimate(g, method, n, _step(method, n, second, table), full, table)
+    again = np.where(redo, second, first)  # a batch evaluates the other rows' probes again,
+    v2, e2, s2, _ = _estimate(g, method, n, _step(method, n, again, table), full, table)  # cached
     better = e2 < error if rich else np.abs(v2 - value) <= 2 * floor
     take = redo & np.all(better, axis=outputs)
     return np.where(take, v2, value), np.where(take, e2, error), np.where(take, s2, step)
