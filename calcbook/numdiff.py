@@ -26,9 +26,16 @@ A relative step is too small for a function dominated by an offset, like $1 + x$
 $x = 10^{-10}$: the rounding floor computed from the values of $f$ just obtained then exceeds
 $10^3$ times its expected size, and those entries are redone once with $x_c = \max(|x|, 1)$,
 keeping the new value if it agrees with the first within the first one's rounding error.
+With `full_output=True` the truncation error is measured (below), and the step is chosen from
+it: $D(h)$ or $D(4h)$, whichever has the smaller bound (a step too short, like that for $\log$ at
+$10^{-4}$, whose values are large beside $x f'$), and where truncation still dominates the
+rounding floor, up to 3 shorter steps at the balance of the two (a step too long, like that
+for $e^{50x}$ at $0$ or $\sin$ at $10^8$, whose $x_c$ is not $|x|$).
 Richardson scans steps from $\max(|x|, 1)/2$ down to $3\times10^{-5}$ times that, and scans again
-from $|x|/2$ where its error estimate exceeds $10^{-9} |f^{(n)}|$ (a singularity near a tiny
-$x$), keeping the better. On the Hessian's axes Richardson scans instead from $4 x_c$ down by
+from $\min(|x|, 1)/2$ where its error estimate exceeds $10^{-9} |f'|$ or $10^{-7} |f''|$ (a
+singularity near a tiny $x$, or a periodic $f$ at a huge one), keeping the smaller *relative*
+error estimate: a scan that steps over the pole of $x^{-3}$ converges to a wrong value near 0.
+On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
 steps, a rough one gets small ones.
@@ -48,13 +55,16 @@ dropped imaginary part); `info.evaluations` always holds the true count.
 
 $K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, at most 20.
 
-With `full_output=True` a difference method is repeated at step $2h$ to estimate its truncation
-error: one more call per line for `forward`/`backward`, two for `central` (a line is the one
-point of `derivative` and `directional_derivative`, a coordinate of `gradient`, `jacobian` and
-the diagonal of `hessian`, a pair of coordinates off the diagonal). Richardson's error comes
+With `full_output=True` a difference method is repeated at step $4h$ ($2h$ for a one-sided
+second difference, which shares its probes) to estimate its truncation error: one more call
+per line for `forward`/`backward`, two for `central`, and as many again for each shorter step
+(a line is the one point of `derivative` and `directional_derivative`, a coordinate of
+`gradient`, `jacobian` and the diagonal of `hessian`, a pair of coordinates off the diagonal,
+which keeps $2h$). Richardson's error comes
 with its table, except off the Hessian's diagonal, where a third step costs 2 calls per pair.
 Floating-point warnings are silenced while `f` is probed; a value that is not finite raises a
-`ValueError` naming the point instead.
+`ValueError` naming the point instead. `x` is promoted to float64 (integers, bools, float32);
+an `f` that returns float32 values raises, since the rounding floors assume float64 ones.
 """
 
 import functools
@@ -72,7 +82,13 @@ _ROUNDING = 4 * EPS  # relative error assumed for each value of f: a few units i
 _TABLE = (0.5, 8, 4, 4.0, None)  # derivatives: 8 steps down to 3e-5 x_c, up to O(h^10)
 _AXIS_TABLE = (4.0, 20, 1, 2.0, 2)  # Hessian axes: O(h^4) like the pairs, scanned until it pays
 _CONVERGED = 1e-8  # Richardson with a patience: stop only below this relative error
-_RETRY = 1e-9  # Richardson: scan again from the other scale where the relative error exceeds this
+_RETRY = {1: 1e-9, 2: 1e-7}  # Richardson: scan again from the other scale above this relative error
+_RATIO = {  # full_output: the second step, r h, that measures truncation (one-sided n=2: shared)
+    ("forward", 1): 4.0, ("backward", 1): 4.0, ("central", 1): 4.0, ("central", 2): 4.0,
+    ("forward", 2): 2.0, ("backward", 2): 2.0,
+}  # fmt: skip
+_RATIO_METHODS = ("forward", "backward", "central")
+_REBALANCE = 3  # full_output: at most this many shorter steps where truncation dominates
 
 
 @dataclass(frozen=True)
@@ -82,10 +98,12 @@ class Info:
     Attributes
     ----------
     error : numpy.ndarray or float
-        An estimated bound on the absolute error of each entry of the value: twice the change
-        when the step is doubled (Richardson: the distance to the neighbouring entry of its
-        table), plus the rounding floor $4\epsilon \sum_k |w_k| (|f(x + k h)| + |x f'|) / h^n$.
-        The complex step reports $4\epsilon |f'|$.
+        An estimated bound on the absolute error of each entry of the value: twice the
+        truncation error measured with a second step (see "Cost"; Richardson: the distance to
+        the neighbouring entry of its table), plus the rounding floor
+        $4\epsilon \sum_k |w_k| (|f(x + k h)| + |x f'|) / h^n$.
+        The complex step reports $4\epsilon |f'| (1 + |x f'^2 / f|)$, the last ratio capped
+        at $|x| / (\epsilon^{1/3} x_c)$: it covers an $f$ that rounds a scaled argument.
     evaluations : int
         Number of calls to `f`.
     h : numpy.ndarray or float
@@ -112,7 +130,8 @@ class _Line:
     def __init__(self, f, x, d, x0, shared, expect=None, scale=None):
         self.f, self.x, self.d, self.x0, self.shared, self.expect = f, x, d, x0, shared, expect
         a = np.abs(x0)
-        self.scale = scale or (np.where(a > 0, a, 1.0), np.maximum(a, 1.0))
+        small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS * a)
+        self.scale = scale or (np.where(a > 0, a, 1.0), np.maximum(a, 1.0), small)
         self.cache = {}
 
     def exact(self, h):
@@ -158,6 +177,11 @@ class _Line:
                 message = message or f"f(x) has shape {shape}, but f returned shape {{got}}"
                 raise ValueError(message.format(got=value.shape))
         values = np.stack(values, axis=-1)
+        if values.dtype.kind in "fc" and np.finfo(values.dtype).eps > EPS:
+            raise ValueError(
+                f"f returned dtype {values.dtype}: the steps and error bounds assume float64 "
+                f"values (eps {EPS:.1e}), so compute f in float64 (float32 input is promoted)"
+            )
         finite = np.isfinite(values)
         if not np.all(finite) and "bad" not in self.shared:
             k = np.argmin(np.all(finite.reshape(-1, len(points)), axis=0))
@@ -244,7 +268,10 @@ def _complex(g, h):
                 "drops the imaginary part (abs, comparisons, np.real), or h f'(x) underflows. "
                 "Use method='central' or 'richardson' instead."
             )
-    return slope, np.abs(slope)
+    # f may round a scaled argument (exp(50 x) rounds 50 x): f' then errs by eps |x f''|,
+    # estimated as |x f'^2 / f| (f = Re f(x + ih)), at most |x f'| / (eps^(1/3) x_c)
+    grow = np.minimum(np.abs(slope) / np.abs(value.real), 1 / (EPS ** (1 / 3) * g.scale[1]))
+    return slope, np.abs(slope) * (1 + np.abs(g.x0) * np.nan_to_num(grow))
 
 
 def _richardson(g, h, n, table=_TABLE):
@@ -304,23 +331,50 @@ def _richardson(g, h, n, table=_TABLE):
     return (*pick, np.take_along_axis(at, best, axis=0)[0])
 
 
-def _estimate(g, method, n, h, full, table=_TABLE):
-    """One estimate at step `h`: value, error bound, step, rounding floor."""
+def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
+    r"""One estimate at step `h`: value, error bound, step, rounding floor, truncation estimate.
+
+    With `full` a difference method is repeated at the step $r h$ ($r$ = `_RATIO`), which
+    measures the leading truncation term: $D(rh) - D(h) \approx (r^p - 1)\,c\,h^p$. The bound
+    of $D(h)$ is twice that term (taken as $|D(rh) - D(h)| / (r - 1)$, generous for $p = 2$)
+    plus both rounding floors. With `choose` (the step is the default, not the caller's),
+    $D(rh)$ is returned instead where its own bound, $2 r^p |D(rh) - D(h)| / (r^p - 1)$ plus
+    its floor and the rounding $D(h)$ brings into that difference, is the smaller: a default
+    step that is too short for $f$ (rounding-bound, like $\log$ at $10^{-4}$) costs nothing more.
+    """
     if method == "richardson":
         value, error, floor, step = _richardson(g, g.exact(h), n, table)
-        return value, error, step, floor
+        return value, error, step, floor, error - floor
     if method == "complex":
         value, noise = _complex(g, h)
-        return value, _ROUNDING * noise, h, _ROUNDING * noise
+        return value, _ROUNDING * noise, h, _ROUNDING * noise, 0 * noise
     formula = {"forward": _forward, "backward": _backward, "central": _central}[method]
     h = g.exact(h)
     value, noise = formula(g, h, n)
     floor = _ROUNDING * noise + EPS * np.abs(value)
-    error = floor
-    if full:  # D(2h) - D(h) is (2^p - 1) times the leading truncation term of D(h); take 2x
-        other, noise2 = formula(g, g.exact(2 * h), n)
-        error = 2 * np.abs(value - other) + floor + _ROUNDING * noise2
-    return value, error, h, floor
+    if not full:
+        return value, floor, h, floor, np.zeros_like(floor)
+    r = _RATIO[method, n]
+    big = g.exact(r * h)
+    other, noise2 = formula(g, big, n)
+    floor2 = _ROUNDING * noise2 + EPS * np.abs(other)
+    c = (big / h) ** _ORDER[method]  # r^p, for the steps as rounded
+    change = np.abs(value - other)
+    trunc = change / (big / h - 1)
+    error = 2 * trunc + floor + floor2
+    if not choose:
+        return value, error, h, floor, trunc
+    trunc2 = change * c / (c - 1)
+    error2 = 2 * trunc2 + floor2 + floor * c / (c - 1) / 4
+    take = error2 < error
+    pick = lambda a, b: np.where(take, b, a)  # noqa: E731
+    return (
+        pick(value, other),
+        pick(error, error2),
+        pick(np.broadcast_to(h, np.shape(take)), np.broadcast_to(big, np.shape(take))),
+        pick(floor, floor2),
+        pick(trunc, trunc2),
+    )
 
 
 def _step(method, n, scale, table=_TABLE):
@@ -336,24 +390,59 @@ def _along(g, method, n, h, full, table=_TABLE):
     if h is not None:
         return _estimate(g, method, n, h, full, table)[:3]
     rich = method == "richardson"
-    first, second = g.scale[::-1] if rich else g.scale
-    step = _step(method, n, first, table)
-    value, error, step, floor = _estimate(g, method, n, step, full, table)
+    first, second = (g.scale[1], g.scale[2]) if rich else g.scale[:2]
+    out = _estimate(g, method, n, _step(method, n, first, table), full, table, choose=True)
+    value, error, _, floor, _ = out
+    outputs = tuple(range(np.ndim(value) - np.ndim(first)))  # one step for all of an output
     if rich:  # its error estimate is reliable: redo where it is poor (or not finite)
-        redo = ~(error <= _RETRY * np.abs(value))
+        redo = ~(error <= _RETRY[n] * np.abs(value))
     else:  # no truncation estimate: redo where rounding alone is 1000x its expected size
         p = _ORDER[method]
         redo = floor > 1e3 * EPS ** (p / (p + n)) * np.abs(value)
-    outputs = tuple(range(np.ndim(redo) - np.ndim(first)))  # one step for all of an output
-    redo = np.any(redo, axis=outputs)
-    redo = redo & (first != second)
-    if not np.any(redo):
-        return value, error, step
-    again = np.where(redo, second, first)  # a batch evaluates the other rows' probes again,
-    v2, e2, s2, _ = _estimate(g, method, n, _step(method, n, again, table), full, table)  # cached
-    better = e2 < error if rich else np.abs(v2 - value) <= 2 * floor
-    take = redo & np.all(better, axis=outputs)
-    return np.where(take, v2, value), np.where(take, e2, error), np.where(take, s2, step)
+    redo = np.any(redo, axis=outputs) & (first != second)
+    if np.any(redo):
+        again = np.where(redo, second, first)  # a batch evaluates the other rows' probes again,
+        new = _estimate(g, method, n, _step(method, n, again, table), full, table, True)  # cached
+        v2, e2 = new[:2]
+        if rich:  # the smaller relative error: a scan that stepped over a pole can look converged
+            ok, ok2 = np.isfinite(value) & np.isfinite(error), np.isfinite(v2) & np.isfinite(e2)
+            better = ok2 & (~ok | (e2 * np.abs(value) < error * np.abs(v2)))
+        else:
+            better = np.abs(v2 - value) <= 2 * floor
+        take = redo & np.all(better, axis=outputs)
+        out = tuple(np.where(take, b, a) for a, b in zip(out, new, strict=True))
+    if full and method in _RATIO_METHODS:  # a measured truncation error: balance the step
+        out = _rebalance(g, method, n, out, outputs, table)
+    return out[:3]
+
+
+def _rebalance(g, method, n, out, outputs, table):
+    r"""Shorten the step where the measured truncation error dominates the rounding floor.
+
+    With truncation $T (s/h)^p$ and rounding $F (h/s)^n$ the bound is least at
+    $s = h\,(nF / pT)^{1/(p+n)}$; where that is below $h/2$ ($e^{50x}$ with $x_c = 1$) the
+    estimate is redone there, at most `_REBALANCE` times, and kept if its bound is smaller or
+    the old bound misses it (then the long step was outside the range where its leading term
+    dominates, and its bound is not to be trusted).
+    """
+    value, error, step, floor, trunc = out
+    p = _ORDER[method]
+    for _ in range(_REBALANCE):
+        ratio = np.where(trunc > 0, n * floor / (p * np.where(trunc > 0, trunc, 1)), np.inf)
+        shrink = np.min(ratio ** (1 / (p + n)), axis=outputs)  # the optimal step / step
+        redo = shrink < 0.5
+        if not np.any(redo):
+            break
+        new = _estimate(g, method, n, np.where(redo, shrink * step, step), True, table, True)
+        v2, e2 = new[:2]
+        take = redo & np.all((e2 < error) | (np.abs(v2 - value) > error), axis=outputs)
+        if not np.any(take):
+            break
+        value, error, step, floor, trunc = (
+            np.where(take, b, a)
+            for a, b in zip((value, error, step, floor, trunc), new, strict=True)
+        )
+    return value, error, step, floor, trunc
 
 
 def _checked(method, n, h, x):
@@ -370,6 +459,8 @@ def _checked(method, n, h, x):
         h = np.asarray(h, dtype=np.float64)
         if not np.all(np.isfinite(h) & (h > 0)):
             raise ValueError(f"h must be positive and finite, got {h}")
+        if h.ndim and h.shape != x.shape:
+            raise ValueError(f"h must be a number or have x's shape {x.shape}, got shape {h.shape}")
         h = np.broadcast_to(h, x.shape)
     return x, h
 
@@ -619,8 +710,10 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
     if h is not None:
         h = _checked(method, 1, h, 0.0)[1][()]
     a, nz = np.abs(x), v != 0
+    small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS * a)
     scale = tuple(
-        float(np.min(s[nz] / np.abs(v[nz]))) for s in (np.where(a > 0, a, 1.0), np.maximum(a, 1))
+        float(np.min(s[nz] / np.abs(v[nz])))
+        for s in (np.where(a > 0, a, 1.0), np.maximum(a, 1.0), small)
     )
     shared = {"calls": 0}
     g = _Line(f, x, v, 0.0, shared, scale=scale)

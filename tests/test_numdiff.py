@@ -393,3 +393,74 @@ def test_empty_x_gives_empty_derivatives_of_the_right_shape(method):
     assert J.shape == (2, 2, 0) and f.calls == 1  # f(x) alone, for the shape of the output
     if method != "complex":
         assert numdiff.hessian(lambda x: np.sum(x), np.zeros(0), method=method).shape == (0, 0)
+
+
+# --- regressions found by an external audit against mpmath at 50 digits ---
+
+
+def test_full_output_forward_step_reaches_the_optimum_for_log():
+    # log at 1e-4: |f| is 9 times |x f'|, so the relative step is 12x too short; the second
+    # step of the error estimate (4h) is returned instead: 5e-8, was 2.3e-7, still 3 calls.
+    value, info = numdiff.derivative(np.log, 1e-4, method="forward", full_output=True)
+    assert abs(value - 1e4) <= 1e-7 * 1e4 and abs(value - 1e4) <= info.error
+    assert info.evaluations == 3 and info.h > 2e-12
+
+
+@pytest.mark.parametrize(
+    ("method", "tol"), [("forward", 1e-7), ("backward", 1e-7), ("central", 1e-9)]
+)
+def test_full_output_shortens_a_step_too_long_for_a_steep_function(method, tol):
+    # exp(50x) at 0: x_c = 1 is 50x too long; the measured truncation error shortens the step
+    value, info = numdiff.derivative(lambda x: np.exp(50 * x), 0.0, method=method, full_output=True)
+    assert abs(value - 50) <= tol * 50 and abs(value - 50) <= info.error
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("method", ["forward", "central"])
+def test_periodic_function_at_huge_x_has_an_honest_bound(method, n):
+    # sin at 1e8: a step proportional to |x| spans many periods; the bound used to claim 1e-7
+    # for a wrong answer (central n=2: 1.6e7 times too small); now the step is shortened.
+    value, info = numdiff.derivative(np.sin, 1e8, n=n, method=method, full_output=True)
+    exact = np.cos(1e8) if n == 1 else -np.sin(1e8)
+    assert abs(value - exact) <= info.error <= 1e-2
+
+
+@pytest.mark.parametrize("x", [1e-8, 1e-4, -1e-4])
+@pytest.mark.parametrize("n", [1, 2])
+def test_richardson_does_not_step_over_a_pole_near_a_tiny_x(x, n):
+    # x^-3 at 1e-4: steps from 1/2 cross the pole at 0 and converge to a wrong value near 0
+    # with a small absolute error estimate; the scan from |x|/2 wins on relative error.
+    value, info = numdiff.derivative(
+        lambda x: x**-3.0, x, n=n, method="richardson", full_output=True
+    )
+    exact = -3.0 * x**-4.0 if n == 1 else 12.0 * x**-5.0
+    assert abs(value - exact) <= 1e-9 * abs(exact) and abs(value - exact) <= info.error
+
+
+@pytest.mark.parametrize("x", [1e3, -1e3, 1e8])
+def test_richardson_rescans_on_a_unit_scale_at_huge_x(x):
+    # sin'' at 1e3: steps from 500 converged to -2e-5 with error "1.7e-7"; true -0.83
+    value, info = numdiff.derivative(np.sin, x, n=2, method="richardson", full_output=True)
+    assert abs(value + np.sin(x)) <= min(info.error, 1e-6)
+
+
+def test_complex_step_bound_covers_a_rounded_scaled_argument():
+    # exp(50 x) rounds 50 x: f' errs by ~eps |50 x| relative, 5x the old bound 4 eps |f'|
+    for x in (0.7, 1.4):
+        value, info = numdiff.derivative(
+            lambda x: np.exp(50 * x), x, method="complex", full_output=True
+        )
+        exact = 50 * np.exp(50.0 * x)  # exact enough: the same rounding of 50 x
+        assert abs(value - exact) <= info.error <= 1e-12 * exact
+
+
+def test_float32_values_from_f_raise_instead_of_a_wrong_zero():
+    # f in float32 made the central difference 0.0 with an error bar of 4e-6 (true 0.54)
+    with pytest.raises(ValueError, match="dtype float32.*float64"):
+        numdiff.derivative(lambda x: np.sin(x).astype(np.float32), 1.0)
+    assert numdiff.derivative(np.sin, np.float32(1.0)) == pytest.approx(np.cos(1.0), rel=1e-9)
+
+
+def test_step_of_the_wrong_shape_names_both_shapes():
+    with pytest.raises(ValueError, match=r"h must be a number or have x's shape \(3,\).*\(2,\)"):
+        numdiff.derivative(np.exp, np.ones(3), h=[1e-3, 1e-3])
