@@ -23,7 +23,9 @@ __all__ = ["check_grads"]
 
 
 def _pack(out):
-    """All entries of an output (an array or a tuple/list of arrays) as one flat vector."""
+    """All entries of an output (an array or a tuple/list/dict of arrays) as one flat vector."""
+    if isinstance(out, dict):
+        out = list(out.values())
     if isinstance(out, (tuple, list)):
         return np.concatenate([np.reshape(o, (-1,)) for o in out]) if out else np.zeros(0)
     return np.reshape(out, (-1,))
@@ -53,7 +55,8 @@ def _compare(what, ad, fd, info, atol, rtol):
 def _check(f, args, order, modes, atol, rtol, h, rng, label):
     shapes = [a.shape for a in args]
     out = f(*args)
-    out_shapes = [np.shape(o) for o in out] if isinstance(out, (tuple, list)) else None
+    parts = list(out.values()) if isinstance(out, dict) else out
+    out_shapes = [np.shape(o) for o in parts] if isinstance(parts, (tuple, list)) else None
 
     def flat_f(z):
         return _pack(f(*_unpack(z, shapes)))
@@ -87,7 +90,7 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
         u_flat = rng.standard_normal(np.shape(fd))
         u = u_flat.reshape(np.shape(out)) if out_shapes is None else _unpack(u_flat, out_shapes)
         if out_shapes is not None:
-            u = type(out)(u)
+            u = dict(zip(out, u, strict=True)) if isinstance(out, dict) else type(out)(u)
         _, vjp_fn = vjp(f, *args)
         cts = vjp_fn(u)
         lhs = sum(float(np.vdot(ct, vi)) for ct, vi in zip(cts, v_args, strict=True))
@@ -122,9 +125,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     Parameters
     ----------
     f : callable
-        A function of arrays returning an array or a tuple/list of arrays.
+        A function of arrays returning an array or a tuple/list/dict of arrays.
     args : tuple of array_like
-        The point; integers are promoted to float64.
+        The point, one entry per argument of `f` (`(x,)` for one argument); integers are
+        promoted to float64.
     order : int, default 2
         Highest derivative order to check.
     modes : tuple of {"fwd", "rev"}, default ("fwd", "rev")
@@ -142,6 +146,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     AssertionError
         If a derivative disagrees with the finite difference; the message gives the measured
         discrepancy, the tolerance and the finite difference's own error estimate.
+    TypeError
+        If `args` is not a tuple or list of arguments.
     ValueError
         If `order` < 1 or `modes` is empty or unknown.
 
@@ -167,6 +173,11 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     modes = tuple(modes)
     if not modes or any(m not in ("fwd", "rev") for m in modes):
         raise ValueError(f"modes must be a non-empty subset of ('fwd', 'rev'), got {modes}")
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(
+            f"check_grads takes the arguments of f as a tuple, e.g. check_grads(f, (x,)), "
+            f"got {type(args).__name__}."
+        )
     args = tuple(np.asarray(a) for a in args)
     args = tuple(a if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
     narrow = any(a.dtype.itemsize < 8 for a in args)

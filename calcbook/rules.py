@@ -33,8 +33,10 @@ calls `apply`; then add it to the tests in `tests/test_rules.py`. `supported()` 
 
 Conventions at kinks: `abs` has derivative `sign(x)` (0 at 0); `maximum`/`minimum` and the
 reductions `max`/`min` split the derivative equally among tied arguments; `clip` is
-`minimum(maximum(x, lo), hi)`, so it gets one half at the boundaries. `prod` has the exact
-derivative at zeros too: the product of the other entries, formed explicitly when an entry is 0.
+`minimum(maximum(x, lo), hi)`, so it gets one half at the boundaries. Like `abs`, the norms,
+`std` and `hypot` have derivative 0 where they are 0, and $\partial_y x^y = 0$ at $x = 0$ (where
+$x^y = 0$ for all $y > 0$). `prod` has the exact derivative at zeros too: the product of the other
+entries, formed explicitly when an entry is 0.
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ from collections import Counter
 import numpy as np
 
 from .tracing import (
+    ANS_ONLY,
+    ARGS_ONLY,
     BROADCASTING,
     FUNCTIONS,
     HINTS,
     JVP_RULES,
     NONDIFF,
+    SHAPES_ONLY,
     UFUNCS,
     VJP_RULES,
     Tracer,
@@ -186,6 +191,22 @@ def _shape(a):
     return a.shape if isinstance(a, (np.ndarray, np.generic, Tracer)) else np.shape(a)
 
 
+def _array(a):
+    """A constant operand given as a list or tuple, as an array; anything else unchanged."""
+    return np.asarray(a) if isinstance(a, (list, tuple)) else a
+
+
+def _recip0(a):
+    """$1 / a$, and 0 where $a = 0$: norms have derivative 0 at 0 (as `abs` does)."""
+    nonzero = primal(a) != 0
+    return np.where(nonzero, 1 / np.where(nonzero, a, 1), 0)
+
+
+def _log0(x):
+    r"""$\log x$, and 0 where $x = 0$: $0^y = 0$ for all $y > 0$, so $\partial_y x^y = 0$ there."""
+    return np.log(np.where(np.equal(primal(x), 0), 1, x))
+
+
 def broadcast(g, shape):
     """`g` broadcast to `shape`, as a new array (cheaper than `np.broadcast_to` for small ones)."""
     if isinstance(g, Tracer):  # a primitive: `shape` is a parameter
@@ -249,15 +270,25 @@ def _power_x(g, ans, x, y):
         if y == 3:
             return g * (3 * x * x)
         return g if y == 1 else 0 * g
+    y = _array(y)
     return g * y * x ** (y - 1)
 
 
-defelementwise(np.power, _power_x, lambda g, ans, x, y: g * ans * np.log(x))
+defelementwise(np.power, _power_x, lambda g, ans, x, y: g * ans * _log0(x))
 defelementwise(np.negative, lambda g, ans, x: -g)
 defelementwise(np.positive, identity)
 defelementwise(np.reciprocal, lambda g, ans, x: -g * ans * ans)
 defelementwise(np.square, lambda g, ans, x: g * 2 * x)
 defelementwise(np.sqrt, lambda g, ans, x: g * 0.5 / ans)
+
+
+@primitive
+def _root(x):
+    """The square root inside norms and `std`: derivative 0 where it is 0, like `abs` at 0."""
+    return np.sqrt(x)
+
+
+defelementwise(_root, lambda g, ans, x: g * 0.5 * _recip0(ans))
 defelementwise(np.cbrt, lambda g, ans, x: g / (3 * ans * ans))
 defelementwise(np.exp, lambda g, ans, x: g * ans)
 defelementwise(np.exp2, lambda g, ans, x: g * ans * LN2)
@@ -278,6 +309,8 @@ defelementwise(np.tanh, lambda g, ans, x: g * (1 - ans * ans))
 defelementwise(np.arcsinh, lambda g, ans, x: g / np.sqrt(x * x + 1))
 defelementwise(np.arctanh, lambda g, ans, x: g / (1 - x * x))
 defelementwise(np.absolute, lambda g, ans, x: g * np.sign(x))
+defelementwise(np.fabs, lambda g, ans, x: g * np.sign(x))
+defelementwise(np.conjugate, lambda g, ans, x: np.conjugate(g))
 defelementwise(np.maximum, _max_x, _max_y)
 defelementwise(np.minimum, _min_x, _min_y)
 defelementwise(
@@ -286,6 +319,16 @@ defelementwise(
     lambda g, ans, c, x, y: np.where(c, g, 0),
     lambda g, ans, c, x, y: np.where(c, 0, g),
 )
+
+# What the rules above read (see `tracing.ARGS_ONLY`): the tape keeps nothing else.
+SHAPES_ONLY.update({np.add, np.subtract, np.negative, np.positive})
+ANS_ONLY.update({np.tanh, np.exp, np.sqrt, np.expm1, np.exp2, np.reciprocal, np.cbrt, np.tan})
+ARGS_ONLY.update(
+    {
+        np.multiply, np.square, np.log, np.log2, np.log10, np.log1p, np.sin, np.cos, np.arcsin,
+        np.arccos, np.arctan, np.sinh, np.cosh, np.arcsinh, np.arctanh, np.absolute, np.fabs,
+    }
+)  # fmt: skip
 
 # comparisons, tests and sign: derivative zero, evaluated on plain values, results not traced
 NONDIFF.update(
@@ -358,8 +401,8 @@ def _mean_vjp(g, ans, x, axis=None, keepdims=False):  # as `_sum_vjp`, for g / n
     return broadcast(g, x.shape)
 
 
-def _mean_jvp(t, ans, x, axis=None, keepdims=False):
-    return _sum_jvp(t, ans, x, axis, keepdims) / _count(x, axis)
+def _mean_jvp(t, ans, x, axis=None, keepdims=False):  # (no entries: a sum of 0 tangents, 0)
+    return _sum_jvp(t, ans, x, axis, keepdims) / max(_count(x, axis), 1)
 
 
 def _others(x, ans, axis, keepdims):
@@ -413,6 +456,7 @@ for _f, _vjp, _jvp in [
 ]:
     defvjp(_f, _vjp)
     defjvp(_f, _jvp)
+ARGS_ONLY.update({_sum, _mean})
 
 
 def _reduction(prim, name):
@@ -453,7 +497,7 @@ def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
 
 
 def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    return np.sqrt(_var(a, axis, dtype, out, ddof, keepdims, **kwargs))
+    return _root(_var(a, axis, dtype, out, ddof, keepdims, **kwargs))
 
 
 FUNCTIONS[np.var] = _var
@@ -509,6 +553,8 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         shape = tuple(size // known if known and n == -1 else n for n in shape)
     if _shape(a) == shape:
         return a
+    if not isinstance(a, Tracer):  # a constant, possibly a list
+        return np.reshape(a, shape)
     return apply(_reshape_prim, a, shape=shape)
 
 
@@ -736,6 +782,7 @@ FUNCTIONS[np.stack] = _stack
 
 # --- products: matmul, dot, outer, einsum -------------------------------------------------------
 def _matmul_vjp_x(g, ans, x, y):
+    y = _array(y)  # (a constant may be a list)
     if x.ndim == 2 and y.ndim == 2:
         return g @ y.T
     if x.ndim == 1 and y.ndim == 1:
@@ -749,6 +796,7 @@ def _matmul_vjp_x(g, ans, x, y):
 
 
 def _matmul_vjp_y(g, ans, x, y):
+    x = _array(x)
     if x.ndim == 2 and y.ndim == 2:
         return x.T @ g
     if x.ndim == 1 and y.ndim == 1:
@@ -785,10 +833,11 @@ def _matmul_batched(a, b, nb, a_nd, b_nd, tangent_left):
 
 
 defvjp(np.matmul, _matmul_vjp_x, _matmul_vjp_y)
+ARGS_ONLY.add(np.matmul)
 defjvp(
     np.matmul,
-    lambda t, ans, x, y: _matmul_batched(t, y, _nb(t, x), x.ndim, y.ndim, True),
-    lambda t, ans, x, y: _matmul_batched(x, t, _nb(t, y), x.ndim, y.ndim, False),
+    lambda t, ans, x, y: _matmul_batched(t, _array(y), _nb(t, x), x.ndim, _ndim(y), True),
+    lambda t, ans, x, y: _matmul_batched(_array(x), t, _nb(t, y), _ndim(x), y.ndim, False),
 )
 UFUNCS[np.matmul] = np.matmul
 
@@ -845,21 +894,37 @@ def _einsum(*operands, spec, optimize):
     return np.einsum(spec, *operands, optimize=optimize)
 
 
+def _diagonal_factors(target, x, spec):
+    """Rename the repeats of a letter in `target` ("ii" -> "iA"), with identity matrices "iA".
+
+    An operand with a repeated index (`einsum("ii->i", x)`) reads only its diagonal, so its
+    cotangent is zero off the diagonal: the identity factors put it there.
+    """
+    free = (c for c in string.ascii_letters if c not in spec)
+    letters, subscripts, eyes = [], [], []
+    for n, c in zip(x.shape, target, strict=True):
+        if c in letters:
+            d = next(free)
+            subscripts.append(c + d)
+            eyes.append(np.eye(n, dtype=x.dtype))
+            c = d
+        letters.append(c)
+    return "".join(letters), subscripts, eyes
+
+
 def _einsum_vjp(i):
     def rule(g, ans, *operands, spec, optimize):
         ins, out = spec.split("->")
         ins = ins.split(",")
-        target = ins[i]
-        if len(set(target)) != len(target):
-            raise NotImplementedError(
-                f"the derivative of einsum with a repeated index in one operand ({target!r}) "
-                "is not supported; take the diagonal with indexing instead."
-            )
-        sources = [out] + ins[:i] + ins[i + 1 :]
-        kept = "".join(c for c in target if c in "".join(sources))
-        args = (g, *operands[:i], *operands[i + 1 :])
-        r = np.einsum(",".join(sources) + "->" + kept, *args, optimize=optimize)
         x = operands[i]
+        sources = [out] + ins[:i] + ins[i + 1 :]
+        args = (g, *operands[:i], *operands[i + 1 :])
+        target = ins[i]
+        if len(set(target)) != len(target):  # a repeated index: its diagonal
+            target, subscripts, eyes = _diagonal_factors(target, x, spec)
+            sources, args = sources + subscripts, args + tuple(eyes)
+        kept = "".join(c for c in target if c in "".join(sources))
+        r = np.einsum(",".join(sources) + "->" + kept, *args, optimize=optimize)
         if kept != target:
             r = np.reshape(r, tuple(np.shape(r)[kept.index(c)] if c in kept else 1 for c in target))
         return np.broadcast_to(unbroadcast(r, x.shape), x.shape)
@@ -936,15 +1001,17 @@ FUNCTIONS.update({np.where: _where, np.clip: _clip, "astype": _astype_adapter})
 
 # --- more elementwise functions -----------------------------------------------------------------
 def _atan2_y(g, ans, y, x):  # arctan2(y, x): the angle of the point (x, y)
-    return g * x / (x * x + y * y)
+    return g * x / (np.square(x) + np.square(y))
 
 
 def _atan2_x(g, ans, y, x):
-    return -g * y / (x * x + y * y)
+    return -g * y / (np.square(x) + np.square(y))
 
 
 defelementwise(np.arctan2, _atan2_y, _atan2_x)
-defelementwise(np.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
+defelementwise(
+    np.hypot, lambda g, ans, x, y: g * x * _recip0(ans), lambda g, ans, x, y: g * y * _recip0(ans)
+)
 defelementwise(
     np.logaddexp,
     lambda g, ans, x, y: g * np.exp(x - ans),
@@ -957,7 +1024,7 @@ defelementwise(
 )
 defelementwise(np.fmax, _max_x, _max_y)
 defelementwise(np.fmin, _min_x, _min_y)
-defelementwise(np.float_power, _power_x, lambda g, ans, x, y: g * ans * np.log(x))
+defelementwise(np.float_power, _power_x, lambda g, ans, x, y: g * ans * _log0(x))
 for _f in (np.deg2rad, np.radians):
     defelementwise(_f, lambda g, ans, x: g * (np.pi / 180))
 for _f in (np.rad2deg, np.degrees):
@@ -1053,7 +1120,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
     nd = _ndim(x)
     if axis is None:
         if ord is None:  # the 2-norm of all entries, whatever the shape
-            return np.sqrt(np.sum(x * x, axis=tuple(range(nd)), keepdims=keepdims))
+            return _root(np.sum(x * x, axis=tuple(range(nd)), keepdims=keepdims))
         if nd not in (1, 2):
             raise ValueError("Improper number of dimensions to norm.")
         axis = tuple(range(nd))
@@ -1064,7 +1131,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
         raise ValueError("Improper number of dimensions to norm.")
     row, col = (int(a) % nd for a in axes)
     if ord in (None, "fro"):
-        return np.sqrt(np.sum(x * x, axis=(row, col), keepdims=keepdims))
+        return _root(np.sum(x * x, axis=(row, col), keepdims=keepdims))
     if ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column (row) sum of |x|
         inner, outer = (row, col) if ord in (1, -1) else (col, row)
         pick = np.max if ord > 0 else np.min
@@ -1078,7 +1145,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
 
 def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
     if ord is None or ord == 2:
-        return np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims))
+        return _root(np.sum(x * x, axis=axes, keepdims=keepdims))
     if ord == np.inf:
         return np.max(np.abs(x), axis=axes, keepdims=keepdims)
     if ord == -np.inf:
@@ -1427,4 +1494,5 @@ def _log_softmax_jvp(t, ans, x, axis=None):
 
 
 defvjp(log_softmax, _log_softmax_vjp)
+ANS_ONLY.add(log_softmax)
 defjvp(log_softmax, _log_softmax_jvp)

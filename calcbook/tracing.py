@@ -20,7 +20,9 @@ How it works, in five sentences.
    $10^5$ operations is fine), keeping one cotangent per node and releasing it as soon as the
    node has passed it on. Nothing refers back from a node to its box or tape and no rule is a
    closure stored on its node, so there are no reference cycles: the tape and its intermediate
-   arrays are freed by reference counting as soon as the transform returns.
+   arrays are freed by reference counting as soon as the transform returns. A node keeps only
+   what its primitive's VJP rules read (`ARGS_ONLY`, `ANS_ONLY`, `SHAPES_ONLY` below), so an
+   intermediate that no rule needs, such as a layer's pre-activation, is freed even sooner.
 5. The derivative rules live in a separate table (`calcbook.rules`) and are written with ordinary
    NumPy calls, so when the values they see are boxes of an outer level the rules are traced
    themselves: this is how `grad(grad(f))`, `jacfwd(grad(f))` and nested closures work.
@@ -57,6 +59,12 @@ UFUNCS: dict = {}  # numpy ufunc -> primitive
 FUNCTIONS: dict = {}  # numpy function -> adapter called with the user's arguments
 NONDIFF: set = set()  # numpy functions and ufuncs that see primal values and return constants
 HINTS: dict = {}  # unsupported numpy function -> what to use instead
+# What a primitive's VJP rules read, for the primitives whose rules read less than everything;
+# the tape keeps only that, so intermediates no rule needs (the pre-activations `x @ W` and
+# `x @ W + b` of a layer, say) are freed during the forward pass, as hand-written code frees them.
+ARGS_ONLY: set = set()  # the rules read the arguments, never the result `ans`
+ANS_ONLY: set = set()  # one-argument elementwise: the rules read `ans`, never the argument
+SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadcast operands
 
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
@@ -165,7 +173,8 @@ def _conversion_error(what: str) -> TracerError:
         f"{what} of a traced array: its value is being differentiated (inside grad, vjp, jvp, "
         "jacobian, hessian, ...), and converting it to a plain NumPy array or Python number would "
         "silently drop its derivative. Keep using NumPy functions on it (np.sum, np.exp, @, "
-        "indexing, ...); use np.stack/np.concatenate instead of np.array([...])."
+        "indexing, ...); use np.stack/np.concatenate instead of np.array([...]). "
+        "(A plain array's method a.dot(x) converts x too: write a @ x or np.dot(a, x).)"
     )
 
 
@@ -333,6 +342,22 @@ class Tracer:
     def __getitem__(self, index):
         return FUNCTIONS["getitem"](self, index)
 
+    # no derivative rule: NumPy's own error names the function and what to use instead
+    def __floordiv__(self, other):
+        return np.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return np.remainder(self, other)
+
+    def __rmod__(self, other):
+        return np.remainder(other, self)
+
+    def __divmod__(self, other):
+        return np.divmod(self, other)
+
     # comparisons have no derivative: they return plain boolean arrays
     def __lt__(self, other):
         return primal(self) < primal(other)
@@ -436,6 +461,47 @@ class Tracer:
     def copy(self):
         return self  # traced arrays are never mutated, so sharing is safe
 
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return np.cumsum(self, axis=axis, dtype=dtype, out=out)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        return np.trace(self, offset, axis1, axis2, dtype, out)
+
+    def repeat(self, repeats, axis=None):
+        return np.repeat(self, repeats, axis)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        return np.take(self, indices, axis, out, mode)
+
+    def round(self, decimals=0, out=None):
+        return np.round(self, decimals, out)
+
+    def conj(self):
+        return np.conjugate(self)
+
+    conjugate = conj
+
+    @property
+    def real(self):
+        if self.dtype.kind == "c":
+            raise unsupported(np.real)
+        return self
+
+    def any(self, axis=None, out=None, keepdims=False):
+        return np.any(primal(self), axis=axis, out=out, keepdims=keepdims)
+
+    def all(self, axis=None, out=None, keepdims=False):
+        return np.all(primal(self), axis=axis, out=out, keepdims=keepdims)
+
+    def argsort(self, axis=-1, kind=None, order=None):
+        return np.argsort(primal(self), axis=axis, kind=kind, order=order)
+
+    def nonzero(self):
+        return np.nonzero(primal(self))
+
     def argmax(self, axis=None):
         return np.argmax(primal(self), axis=axis)
 
@@ -486,14 +552,18 @@ class RevTracer(Tracer):
                 vals[i] = a._value
                 parents.append((i, a._node))
         ans = prim(*vals, **params)
-        node = Node(prim, vals, params, ans, parents)
+        node = Node(prim, vals, params, None if prim in ARGS_ONLY else ans, parents)
         self._tape.append(node)
         return RevTracer(ans, level, node, self._tape)
 
     def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
         x = self._value
         ans = prim(x, **params) if params else prim(x)
-        node = Node(prim, (x,), params, ans, ((0, self._node),))
+        parents = ((0, self._node),)
+        if prim in ANS_ONLY or prim in SHAPES_ONLY:  # (elementwise: x has the shape of ans)
+            node = Node(prim, (None,), params, None if prim in SHAPES_ONLY else ans, parents)
+        else:
+            node = Node(prim, (x,), params, None if prim in ARGS_ONLY else ans, parents)
         self._tape.append(node)
         return RevTracer(ans, self._level, node, self._tape)
 
@@ -510,7 +580,14 @@ class RevTracer(Tracer):
         else:
             x, y, parents = a, b._value, ((1, b._node),)
         ans = prim(x, y)
-        node = Node(prim, (x, y), _NO_PARAMS, ans, parents)
+        if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
+            if type(x) is np.ndarray and x.shape == ans.shape:
+                x = None
+            if type(y) is np.ndarray and y.shape == ans.shape:
+                y = None
+            node = Node(prim, (x, y), _NO_PARAMS, None, parents)
+        else:
+            node = Node(prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents)
         self._tape.append(node)
         return RevTracer(ans, level, node, self._tape)
 
@@ -716,8 +793,8 @@ def backward(tape, roots, cotangents, leaves):
                 gi = g
             else:
                 gi = rule(g, ans, *vals, **params) if params else rule(g, ans, *vals)
-            if elementwise and gi.shape != vals[i].shape:
-                gi = unbroadcast(gi, vals[i].shape)
+            if elementwise and vals[i] is not None and gi.shape != vals[i].shape:
+                gi = unbroadcast(gi, vals[i].shape)  # (a dropped operand had the result's shape)
             prev = cts.get(parent)
             cts[parent] = gi if prev is None else prev + gi
     return list(map(cts.get, leaves))

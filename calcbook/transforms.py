@@ -14,6 +14,8 @@ promoted to float64; gradients have the dtype and shape of their input.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
@@ -262,12 +264,19 @@ def value_and_grad(f, argnums=0):
         else:
             values, boxes, treedef = _split(out, level)
             value = values[0]
-        if isinstance(value, (np.ndarray, np.generic, Tracer)):
+        if isinstance(value, (np.ndarray, np.generic, Tracer)) and value.dtype.kind != "b":
             shape, dtype = value.shape, value.dtype
-        else:
-            shape, dtype = _shape(value), _dtype(value)
+        elif isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_)):
+            shape, dtype = (), _dtype(value)
+        else:  # None, a string, a bool, ...: not a number to differentiate
+            shape, dtype = type(value).__name__, None
         if treedef is not None or shape != ():
-            shape = f"an array of shape {shape}" if treedef is None else "a container"
+            if treedef is not None:
+                shape = "a container"
+            elif dtype is None:
+                shape = f"a value of type {shape}, not a number"
+            else:
+                shape = f"an array of shape {shape}"
             raise TypeError(
                 f"grad requires a function with a scalar output, but the function returned "
                 f"{shape}. For a non-scalar output use cb.jacobian (the whole Jacobian) or "

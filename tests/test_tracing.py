@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -97,6 +99,62 @@ def test_unsupported_functions_name_themselves_and_list_the_supported_ones():
         np.maximum.accumulate(x)
     with pytest.raises(NotImplementedError, match="keyword"):
         np.exp(x, where=np.array([True, False]))
+
+
+def test_ndarray_methods_of_traced_arrays_match_the_numpy_functions():
+    x = np.array([[1.0, -2.5, 3.0], [0.5, 4.0, -1.0], [2.0, 0.0, 1.5]])
+    w = np.arange(1.0, 10.0).reshape(3, 3)
+    methods = [
+        (lambda z: z.cumsum(axis=1), lambda z: np.cumsum(z, axis=1)),
+        (lambda z: z.diagonal(1), lambda z: np.diagonal(z, 1)),
+        (lambda z: z.trace(), np.trace),
+        (lambda z: z.repeat(2, axis=0), lambda z: np.repeat(z, 2, axis=0)),
+        (lambda z: z.take([2, 0, 2]), lambda z: np.take(z, [2, 0, 2])),
+        (lambda z: z.conj() + z.conjugate() + z.real, lambda z: 3 * z),
+    ]
+    for method, function in methods:
+        got = cb.grad(lambda z, m=method: np.sum(m(z) * np.sum(w)))(x)
+        want = cb.grad(lambda z, f=function: np.sum(f(z) * np.sum(w)))(x)
+        np.testing.assert_array_equal(got, want)
+        assert np.any(got != 0)
+    np.testing.assert_array_equal(cb.grad(lambda z: np.sum(z.round()))(x), np.zeros((3, 3)))
+    z, _ = leaf(x)
+    assert z.any() and not z.all() and z.nonzero()[0].tolist() == np.nonzero(x)[0].tolist()
+    np.testing.assert_array_equal(z.argsort(axis=0), np.argsort(x, axis=0))
+
+
+def test_floor_division_and_remainder_name_themselves_and_the_way_out():
+    x, _ = leaf([1.0, 2.5])
+    for op in (lambda t: t // 2, lambda t: 2 // t, lambda t: t % 2, lambda t: 7 % t):
+        with pytest.raises(NotImplementedError, match="derivative is zero almost everywhere"):
+            op(x)
+
+
+def test_a_plain_arrays_dot_method_error_shows_the_operator_instead():
+    with pytest.raises(TracerError, match=r"a @ x or np\.dot\(a, x\)"):
+        cb.grad(lambda z: np.sum(np.ones((2, 3)).dot(z)))(np.ones(3))
+
+
+def test_the_tape_keeps_only_what_the_rules_read():
+    rng = np.random.default_rng(0)
+    x, W, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 5)), rng.normal(size=5)
+    freed = []
+
+    def loss(W, b):
+        z = x @ W  # the rules of @ read x and W, of + only shapes, of tanh only its result:
+        a = z + b  # so z and a (the pre-activations) are not needed by the backward pass
+        h = np.tanh(a)
+        refs = [weakref.ref(primal(z)), weakref.ref(primal(a))]
+        del z, a
+        freed.append([r() is None for r in refs])
+        return np.sum(h * h)
+
+    gW, gb = cb.grad(loss, argnums=(0, 1))(W, b)
+    assert freed == [[True, True]]
+    h = np.tanh(x @ W + b)
+    d = 2 * h * (1 - h * h)
+    np.testing.assert_allclose(gW, x.T @ d, rtol=1e-13)
+    np.testing.assert_allclose(gb, d.sum(axis=0), rtol=1e-13)
 
 
 def test_mutation_is_refused():

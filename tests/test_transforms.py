@@ -194,6 +194,18 @@ def test_grad_of_non_scalar_function_says_so():
         cb.grad(lambda x: (x, x))(1.0)
 
 
+def test_grad_of_a_function_returning_no_number_says_so():
+    for f, what in [
+        (lambda x: None, "NoneType"),
+        (lambda x: "loss", "str"),
+        (lambda x: True, "bool"),
+        (lambda x: np.sum(x) > 0, "bool"),  # a comparison has no derivative to take
+    ]:
+        with pytest.raises(TypeError, match=rf"scalar output.*type {what}, not a number"):
+            cb.grad(f)(np.ones(3))
+    np.testing.assert_array_equal(cb.grad(lambda x: np.int64(2))(np.ones(2)), [0.0, 0.0])
+
+
 def test_argnums_out_of_range():
     with pytest.raises(ValueError, match=r"argnums=2 is out of range.*2 positional"):
         cb.grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)
