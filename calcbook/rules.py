@@ -191,11 +191,6 @@ def _shape(a):
     return a.shape if isinstance(a, (np.ndarray, np.generic, Tracer)) else np.shape(a)
 
 
-def _array(a):
-    """A constant operand given as a list or tuple, as an array; anything else unchanged."""
-    return np.asarray(a) if isinstance(a, (list, tuple)) else a
-
-
 def _recip0(a):
     """$1 / a$, and 0 where $a = 0$: norms have derivative 0 at 0 (as `abs` does)."""
     nonzero = primal(a) != 0
@@ -270,7 +265,6 @@ def _power_x(g, ans, x, y):
         if y == 3:
             return g * (3 * x * x)
         return g if y == 1 else 0 * g
-    y = _array(y)
     return g * y * x ** (y - 1)
 
 
@@ -782,7 +776,6 @@ FUNCTIONS[np.stack] = _stack
 
 # --- products: matmul, dot, outer, einsum -------------------------------------------------------
 def _matmul_vjp_x(g, ans, x, y):
-    y = _array(y)  # (a constant may be a list)
     if x.ndim == 2 and y.ndim == 2:
         return g @ y.T
     if x.ndim == 1 and y.ndim == 1:
@@ -796,7 +789,6 @@ def _matmul_vjp_x(g, ans, x, y):
 
 
 def _matmul_vjp_y(g, ans, x, y):
-    x = _array(x)
     if x.ndim == 2 and y.ndim == 2:
         return x.T @ g
     if x.ndim == 1 and y.ndim == 1:
@@ -836,8 +828,8 @@ defvjp(np.matmul, _matmul_vjp_x, _matmul_vjp_y)
 ARGS_ONLY.add(np.matmul)
 defjvp(
     np.matmul,
-    lambda t, ans, x, y: _matmul_batched(t, _array(y), _nb(t, x), x.ndim, _ndim(y), True),
-    lambda t, ans, x, y: _matmul_batched(_array(x), t, _nb(t, y), _ndim(x), y.ndim, False),
+    lambda t, ans, x, y: _matmul_batched(t, y, _nb(t, x), x.ndim, y.ndim, True),
+    lambda t, ans, x, y: _matmul_batched(x, t, _nb(t, y), x.ndim, y.ndim, False),
 )
 UFUNCS[np.matmul] = np.matmul
 

@@ -212,6 +212,8 @@ def apply(prim, *args, **params):
             top = a
     if top is None:
         return prim(*args, **params)
+    if len(args) == 2 and not params:  # the hot path of two arguments
+        return top._lift2(prim, *args)
     return top._lift(prim, args, params)
 
 
@@ -576,9 +578,9 @@ class RevTracer(Tracer):
         if traced and other._level == level:
             x, y, parents = a._value, b._value, ((0, a._node), (1, b._node))
         elif a is self:
-            x, y, parents = a._value, b, ((0, a._node),)
+            x, y, parents = a._value, _constant(b), ((0, a._node),)
         else:
-            x, y, parents = a, b._value, ((1, b._node),)
+            x, y, parents = _constant(a), b._value, ((1, b._node),)
         ans = prim(x, y)
         if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
             if type(x) is np.ndarray and x.shape == ans.shape:
@@ -621,9 +623,9 @@ class FwdTracer(Tracer):
         if traced and other._level == level:
             x, y, tx, ty = a._value, b._value, a._tangent, b._tangent
         elif a is self:
-            x, y, tx, ty = a._value, b, a._tangent, None
+            x, y, tx, ty = a._value, _constant(b), a._tangent, None
         else:
-            x, y, tx, ty = a, b._value, None, b._tangent
+            x, y, tx, ty = _constant(a), b._value, None, b._tangent
         ans = prim(x, y)
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
@@ -669,6 +671,11 @@ class FwdTracer(Tracer):
         if elementwise:
             out = _fill_tangent(out, ans)
         return FwdTracer(ans, level, out)
+
+
+def _constant(c):
+    """A constant operand of a binary operation, a list or tuple as an array (the rules read it)."""
+    return np.asarray(c) if type(c) is list or type(c) is tuple else c
 
 
 def _lift_tangent(t, x, ans):
