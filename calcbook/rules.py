@@ -316,7 +316,9 @@ defelementwise(
 
 # What the rules above read (see `tracing.ARGS_ONLY`): the tape keeps nothing else.
 SHAPES_ONLY.update({np.add, np.subtract, np.negative, np.positive})
-ANS_ONLY.update({np.tanh, np.exp, np.sqrt, np.expm1, np.exp2, np.reciprocal, np.cbrt, np.tan})
+ANS_ONLY.update(
+    {np.tanh, np.exp, np.sqrt, _root, np.expm1, np.exp2, np.reciprocal, np.cbrt, np.tan}
+)
 ARGS_ONLY.update(
     {
         np.multiply, np.square, np.log, np.log2, np.log10, np.log1p, np.sin, np.cos, np.arcsin,

@@ -151,6 +151,15 @@ def _split(out, level):
     return values, boxes, treedef
 
 
+def _what(value, shape, treedef):
+    """Describe an output that `grad` cannot differentiate, for its error message."""
+    if treedef is not None:
+        return "a container"
+    if shape is None or not shape:  # None, a string, a bool, ...
+        return f"a value of type {type(value).__name__}, not a number"
+    return f"an array of shape {shape}"
+
+
 def _trace_reverse(f, args, kwargs, nums):
     """Call `f` with the arguments `nums` wrapped in reverse-mode tracers of a new level.
 
@@ -264,23 +273,17 @@ def value_and_grad(f, argnums=0):
         else:
             values, boxes, treedef = _split(out, level)
             value = values[0]
-        if isinstance(value, (np.ndarray, np.generic, Tracer)) and value.dtype.kind != "b":
+        if treedef is None and isinstance(value, (np.ndarray, np.generic, Tracer)):
             shape, dtype = value.shape, value.dtype
-        elif isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_)):
+        elif treedef is None and isinstance(value, numbers.Number) and type(value) is not bool:
             shape, dtype = (), _dtype(value)
-        else:  # None, a string, a bool, ...: not a number to differentiate
-            shape, dtype = type(value).__name__, None
-        if treedef is not None or shape != ():
-            if treedef is not None:
-                shape = "a container"
-            elif dtype is None:
-                shape = f"a value of type {shape}, not a number"
-            else:
-                shape = f"an array of shape {shape}"
+        else:
+            shape = dtype = None
+        if shape != () or dtype.kind == "b":
             raise TypeError(
                 f"grad requires a function with a scalar output, but the function returned "
-                f"{shape}. For a non-scalar output use cb.jacobian (the whole Jacobian) or "
-                "cb.vjp (vector-Jacobian products)."
+                f"{_what(value, shape, treedef)}. For a non-scalar output use cb.jacobian (the "
+                "whole Jacobian) or cb.vjp (vector-Jacobian products)."
             )
         grads = _pull_back(tape, boxes, [_ONES.get(dtype) or _one(dtype)], inputs)
         return value, tuple(grads) if multi else grads[0]
