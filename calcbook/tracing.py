@@ -4,23 +4,24 @@ How it works, in five sentences.
 
 1. Every call of a transform (`grad`, `vjp`, `jvp`, `jacfwd`, ...) opens a new **level**, an
    integer that is larger for transforms opened later, hence for inner (nested) ones.
-2. Its inputs are wrapped in a **tracer** ("box") of that level: a `RevTracer` carries a tape
-   `Node` (reverse mode), a `FwdTracer` carries a tangent (forward mode). The primal value
-   `_value` inside a box may itself be a box of an outer level.
+2. Its inputs are wrapped in a **tracer** ("box") of that level: a `RevTracer` carries its
+   place on the level's tape (reverse mode), a `FwdTracer` carries a tangent (forward mode).
+   The primal value `_value` inside a box may itself be a box of an outer level.
 3. NumPy hands every operation on a box to the box (`__array_ufunc__`, `__array_function__` and
    the Python operators), and all of them end in `apply(primitive, *args)`: it finds the box of
    the highest level among the arguments, whose `_lift` unwraps the boxes of that level, calls
    the primitive on the unwrapped values (which dispatches again if those are boxes of an outer
-   level) and wraps the result at that level, with a tape node or with a tangent computed by the
+   level) and wraps the result at that level, with a tape entry or with a tangent computed by the
    primitive's JVP rule. Arguments that are not boxes of that level are constants there. (The
    operators and one- or two-argument ufuncs go straight to `_lift1` / `_lift2`, the same steps
    written out for one or two arguments: the hot path.)
-4. Each reverse level records its nodes on a **tape**, a list in recording order, which is a
-   topological order. `backward` loops over the tape in reverse (no recursion: a chain of
-   $10^5$ operations is fine), keeping one cotangent per node and releasing it as soon as the
-   node has passed it on. Nothing refers back from a node to its box or tape and no rule is a
-   closure stored on its node, so there are no reference cycles: the tape and its intermediate
-   arrays are freed by reference counting as soon as the transform returns. A node keeps only
+4. Each reverse level records one entry per operation on a **tape**, a list in recording
+   order, which is a topological order; an entry names its parents by their places on the tape.
+   `backward` loops over the tape in reverse (no recursion: a chain of $10^5$ operations is
+   fine), keeping one cotangent per entry and releasing it as soon as the entry has passed it
+   on. Nothing refers back from an entry to its box or tape and no rule is a closure stored on
+   its entry, so there are no reference cycles: the tape and its intermediate arrays are freed
+   by reference counting as soon as the transform returns. An entry keeps only
    what its primitive's VJP rules read (`ARGS_ONLY`, `ANS_ONLY`, `SHAPES_ONLY` below), so an
    intermediate that no rule needs, such as a layer's pre-activation, is freed even sooner.
 5. The derivative rules live in a separate table (`calcbook.rules`) and are written with ordinary
@@ -41,7 +42,7 @@ import numpy as np
 
 __all__ = [
     "FwdTracer",
-    "Node",
+    "LEAF",
     "RevTracer",
     "Tracer",
     "apply",
@@ -68,6 +69,7 @@ SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadca
 
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
+LEAF = (None, (), _NO_PARAMS, None, ())  # the tape entry of an input: no primitive, no parents
 
 
 def identity(g, ans, *args, **params):
@@ -511,39 +513,31 @@ class Tracer:
         return np.argmin(primal(self), axis=axis)
 
 
-class Node:
-    """One recorded operation of a reverse-mode tape.
+class RevTracer(Tracer):
+    """A traced array of a reverse-mode level: its value, the level's tape and its place on it.
 
-    `vals` are the unwrapped arguments (constants included, since the rules need them), `ans`
-    the unwrapped result and `parents` the pairs `(argnum, node)` of the arguments traced at
-    this level. A leaf (an input of the transform) has no primitive and no parents.
+    The tape is a list of entries `(prim, vals, params, ans, parents)`, one per operation in the
+    order they were recorded: `vals` are the unwrapped arguments (constants included, since the
+    rules need them, and None where no rule reads them), `ans` the unwrapped result (or None),
+    and `parents` the pairs `(argnum, index)` of the arguments traced at this level, `index`
+    being the argument's place on the tape. A leaf (an input of the transform) is an entry with
+    no primitive and no parents. Plain tuples keep recording cheap and the tape walk a loop over
+    a list.
     """
 
-    __slots__ = ("prim", "vals", "params", "ans", "parents", "__weakref__")
+    __slots__ = ("_index", "_tape")
 
-    def __init__(self, prim, vals, params, ans, parents):
-        self.prim = prim
-        self.vals = vals
-        self.params = params
-        self.ans = ans
-        self.parents = parents
-
-
-class RevTracer(Tracer):
-    """A traced array of a reverse-mode level: its value, its tape node and the level's tape."""
-
-    __slots__ = ("_node", "_tape")
-
-    def __init__(self, value, level, node, tape):
+    def __init__(self, value, level, index, tape):
         self._value = value
         self._level = level
-        self._node = node
+        self._index = index
         self._tape = tape
 
     @classmethod
     def leaf(cls, value, level, tape):
         """Wrap an input `value` of the transform running at `level`, recording on `tape`."""
-        return cls(value, level, Node(None, (), _NO_PARAMS, value, ()), tape)
+        tape.append(LEAF)
+        return cls(value, level, len(tape) - 1, tape)
 
     def _lift(self, prim, args, params):
         level = self._level
@@ -552,22 +546,22 @@ class RevTracer(Tracer):
         for i, a in enumerate(args):
             if isinstance(a, Tracer) and a._level == level:
                 vals[i] = a._value
-                parents.append((i, a._node))
+                parents.append((i, a._index))
         ans = prim(*vals, **params)
-        node = Node(prim, vals, params, None if prim in ARGS_ONLY else ans, parents)
-        self._tape.append(node)
-        return RevTracer(ans, level, node, self._tape)
+        tape = self._tape
+        tape.append((prim, vals, params, None if prim in ARGS_ONLY else ans, parents))
+        return RevTracer(ans, level, len(tape) - 1, tape)
 
     def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
         x = self._value
         ans = prim(x, **params) if params else prim(x)
-        parents = ((0, self._node),)
+        parents = ((0, self._index),)
+        tape = self._tape
         if prim in ANS_ONLY or prim in SHAPES_ONLY:  # (elementwise: x has the shape of ans)
-            node = Node(prim, (None,), params, None if prim in SHAPES_ONLY else ans, parents)
+            tape.append((prim, (None,), params, None if prim in SHAPES_ONLY else ans, parents))
         else:
-            node = Node(prim, (x,), params, None if prim in ARGS_ONLY else ans, parents)
-        self._tape.append(node)
-        return RevTracer(ans, self._level, node, self._tape)
+            tape.append((prim, (x,), params, None if prim in ARGS_ONLY else ans, parents))
+        return RevTracer(ans, self._level, len(tape) - 1, tape)
 
     def _lift2(self, prim, a, b):  # the hot path of binary operators: `self` is `a` or `b`
         level = self._level
@@ -576,22 +570,22 @@ class RevTracer(Tracer):
         if traced and other._level > level:  # it belongs to an inner transform: it records
             return other._lift2(prim, a, b)
         if traced and other._level == level:
-            x, y, parents = a._value, b._value, ((0, a._node), (1, b._node))
+            x, y, parents = a._value, b._value, ((0, a._index), (1, b._index))
         elif a is self:
-            x, y, parents = a._value, _constant(b), ((0, a._node),)
+            x, y, parents = a._value, _constant(b), ((0, a._index),)
         else:
-            x, y, parents = _constant(a), b._value, ((1, b._node),)
+            x, y, parents = _constant(a), b._value, ((1, b._index),)
         ans = prim(x, y)
+        tape = self._tape
         if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
             if type(x) is np.ndarray and x.shape == ans.shape:
                 x = None
             if type(y) is np.ndarray and y.shape == ans.shape:
                 y = None
-            node = Node(prim, (x, y), _NO_PARAMS, None, parents)
+            tape.append((prim, (x, y), _NO_PARAMS, None, parents))
         else:
-            node = Node(prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents)
-        self._tape.append(node)
-        return RevTracer(ans, level, node, self._tape)
+            tape.append((prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents))
+        return RevTracer(ans, level, len(tape) - 1, tape)
 
 
 class FwdTracer(Tracer):
@@ -745,22 +739,23 @@ def _method_sum(g, axis, keepdims=False):
 def backward(tape, roots, cotangents, leaves):
     """Walk a tape backwards from `roots` and return the cotangents reaching `leaves`.
 
-    The tape lists the nodes of one level in the order they were recorded, which is a
-    topological order, so one loop over it in reverse (no recursion) visits every node after
-    all its consumers. Each node's cotangent is dropped as soon as the node has passed it on to
-    its parents through its VJP rules; nodes that received no cotangent are skipped. The tape is
-    not modified, so it can be walked again with other cotangents.
+    The tape lists the entries of one level in the order they were recorded, which is a
+    topological order, so one loop over it in reverse (no recursion) visits every entry after
+    all its consumers. The cotangents live in a list beside the tape, one place per entry; each
+    is dropped as soon as its entry has passed it on to its parents through its VJP rules, and
+    entries that received none are skipped. The tape is not modified, so it can be walked
+    again with other cotangents.
 
     Parameters
     ----------
-    tape : list of Node
-        The recorded nodes, in recording order.
-    roots : list of Node
-        The nodes of the outputs.
+    tape : list of tuple
+        The recorded entries, in recording order (see `RevTracer`).
+    roots : list of int
+        The places on the tape of the outputs (`tracer._index`).
     cotangents : list of array_like
         One cotangent per root, with the root's shape.
-    leaves : list of Node
-        The nodes of the inputs.
+    leaves : list of int
+        The places on the tape of the inputs.
 
     Returns
     -------
@@ -776,25 +771,27 @@ def backward(tape, roots, cotangents, leaves):
     tape = []
     x = RevTracer.leaf(np.array([1.0, 2.0]), new_level(), tape)
     y = np.sin(x) * 3.0
-    (gx,) = backward(tape, [y._node], [np.ones(2)], [x._node])
+    (gx,) = backward(tape, [y._index], [np.ones(2)], [x._index])
     np.testing.assert_allclose(gx, 3.0 * np.cos([1.0, 2.0]))
     ```
     """
     if len(roots) != len(cotangents):
         raise ValueError(f"{len(roots)} roots but {len(cotangents)} cotangents: give one per root")
-    cts = {}
+    cts = [None] * len(tape)
     for k, root in enumerate(roots):
-        g = cotangents[k]
-        cts[root] = cts[root] + g if root in cts else g
-    pop = cts.pop
-    for node in reversed(tape):
-        g = pop(node, None)
+        g, prev = cotangents[k], cts[root]
+        cts[root] = g if prev is None else prev + g
+    for k in range(max(roots, default=-1), -1, -1):
+        g = cts[k]
         if g is None:
             continue
-        rules = VJP_RULES[node.prim]
-        vals, ans, params = node.vals, node.ans, node.params
-        elementwise = node.prim in BROADCASTING
-        for i, parent in node.parents:
+        prim, vals, params, ans, parents = tape[k]
+        if prim is None:  # a leaf: its cotangent stays for the caller
+            continue
+        cts[k] = None
+        rules = VJP_RULES[prim]
+        elementwise = prim in BROADCASTING
+        for i, parent in parents:
             rule = rules[i]
             if rule is identity:  # (no call for the most common rule)
                 gi = g
@@ -802,6 +799,6 @@ def backward(tape, roots, cotangents, leaves):
                 gi = rule(g, ans, *vals, **params) if params else rule(g, ans, *vals)
             if elementwise and vals[i] is not None and gi.shape != vals[i].shape:
                 gi = unbroadcast(gi, vals[i].shape)  # (a dropped operand had the result's shape)
-            prev = cts.get(parent)
+            prev = cts[parent]
             cts[parent] = gi if prev is None else prev + gi
-    return list(map(cts.get, leaves))
+    return [cts[k] for k in leaves]

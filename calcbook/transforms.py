@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
-from .tracing import _NO_PARAMS, FwdTracer, Node, RevTracer, Tracer, backward, new_level, primal
+from .tracing import LEAF, FwdTracer, RevTracer, Tracer, backward, new_level, primal
 
 __all__ = [
     "grad",
@@ -164,12 +164,12 @@ def _trace_reverse(f, args, kwargs, nums):
     """Call `f` with the arguments `nums` wrapped in reverse-mode tracers of a new level.
 
     Returns the level, the tape, the output of `f` and its differentiated inputs as a triple
-    `(xs, nodes, trees)`: the prepared leaves, their tape nodes, and per argnum None (an array)
-    or `(treedef, count)` (a container), `trees` being None when no argnum is a container.
+    `(xs, places, trees)`: the prepared leaves, their places on the tape, and per argnum None
+    (an array) or `(treedef, count)` (a container), `trees` being None when no argnum is one.
     """
     level, tape = new_level(), []
     args = list(args)
-    xs, nodes, trees = [], [], None
+    xs, places, trees = [], [], None
     for k, n in enumerate(nums):
         arg = args[n]
         if type(arg) is not np.ndarray or arg.dtype.kind not in "fc":  # else: the common case
@@ -182,16 +182,16 @@ def _trace_reverse(f, args, kwargs, nums):
                 trees.append((treedef, len(boxes)))
                 for box in boxes:
                     xs.append(box._value)
-                    nodes.append(box._node)
+                    places.append(box._index)
                 continue
             arg = _prepare(arg)
-        node = Node(None, (), _NO_PARAMS, arg, ())  # as RevTracer.leaf, one call shorter
-        args[n] = RevTracer(arg, level, node, tape)
+        tape.append(LEAF)  # as RevTracer.leaf, one call shorter
+        args[n] = RevTracer(arg, level, len(tape) - 1, tape)
         xs.append(arg)
-        nodes.append(node)
+        places.append(len(tape) - 1)
         if trees is not None:
             trees.append(None)
-    return level, tape, f(*args, **kwargs), (xs, nodes, trees)
+    return level, tape, f(*args, **kwargs), (xs, places, trees)
 
 
 def _pull_back(tape, boxes, cotangents, inputs):
@@ -199,10 +199,10 @@ def _pull_back(tape, boxes, cotangents, inputs):
     roots, cts = [], []
     for k, b in enumerate(boxes):
         if b is not None:
-            roots.append(b._node)
+            roots.append(b._index)
             cts.append(cotangents[k])
-    xs, nodes, trees = inputs
-    grads = backward(tape, roots, cts, nodes) if roots else [None] * len(nodes)
+    xs, places, trees = inputs
+    grads = backward(tape, roots, cts, places) if roots else [None] * len(places)
     for k, g in enumerate(grads):
         x = xs[k]
         if (
