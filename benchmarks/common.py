@@ -3,8 +3,8 @@
 Importing this module pins BLAS, OpenMP and MKL to one thread (the variables must be set before
 those libraries load, so a benchmark script imports `common` first). It then offers
 
-- `interleave`: time several contestants in the same process, round by round (A, B, C, A, B, C,
-  ... with the order rotated every round), with the cyclic garbage collector paused while timing
+- `interleave`: time several contestants in the same process, round by round (A, B, C, then C, A, B
+  or another order: shuffled every round), with the cyclic garbage collector paused while timing
   and run, untimed, between rounds;
 - `summarize`: per contestant the median time, and for each requested pair the median over rounds
   of the per-round ratio (not a ratio of medians: a slow round slows both members of a pair);
@@ -33,6 +33,7 @@ import glob  # noqa: E402
 import importlib.metadata as metadata  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import random  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -73,8 +74,11 @@ def interleave(
     contestants : dict of str to callable
         Zero-argument callables, each doing one unit of work (one training step, one Hessian).
     rounds : int
-        Number of rounds. In round `r` every contestant runs once, in an order rotated by `r`
-        so that none always follows the same neighbour.
+        Number of rounds. In each round every contestant runs once, in an order shuffled anew
+        (with a fixed seed), so that no contestant always follows the same neighbour: what one
+        contestant leaves in the caches and the allocator is charged to each of the others
+        alike. (A rotated order would keep the cyclic order, and with it each one's
+        predecessor.)
     inner : int
         Calls per contestant per round, timed together (their mean is the round's time); use
         more than one when a call lasts well under a millisecond.
@@ -86,16 +90,17 @@ def interleave(
         for _ in range(warmup):
             contestants[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
+    order, shuffle = list(names), random.Random(0).shuffle
     gc.collect()
     gc.freeze()  # objects alive now are never scanned again: the collections below stay cheap
     enabled = gc.isenabled()
     gc.disable()
     clock = time.perf_counter
     try:
-        for r in range(rounds):
+        for _ in range(rounds):
             gc.collect()  # untimed: each round starts from a clean heap
-            k = r % len(names)
-            for name in names[k:] + names[:k]:
+            shuffle(order)
+            for name in order:
                 fn = contestants[name]
                 t0 = clock()
                 for _ in range(inner):
