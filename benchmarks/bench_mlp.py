@@ -11,8 +11,12 @@ Contestants, all timed in this one process, interleaved round by round:
   (`softmax - onehot`, then back through each layer);
 - `NumPy GEMMs only`: just the matrix products of that step, the BLAS floor (context);
 - `calcbook`: `cb.value_and_grad(loss, argnums=...)` on the loss written with plain NumPy;
+- `calcbook, cb.cross_entropy`: the same network with the loss `cb.cross_entropy(logits, onehot)`,
+  one fused function whose rule is `(softmax - onehot) / batch`, as in the hand-written code;
 - `HIPS autograd`: the same loss with `autograd.numpy`;
-- `PyTorch`: CPU tensors with `requires_grad`, `loss.backward()`, SGD under `torch.no_grad()`.
+- `PyTorch`: CPU tensors with `requires_grad`, `loss.backward()`, SGD under `torch.no_grad()`;
+- `PyTorch, F.cross_entropy`: the same with PyTorch's own fused loss,
+  `torch.nn.functional.cross_entropy(logits, onehot)`.
 
 Every contestant's gradient is checked against the hand-written one before it is timed
 (relative to each gradient's largest entry: 1e-5 in float32, 1e-10 in float64).
@@ -125,6 +129,15 @@ def numpy_loss(*args):
     return -np.mean(np.sum(onehot * cb.log_softmax(logits, axis=1), axis=1))
 
 
+def numpy_loss_fused(*args):
+    """The same network with calcbook's fused loss `cb.cross_entropy` (one tape entry)."""
+    *params, x, onehot = args
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = np.tanh(h @ params[i] + params[i + 1])
+    return cb.cross_entropy(h @ params[-2] + params[-1], onehot)
+
+
 def autograd_loss(params, x, onehot):
     h = x
     for i in range(0, len(params) - 2, 2):
@@ -142,6 +155,13 @@ def torch_loss(params, x, onehot):
     return -torch.mean(torch.sum(onehot * torch.log_softmax(logits, dim=1), dim=1))
 
 
+def torch_loss_fused(params, x, onehot):
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = torch.tanh(h @ params[i] + params[i + 1])
+    return torch.nn.functional.cross_entropy(h @ params[-2] + params[-1], onehot)
+
+
 # --- one training step per contestant (each owns its parameters) -----------------------------
 def hand_step(params, x, onehot):
     loss, grads = hand_value_and_grad(params, x, onehot)
@@ -150,12 +170,12 @@ def hand_step(params, x, onehot):
     return loss
 
 
-def calcbook_value_and_grad(n_params):
-    return cb.value_and_grad(numpy_loss, argnums=tuple(range(n_params)))
+def calcbook_value_and_grad(n_params, loss=numpy_loss):
+    return cb.value_and_grad(loss, argnums=tuple(range(n_params)))
 
 
-def make_calcbook_step(params, x, onehot):
-    vag = calcbook_value_and_grad(len(params))
+def make_calcbook_step(params, x, onehot, loss=numpy_loss):
+    vag = calcbook_value_and_grad(len(params), loss)
 
     def step():
         loss, grads = vag(*params, x, onehot)
@@ -181,14 +201,14 @@ def torch_tensors(params, x, onehot):
     return tp, torch.tensor(x), torch.tensor(onehot)
 
 
-def torch_value_and_grad(tp, tx, ty):
-    loss = torch_loss(tp, tx, ty)
+def torch_value_and_grad(tp, tx, ty, loss=torch_loss):
+    loss = loss(tp, tx, ty)
     loss.backward()
     return loss, [p.grad for p in tp]
 
 
-def torch_step(tp, tx, ty):
-    loss, _ = torch_value_and_grad(tp, tx, ty)
+def torch_step(tp, tx, ty, loss=torch_loss):
+    loss, _ = torch_value_and_grad(tp, tx, ty, loss)
     with torch.no_grad():
         for p in tp:
             p -= LR * p.grad
@@ -205,12 +225,20 @@ def check_gradients(params, x, onehot, dtype):
     if HAVE_CALCBOOK:
         cl, cg = calcbook_value_and_grad(len(params))(*params, x, onehot)
         errors["calcbook"] = common.check_close("calcbook", [cl, *cg], [loss, *want], rtol)
+        cl, cg = calcbook_value_and_grad(len(params), numpy_loss_fused)(*params, x, onehot)
+        errors["calcbook, cb.cross_entropy"] = common.check_close(
+            "calcbook, cb.cross_entropy", [cl, *cg], [loss, *want], rtol
+        )
     al, agr = autograd_value_and_grad(params, x, onehot)
     errors["HIPS autograd"] = common.check_close("autograd", [al, *agr], [loss, *want], rtol)
     tp, tx, ty = torch_tensors(params, x, onehot)
     tl, tg = torch_value_and_grad(tp, tx, ty)
     got = [tl.detach().numpy(), *(g.numpy() for g in tg)]
     errors["PyTorch"] = common.check_close("torch", got, [loss, *want], rtol)
+    tp, tx, ty = torch_tensors(params, x, onehot)
+    tl, tg = torch_value_and_grad(tp, tx, ty, torch_loss_fused)
+    got = [tl.detach().numpy(), *(g.numpy() for g in tg)]
+    errors["PyTorch, F.cross_entropy"] = common.check_close("torch fused", got, [loss, *want], rtol)
     assert abs(hand_loss(params, x, onehot) - loss) <= rtol * abs(loss)
     return errors
 
@@ -235,10 +263,15 @@ def bench_step(config, dtype, quick):
     }
     if HAVE_CALCBOOK:
         contestants["calcbook"] = make_calcbook_step([p.copy() for p in params], x, onehot)
+        contestants["calcbook, cb.cross_entropy"] = make_calcbook_step(
+            [p.copy() for p in params], x, onehot, numpy_loss_fused
+        )
     ap = [p.copy() for p in params]
     contestants["HIPS autograd"] = lambda: autograd_step(ap, x, onehot)
     tp, tx, ty = torch_tensors(params, x, onehot)
     contestants["PyTorch"] = lambda: torch_step(tp, tx, ty)
+    tpf, _, _ = torch_tensors(params, x, onehot)
+    contestants["PyTorch, F.cross_entropy"] = lambda: torch_step(tpf, tx, ty, torch_loss_fused)
 
     times = common.interleave(contestants, rounds=rounds, inner=inner)
     pairs = {f"{n} / hand": (n, "hand-written NumPy") for n in contestants}
@@ -272,11 +305,15 @@ def bench_cheap_gradient(config, dtype, quick):
         with torch.no_grad():
             return torch_loss(tconst, tx, ty)
 
-    def torch_vag():
-        loss, grads = torch_value_and_grad(tp, tx, ty)
+    def torch_vag(loss=torch_loss):
+        loss, grads = torch_value_and_grad(tp, tx, ty, loss)
         for p in tp:
             p.grad = None
         return loss, grads
+
+    def torch_f_fused():
+        with torch.no_grad():
+            return torch_loss_fused(tconst, tx, ty)
 
     contestants = {
         "hand-written f": lambda: hand_loss(params, x, onehot),
@@ -285,17 +322,30 @@ def bench_cheap_gradient(config, dtype, quick):
         "HIPS autograd value_and_grad": lambda: autograd_value_and_grad(params, x, onehot),
         "PyTorch f": torch_f,
         "PyTorch value_and_grad": torch_vag,
+        "PyTorch, F.cross_entropy f": torch_f_fused,
+        "PyTorch, F.cross_entropy value_and_grad": lambda: torch_vag(torch_loss_fused),
     }
     pairs = {
         "hand-written NumPy": ("hand-written value_and_grad", "hand-written f"),
         "HIPS autograd": ("HIPS autograd value_and_grad", "HIPS autograd f"),
         "PyTorch": ("PyTorch value_and_grad", "PyTorch f"),
+        "PyTorch, F.cross_entropy": (
+            "PyTorch, F.cross_entropy value_and_grad",
+            "PyTorch, F.cross_entropy f",
+        ),
     }
     if HAVE_CALCBOOK:
         vag = calcbook_value_and_grad(len(params))
         contestants["calcbook f"] = lambda: numpy_loss(*params, x, onehot)
         contestants["calcbook value_and_grad"] = lambda: vag(*params, x, onehot)
         pairs["calcbook"] = ("calcbook value_and_grad", "calcbook f")
+        vagf = calcbook_value_and_grad(len(params), numpy_loss_fused)
+        contestants["calcbook, cb.cross_entropy f"] = lambda: numpy_loss_fused(*params, x, onehot)
+        contestants["calcbook, cb.cross_entropy value_and_grad"] = lambda: vagf(*params, x, onehot)
+        pairs["calcbook, cb.cross_entropy"] = (
+            "calcbook, cb.cross_entropy value_and_grad",
+            "calcbook, cb.cross_entropy f",
+        )
     times = common.interleave(contestants, rounds=rounds, inner=inner)
     summary = common.summarize(times, pairs)
     return {

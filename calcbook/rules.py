@@ -56,9 +56,11 @@ from .tracing import (
     HINTS,
     JVP_RULES,
     NONDIFF,
+    RESIDUALS,
     SHAPES_ONLY,
     UFUNCS,
     VJP_RULES,
+    RevTracer,
     Tracer,
     _mutation_error,
     apply,
@@ -72,6 +74,7 @@ __all__ = [
     "defjvp",
     "defjvp_all",
     "defvjp",
+    "fused",
     "primitive",
     "supported",
 ]
@@ -114,6 +117,32 @@ def primitive(impl):
         return impl(*args, **params)
 
     return prim
+
+
+def fused(forward, *rules):
+    """Make a function whose reverse-mode rules reuse what its forward pass computed.
+
+    `forward(*args, **params)` returns `(value, residuals)`, written with ordinary NumPy calls;
+    `rules[i](g, residuals, *args, **params)` is the VJP rule of argument `i`, reading the
+    residuals where an ordinary rule would read `ans`. Under a reverse-mode transform the tape
+    keeps the residuals and one entry for the whole function. Anywhere else (no tracer, forward
+    mode) the function is `forward(...)[0]` and its own operations are traced, so its forward
+    derivatives, and the second derivatives of `jacfwd(grad(...))`, need no extra rule.
+    """
+    VJP_RULES[forward] = rules
+    RESIDUALS.add(forward)
+
+    @functools.wraps(forward)
+    def call(*args, **params):
+        top = None
+        for a in args:
+            if isinstance(a, Tracer) and (top is None or a._level > top._level):
+                top = a
+        if type(top) is RevTracer:
+            return top._lift(forward, args, params)
+        return forward(*args, **params)[0]
+
+    return call
 
 
 def supported() -> list[str]:
@@ -1490,3 +1519,66 @@ def _log_softmax_jvp(t, ans, x, axis=None):
 defvjp(log_softmax, _log_softmax_vjp)
 ANS_ONLY.add(log_softmax)
 defjvp(log_softmax, _log_softmax_jvp)
+
+
+# --- softmax cross-entropy: one fused function ----------------------------------------------
+def _cross_entropy(z, y, axis, reduction):
+    r"""$-\sum_{\text{axis}} y \log \operatorname{softmax}(z)$ per example, then `reduction`.
+
+    Returns the loss and the residuals `(e, total, logp, n)`, with the softmax `e / total`, its
+    logarithm `logp` and the number of examples `n`, which the rules below reuse. The shift by
+    the maximum is a constant (the result does not depend on it), taken from the primal value.
+    """
+    s = z - _shift(primal(z), axis)
+    e = np.exp(s)
+    total = _sum(e, axis, True)
+    logp = s - np.log(total)
+    if reduction == "none":
+        loss = -_sum(y * logp, axis)
+        n = loss.size
+    else:  # (one dot product instead of a product and two sums)
+        n = math.prod(logp.shape[:axis] + logp.shape[axis + 1 :])
+        loss = np.vdot(y, logp) / (-n if reduction == "mean" else -1)
+    return loss, (e, total, logp, n)
+
+
+def _scale(g, n, axis, reduction):
+    """The cotangent of one example's loss, shaped to broadcast against the logits."""
+    if reduction == "mean":
+        return g / n
+    return g if reduction == "sum" else np.expand_dims(g, axis)
+
+
+def _cross_entropy_vjp_z(g, res, z, y, axis, reduction):  # (softmax sum(y) - y) g
+    e, total, logp, n = res
+    return (e * (_sum(y, axis, True) / total) - y) * _scale(g, n, axis, reduction)
+
+
+def _cross_entropy_vjp_y(g, res, z, y, axis, reduction):  # -log softmax g
+    return res[2] * -_scale(g, res[3], axis, reduction)
+
+
+cross_entropy = fused(_cross_entropy, _cross_entropy_vjp_z, _cross_entropy_vjp_y)
+
+
+def _cross_entropy_labels(z, onehot, axis, reduction):
+    """The same with class indices, given as a boolean one-hot array `onehot`."""
+    s = z - _shift(primal(z), axis)
+    e = np.exp(s)
+    total = _sum(e, axis, True)
+    log_total = np.log(total)
+    if reduction == "none":  # (`where`, not a product: -inf logits of other classes are fine)
+        loss = np.squeeze(log_total, axis) - _sum(np.where(onehot, s, 0), axis)
+        n = loss.size
+    else:
+        n = log_total.size
+        loss = (_sum(log_total) - _sum(np.where(onehot, s, 0))) / (n if reduction == "mean" else 1)
+    return loss, (e, total, n)
+
+
+def _cross_entropy_labels_vjp(g, res, z, onehot, axis, reduction):  # (softmax - onehot) g
+    e, total, n = res
+    return (e / total - onehot) * _scale(g, n, axis, reduction)
+
+
+cross_entropy_labels = fused(_cross_entropy_labels, _cross_entropy_labels_vjp, None)

@@ -43,6 +43,7 @@ import numpy as np
 __all__ = [
     "FwdTracer",
     "LEAF",
+    "RESIDUALS",
     "RevTracer",
     "Tracer",
     "apply",
@@ -66,6 +67,9 @@ HINTS: dict = {}  # unsupported numpy function -> what to use instead
 ARGS_ONLY: set = set()  # the rules read the arguments, never the result `ans`
 ANS_ONLY: set = set()  # one-argument elementwise: the rules read `ans`, never the argument
 SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadcast operands
+# Fused functions (`calcbook.rules.fused`): they return `(value, residuals)` and the tape keeps
+# the residuals in place of `ans` (what the forward pass computed and the VJP rules reuse).
+RESIDUALS: set = set()
 
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
@@ -548,8 +552,12 @@ class RevTracer(Tracer):
                 vals[i] = a._value
                 parents.append((i, a._index))
         ans = prim(*vals, **params)
+        if prim in RESIDUALS:
+            ans, kept = ans
+        else:
+            kept = None if prim in ARGS_ONLY else ans
         tape = self._tape
-        tape.append((prim, vals, params, None if prim in ARGS_ONLY else ans, parents))
+        tape.append((prim, vals, params, kept, parents))
         return RevTracer(ans, level, len(tape) - 1, tape)
 
     def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
