@@ -2,7 +2,7 @@ r"""Loss functions, differentiable by the array engine, with derivative rules of
 
 `cross_entropy` is one *fused* function of the engine: its forward pass keeps the softmax it
 computed, and its reverse-mode rule is the textbook result
-$\partial \ell / \partial z = \operatorname{softmax}(z) - y$ (for one-hot $y$), so a training step
+$\partial \ell / \partial z = \operatorname{softmax}(z) - t$ (for one-hot $t$), so a training step
 records one tape entry for the whole loss instead of one per NumPy operation.
 """
 
@@ -22,12 +22,12 @@ _CLASSES: dict = {}  # (classes, axes after the class axis) -> the class numbers
 def cross_entropy(logits, targets, axis=-1, reduction="mean"):
     r"""Softmax cross-entropy of `logits` against class indices or a target distribution.
 
-    For one example with logits $z \in \mathbb{R}^C$ and target probabilities $y$,
-    $$\ell(z, y) = -\sum_{c=1}^{C} y_c \log \operatorname{softmax}(z)_c
-      = \sum_c y_c \Big(\operatorname{logsumexp}(z) - z_c\Big),$$
+    For one example with logits $z \in \mathbb{R}^C$ and target probabilities $t$,
+    $$\ell(z, t) = -\sum_{c=1}^{C} t_c \log \operatorname{softmax}(z)_c
+      = \sum_c t_c \Big(\operatorname{logsumexp}(z) - z_c\Big),$$
     computed stably (no overflow for large logits). Its gradient with respect to the logits is
-    $\partial \ell / \partial z = \operatorname{softmax}(z) \sum_c y_c - y$, which is
-    $\operatorname{softmax}(z) - y$ for a one-hot or any normalised $y$; with respect to the
+    $\partial \ell / \partial z = \operatorname{softmax}(z) \sum_c t_c - t$, which is
+    $\operatorname{softmax}(z) - t$ for a one-hot or any normalised $t$; with respect to the
     targets it is $-\log \operatorname{softmax}(z)$ (soft targets may be differentiated too).
 
     Parameters
@@ -36,7 +36,7 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
         Unnormalised scores $z$; the classes lie along `axis`, all other axes are examples.
     targets : array_like
         Either integer class indices, of the shape of `logits` without `axis`, each in
-        $[0, C)$; or target probabilities $y$ (floats) of the shape of `logits`.
+        $[0, C)$; or target probabilities $t$ (floats) of the shape of `logits`.
     axis : int, default -1
         The class axis.
     reduction : {"mean", "sum", "none"}, default "mean"
