@@ -31,6 +31,10 @@ Write its rule(s) next to its registration; if NumPy calls it through `__array_f
 an adapter to `FUNCTIONS` that normalises the arguments (axes as tuples of non-negative ints) and
 calls `apply`; then add it to the tests in `tests/test_rules.py`. `supported()` lists the names.
 
+A function whose derivative is much simpler than the chain of its operations' rules (softmax
+cross-entropy: `softmax - onehot`) can be registered whole with `fused`: its forward pass returns
+its value and the *residuals* its rules reuse, and the tape records one entry for all of it.
+
 Conventions at kinks: `abs` has derivative `sign(x)` (0 at 0); `maximum`/`minimum` and the
 reductions `max`/`min` split the derivative equally among tied arguments; `clip` is
 `minimum(maximum(x, lo), hi)`, so it gets one half at the boundaries. Like `abs`, the norms,
