@@ -74,13 +74,18 @@ def make_batch(batch, sizes, dtype, seed=1):
     return x, onehot
 
 
+def mlp_logits(params, x, tanh):
+    """The logits `tanh(x @ W1 + b1) @ W2 + b2` (more hidden layers alike), with `tanh` given."""
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = tanh(h @ params[i] + params[i + 1])
+    return h @ params[-2] + params[-1]
+
+
 # --- hand-written NumPy: the limit ------------------------------------------------------------
 def hand_loss(params, x, onehot):
     """The forward pass alone."""
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = np.tanh(h @ params[i] + params[i + 1])
-    logits = h @ params[-2] + params[-1]
+    logits = mlp_logits(params, x, np.tanh)
     shifted = logits - logits.max(axis=1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(axis=1))
     return np.mean(lse - np.sum(onehot * shifted, axis=1))
@@ -122,44 +127,29 @@ def gemms_only(params, x, onehot):
 def numpy_loss(*args):
     """The loss in plain NumPy, as a calcbook user writes it: `cb.value_and_grad` traces it."""
     *params, x, onehot = args
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = np.tanh(h @ params[i] + params[i + 1])
-    logits = h @ params[-2] + params[-1]
+    logits = mlp_logits(params, x, np.tanh)
     return -np.mean(np.sum(onehot * cb.log_softmax(logits, axis=1), axis=1))
 
 
 def numpy_loss_fused(*args):
     """The same network with calcbook's fused loss `cb.cross_entropy` (one tape entry)."""
     *params, x, onehot = args
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = np.tanh(h @ params[i] + params[i + 1])
-    return cb.cross_entropy(h @ params[-2] + params[-1], onehot)
+    return cb.cross_entropy(mlp_logits(params, x, np.tanh), onehot)
 
 
 def autograd_loss(params, x, onehot):
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = anp.tanh(h @ params[i] + params[i + 1])
-    logits = h @ params[-2] + params[-1]
+    logits = mlp_logits(params, x, anp.tanh)
     logp = logits - ag_logsumexp(logits, axis=1, keepdims=True)
     return -anp.mean(anp.sum(onehot * logp, axis=1))
 
 
 def torch_loss(params, x, onehot):
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = torch.tanh(h @ params[i] + params[i + 1])
-    logits = h @ params[-2] + params[-1]
+    logits = mlp_logits(params, x, torch.tanh)
     return -torch.mean(torch.sum(onehot * torch.log_softmax(logits, dim=1), dim=1))
 
 
 def torch_loss_fused(params, x, onehot):
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = torch.tanh(h @ params[i] + params[i + 1])
-    return torch.nn.functional.cross_entropy(h @ params[-2] + params[-1], onehot)
+    return torch.nn.functional.cross_entropy(mlp_logits(params, x, torch.tanh), onehot)
 
 
 # --- one training step per contestant (each owns its parameters) -----------------------------

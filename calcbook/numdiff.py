@@ -87,7 +87,6 @@ _RATIO = {  # full_output: the second step, r h, that measures truncation (one-s
     ("forward", 1): 4.0, ("backward", 1): 4.0, ("central", 1): 4.0, ("central", 2): 4.0,
     ("forward", 2): 2.0, ("backward", 2): 2.0,
 }  # fmt: skip
-_RATIO_METHODS = ("forward", "backward", "central")
 _REBALANCE = 3  # full_output: at most this many shorter steps where truncation dominates
 
 
@@ -116,6 +115,17 @@ class Info:
     h: np.ndarray | float
 
 
+def _scales(x):
+    r"""The lengths $x_c$ a default step is proportional to, per entry of `x`.
+
+    Relative $|x|$, absolute $\max(|x|, 1)$, and small $\min(|x|, 1)$ (Richardson's second scan;
+    kept above $2^{20}\epsilon |x|$); all three are 1 where $x = 0$.
+    """
+    a = np.abs(x)
+    small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS * a)
+    return np.where(a > 0, a, 1.0), np.maximum(a, 1.0), small
+
+
 class _Line:
     """`f` along `t -> x + t * d`: counts calls, caches values, checks shapes.
 
@@ -123,15 +133,12 @@ class _Line:
     `(index, weight)` with rows `d_p = sum_k weight[p, k] e_{index[p, k]}`: then `t` has one
     entry per row, `f` is called once per row, and the values are stacked on a last axis, the
     Jacobian's layout. `x0` is the coordinate a step is measured on (to make `x0 + h` exact)
-    and `scale` the pair of lengths $x_c$ (relative, absolute) the default step is
-    proportional to.
+    and `scale` the lengths $x_c$ the default step is proportional to (`_scales`).
     """
 
     def __init__(self, f, x, d, x0, shared, expect=None, scale=None):
         self.f, self.x, self.d, self.x0, self.shared, self.expect = f, x, d, x0, shared, expect
-        a = np.abs(x0)
-        small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS * a)
-        self.scale = scale or (np.where(a > 0, a, 1.0), np.maximum(a, 1.0), small)
+        self.scale = scale or _scales(x0)
         self.cache = {}
 
     def exact(self, h):
@@ -244,6 +251,9 @@ def _central(g, h, n):
     return (fp - 2 * f0 + fm) / h**2, (np.abs(fp) + 2 * np.abs(f0) + np.abs(fm) + 4 * d) / h**2
 
 
+_FORMULAS = {"forward": _forward, "backward": _backward, "central": _central}
+
+
 def _complex(g, h):
     r"""Complex step, truncation error $O(h^2)$ and no subtraction:
 
@@ -348,7 +358,7 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
     if method == "complex":
         value, noise = _complex(g, h)
         return value, _ROUNDING * noise, h, _ROUNDING * noise, 0 * noise
-    formula = {"forward": _forward, "backward": _backward, "central": _central}[method]
+    formula = _FORMULAS[method]
     h = g.exact(h)
     value, noise = formula(g, h, n)
     floor = _ROUNDING * noise + EPS * np.abs(value)
@@ -411,7 +421,7 @@ def _along(g, method, n, h, full, table=_TABLE):
             better = np.abs(v2 - value) <= 2 * floor
         take = redo & np.all(better, axis=outputs)
         out = tuple(np.where(take, b, a) for a, b in zip(out, new, strict=True))
-    if full and method in _RATIO_METHODS:  # a measured truncation error: balance the step
+    if full and method in _FORMULAS:  # a measured truncation error: balance the step
         out = _rebalance(g, method, n, out, outputs, table)
     return out[:3]
 
@@ -709,12 +719,8 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
         raise ValueError("v is zero: a direction must be nonzero")
     if h is not None:
         h = _checked(method, 1, h, 0.0)[1][()]
-    a, nz = np.abs(x), v != 0
-    small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS * a)
-    scale = tuple(
-        float(np.min(s[nz] / np.abs(v[nz])))
-        for s in (np.where(a > 0, a, 1.0), np.maximum(a, 1.0), small)
-    )
+    nz = v != 0
+    scale = tuple(float(np.min(s[nz] / np.abs(v[nz]))) for s in _scales(x))
     shared = {"calls": 0}
     g = _Line(f, x, v, 0.0, shared, scale=scale)
     value, error, step = _along(g, method, 1, h, full_output)

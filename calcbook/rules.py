@@ -1505,8 +1505,18 @@ def log_softmax(x, axis=None):
     r"""$x - \operatorname{logsumexp}(x)$ over `axis` (a tuple of axes >= 0, or None)."""
     if isinstance(x, Tracer):  # a primitive (as `@primitive` makes it, one call shorter)
         return x._lift1(log_softmax, {"axis": axis})
-    shifted = x - _shift(x, axis)
-    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    s, _, total = _softmax_parts(x, axis)
+    return s - np.log(total)
+
+
+def _softmax_parts(z, axis):
+    """`s = z - max z`, `e = exp(s)` and `total = sum(e)` (axes kept): softmax `e / total`.
+
+    The shift is a constant taken from the primal value: the softmax does not depend on it.
+    """
+    s = z - _shift(primal(z), axis)
+    e = np.exp(s)
+    return s, e, _sum(e, axis, True)
 
 
 def _log_softmax_vjp(g, ans, x, axis=None):
@@ -1530,12 +1540,9 @@ def _cross_entropy(z, y, axis, reduction):
     r"""$-\sum_{\text{axis}} y \log \operatorname{softmax}(z)$ per example, then `reduction`.
 
     Returns the loss and the residuals `(e, total, logp, n)`, with the softmax `e / total`, its
-    logarithm `logp` and the number of examples `n`, which the rules below reuse. The shift by
-    the maximum is a constant (the result does not depend on it), taken from the primal value.
+    logarithm `logp` and the number of examples `n`, which the rules below reuse.
     """
-    s = z - _shift(primal(z), axis)
-    e = np.exp(s)
-    total = _sum(e, axis, True)
+    s, e, total = _softmax_parts(z, axis)
     logp = s - np.log(total)
     if reduction == "none":
         loss = -_sum(y * logp, axis)
@@ -1567,9 +1574,7 @@ cross_entropy = fused(_cross_entropy, _cross_entropy_vjp_z, _cross_entropy_vjp_y
 
 def _cross_entropy_labels(z, onehot, axis, reduction):
     """The same with class indices, given as a boolean one-hot array `onehot`."""
-    s = z - _shift(primal(z), axis)
-    e = np.exp(s)
-    total = _sum(e, axis, True)
+    s, e, total = _softmax_parts(z, axis)
     log_total = np.log(total)
     if reduction == "none":  # (`where`, not a product: -inf logits of other classes are fine)
         loss = np.squeeze(log_total, axis) - _sum(np.where(onehot, s, 0), axis)
