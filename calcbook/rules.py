@@ -298,6 +298,9 @@ def _power_x(g, ans, x, y):
         if y == 3:
             return g * (3 * x * x)
         return g if y == 1 else 0 * g
+    zero = np.equal(primal(x), 0) & np.equal(primal(y), 0)
+    if zero.any():  # d/dx x^0 = 0 at x = 0 too, where y x^(y-1) would be 0 * inf = nan
+        return g * np.where(zero, 0, y * np.where(zero, 1, x) ** (y - 1))
     return g * y * x ** (y - 1)
 
 

@@ -197,6 +197,21 @@ def test_max_min_split_the_gradient_equally_among_ties():
     )
 
 
+@pytest.mark.parametrize("power", [np.power, np.float_power, lambda x, y: x**y])
+def test_power_with_exponent_zero_has_derivative_zero_at_zero(power):
+    # x ** 0 == 1 for every x, 0 included (NumPy's 0 ** 0 == 1): the derivative is 0 there, where
+    # the general rule y * x ** (y - 1) would be 0 * inf
+    x = np.array([0.0, 0.0, 2.0])
+    y = np.array([0.0, 2.5, 0.0])
+    with np.errstate(all="raise"):  # and no 0 * inf computed on the way
+        np.testing.assert_array_equal(cb.grad(lambda x: np.sum(power(x, 0.0)))(x), 0)
+    np.testing.assert_array_equal(cb.grad(lambda x: np.sum(power(x, y)))(x), [0, 0, 0])
+    np.testing.assert_array_equal(cb.jacfwd(lambda x: power(x, 0.0))(x), np.zeros((3, 3)))
+    # the mixed second derivative d/dy (y x^(y-1)) = 1/x at y = 0, x != 0 is kept
+    dxdy = cb.jacfwd(cb.grad(lambda x, y: np.sum(power(x, y))), argnums=1)(x[2:], y[2:])
+    np.testing.assert_allclose(dxdy, [[0.5]])
+
+
 def test_maximum_minimum_split_ties_and_abs_is_zero_at_zero():
     x, y = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 5.0])
     gx, gy = cb.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1))(x, y)
