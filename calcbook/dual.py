@@ -95,7 +95,8 @@ class Dual:
         a, b = self.value, other.value
         if b == 0.0:
             raise ZeroDivisionError(f"division by a Dual with value 0.0 (numerator {a})")
-        return Dual(a / b, (self.tangent * b - a * other.tangent) / (b * b))
+        q = a / b  # (a' b - a b') / b^2, written (a' - q b') / b: b * b under- or overflows
+        return Dual(q, (self.tangent - q * other.tangent) / b)
 
     def __pow__(self, other):
         a = self.value

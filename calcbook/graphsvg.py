@@ -17,6 +17,7 @@ teaching size.
 Every step is deterministic, so the same graph always gives byte-identical SVG.
 """
 
+import re
 from bisect import bisect_right, insort
 from collections import Counter
 from xml.sax.saxutils import escape
@@ -231,10 +232,19 @@ def _layout(order):
     return verts, layer, best, chains, ups, downs
 
 
+# Characters XML 1.0 forbids even escaped (control characters, surrogates, U+FFFE, U+FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text):
+    """`text` escaped for XML, with the characters XML forbids shown as `\\xNN` / `\\uNNNN`."""
+    return escape(_NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text))
+
+
 def _text(x, y, text, color, extra=""):
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" dy="0.35em" text-anchor="middle" fill="{color}"{extra}>'
-        f"{escape(text)}</text>"
+        f"{_xml(text)}</text>"
     )
 
 

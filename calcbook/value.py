@@ -33,7 +33,7 @@ class Value:
     data : float
         A finite real number (ints and NumPy scalars are converted to `float`).
     label : str, optional
-        A name shown by `calcbook.draw_graph`.
+        A name shown by `calcbook.draw_graph` (anything else is converted with `str`).
 
     Notes
     -----
@@ -68,6 +68,8 @@ class Value:
             data = float(data)
         if not math.isfinite(data):
             raise ValueError(f"Value needs a finite number, got {data}")
+        if type(label) is not str:
+            label = str(label)
         self.data, self.grad, self.label, self._op = data, 0.0, label, ""
         self._a = self._b = None
         self._da = self._db = 0.0
@@ -103,7 +105,8 @@ class Value:
         a, b = self.data, other.data
         if b == 0.0:
             raise ZeroDivisionError(f"division by a Value with data 0.0 (numerator {a})")
-        return _node(a / b, "/", self, 1.0 / b, other, -a / (b * b))
+        q = a / b  # d(a/b)/db = -a/b^2, written -q/b: b * b under- or overflows for extreme b
+        return _node(q, "/", self, 1.0 / b, other, -q / b)
 
     def __pow__(self, other):
         a = self.data

@@ -110,6 +110,15 @@ def test_module_functions_accept_floats_and_duals():
     assert dm.relu(-1) == 0.0 and dm.relu(Dual(-1.0, 1.0)).tangent == 0.0
 
 
+@pytest.mark.parametrize("a, b", [(1e-170, 1e-170), (1e-300, 1e-160), (1e200, 1e200), (3.0, -4.0)])
+def test_division_by_tiny_and_huge_values_keeps_its_tangent(a, b):
+    # (a' b - a b') / b^2 must not be computed through b * b, which under- or overflows here
+    assert (Dual(a, 1.0) / b).tangent == pytest.approx(1 / b, rel=1e-15)
+    t = (Dual(a, 0.0) / Dual(b, 1.0)).tangent
+    assert t == pytest.approx(-(a / b) / b, rel=1e-15) and t != 0.0
+    assert (Dual(2.0, 1.0) / 1e-170).tangent == pytest.approx(1e170, rel=1e-15)
+
+
 def test_numpy_scalars_and_ufuncs_on_duals():
     d = Dual(0.5, 1.0)
     for out, expected in [

@@ -102,6 +102,16 @@ def test_labels_are_escaped():
     assert "<b>" not in svg
 
 
+@pytest.mark.parametrize(
+    "label, shown",
+    [("\x1b[1m", "\\x1b[1m"), ("a\x00b", "a\\x00b"), ("\ufffe", "\\ufffe"), (5, "5")],
+)
+def test_labels_xml_forbids_are_shown_escaped_and_others_converted(label, shown):
+    svg = draw_graph(Value(1.0, label=label) * 2)
+    texts = [t.text for t in parse(svg).iter(NS + "text")]  # parses: well-formed XML
+    assert shown in texts
+
+
 def test_colors_are_light_boxes_with_dark_text():
     svg = parse(draw_graph(reused()))
     fills = [e.get("fill") for e in svg.iter() if e.tag in (NS + "rect", NS + "ellipse")]

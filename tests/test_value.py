@@ -254,6 +254,15 @@ def test_valid_edge_cases():
     assert Value(np.float64(2.5)).data == 2.5 and Value(np.int64(3)).data == 3.0
 
 
+@pytest.mark.parametrize("a, b", [(1e-170, 1e-170), (1e-300, 1e-160), (1e200, 1e200), (3.0, -4.0)])
+def test_division_by_tiny_and_huge_values_keeps_its_derivatives(a, b):
+    # -a/b^2 must not be computed through b * b, which under- or overflows at these scales
+    x, y = Value(a), Value(b)
+    (x / y).backward()
+    assert x.grad == pytest.approx(1 / b, rel=1e-15)
+    assert y.grad == pytest.approx(-(a / b) / b, rel=1e-15) and y.grad != 0.0
+
+
 def test_numpy_scalars_and_ufuncs_on_values():
     v = Value(2.0)
     for out, expected in [
