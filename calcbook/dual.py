@@ -104,15 +104,22 @@ class Dual:
             b = other.value
             if a <= 0.0:
                 raise ValueError(f"Dual ** Dual needs a positive base, got base {a}")
-            out = a**b
-            return Dual(out, b * a ** (b - 1.0) * self.tangent + out * math.log(a) * other.tangent)
+            try:
+                out = a**b
+                t = b * a ** (b - 1.0) * self.tangent + out * math.log(a) * other.tangent
+            except OverflowError:  # (Python's own message says only "Numerical result ...")
+                raise OverflowError(f"{a} ** {b} or its derivative overflows float64") from None
+            return Dual(out, t)
         b = _real(other, "exponent")
         if a < 0.0 and not b.is_integer():
             raise ValueError(f"negative base {a} ** non-integer exponent {b} is not real")
         if a == 0.0 and b < 1.0 and b != 0.0:
             what = "value" if b < 0.0 else "derivative"
             raise ValueError(f"0.0 ** {b:g}: the {what} is infinite")
-        return Dual(a**b, b * a ** (b - 1.0) * self.tangent if b != 0.0 else 0.0)
+        try:
+            return Dual(a**b, b * a ** (b - 1.0) * self.tangent if b != 0.0 else 0.0)
+        except OverflowError:
+            raise OverflowError(f"{a} ** {b:g} or its derivative overflows float64") from None
 
     def __neg__(self):
         return Dual(-self.value, -self.tangent)

@@ -114,15 +114,21 @@ class Value:
             b = other.data
             if a <= 0.0:
                 raise ValueError(f"Value ** Value needs a positive base, got base {a}")
-            out = a**b
-            return _node(out, "**", self, b * a ** (b - 1.0), other, out * math.log(a))
+            try:
+                out = a**b
+                return _node(out, "**", self, b * a ** (b - 1.0), other, out * math.log(a))
+            except OverflowError:  # (Python's own message says only "Numerical result ...")
+                raise OverflowError(f"{a} ** {b} or its derivative overflows float64") from None
         b = Value(other).data  # checks the exponent
         if a < 0.0 and not b.is_integer():
             raise ValueError(f"negative base {a} ** non-integer exponent {b} is not real")
         if a == 0.0 and b < 1.0 and b != 0.0:
             what = "value" if b < 0.0 else "derivative"
             raise ValueError(f"0.0 ** {b:g}: the {what} is infinite")
-        return _node(a**b, f"**{b:g}", self, b * a ** (b - 1.0) if b != 0.0 else 0.0)
+        try:
+            return _node(a**b, f"**{b:g}", self, b * a ** (b - 1.0) if b != 0.0 else 0.0)
+        except OverflowError:
+            raise OverflowError(f"{a} ** {b:g} or its derivative overflows float64") from None
 
     def __neg__(self):
         return _node(-self.data, "neg", self, -1.0)
@@ -232,8 +238,9 @@ _NUMPY |= {"negative": operator.neg, "exp": Value.exp, "log": Value.log, "tanh":
 
 def _node(data, op, a, da, b=None, db=0.0):
     """The result `data` of operation `op` on parents `a` (and `b`), with local derivatives."""
-    if data - data != 0.0:  # inf - inf and nan - nan are nan
-        raise OverflowError(f"the result of {op} overflows float64: {data}")
+    if data - data != 0.0 or da - da != 0.0 or db - db != 0.0:  # inf - inf and nan - nan: nan
+        what = "result" if data - data != 0.0 else "local derivative"
+        raise OverflowError(f"the {what} of {op} overflows float64: {data}, {da}, {db}")
     out = _new(Value)  # skips __init__: `data` came from finite Values
     out.data = data
     out.grad = 0.0

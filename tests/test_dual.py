@@ -158,6 +158,8 @@ def test_repr_and_slots():
         (lambda: Dual(1.0) / 0.0, ZeroDivisionError, ["0.0"]),
         (lambda: Dual(1000.0).exp(), OverflowError, ["exp(1000.0)"]),
         (lambda: Dual(1e200) * 1e200, ValueError, ["finite"]),
+        (lambda: Dual(10.0, 1.0) ** 1000, OverflowError, ["10.0 ** 1000", "overflows"]),
+        (lambda: Dual(10.0) ** Dual(1e3), OverflowError, ["10.0 ** 1000.0", "overflows"]),
     ],
 )
 def test_bad_input_raises_a_clear_error(make, error, words):
