@@ -1,8 +1,9 @@
 r"""Activation functions and their stable building blocks, differentiable by the array engine.
 
-`logsumexp` is a primitive of the engine with its own derivative rules (its gradient is the
-softmax), so it is both numerically stable and cheap to differentiate; `softmax` and
-`log_softmax` are built from it. None of them needs SciPy.
+`logsumexp`, `softmax` and `log_softmax` are primitives of the engine with derivative rules of
+their own (the gradient of `logsumexp` is the softmax; the Jacobian of the softmax is
+$\operatorname{diag}(p) - p p^\top$), so they are numerically stable and cheap to differentiate.
+None of them needs SciPy.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def logsumexp(x, axis=None, keepdims=False):
 def softmax(x, axis=-1):
     r"""Softmax $\sigma(x)_i = e^{x_i} / \sum_j e^{x_j}$ along `axis`, computed stably.
 
-    Computed as $\exp(x - \operatorname{logsumexp}(x))$, which never overflows.
+    Computed as $e^{x_i - m} / \sum_j e^{x_j - m}$ with $m = \max_j x_j$, which never
+    overflows and sums to one within rounding, however large the logits.
 
     Parameters
     ----------
@@ -93,7 +95,7 @@ def softmax(x, axis=-1):
     ```
     """
     x, axes = _input(x, axis)
-    return np.exp(x - apply(rules.logsumexp, x, axis=axes, keepdims=True))
+    return rules.softmax(x, axes)
 
 
 def log_softmax(x, axis=-1):

@@ -46,7 +46,9 @@ entries, formed explicitly when an entry is 0.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import operator
 import string
 from collections import Counter
 
@@ -63,9 +65,11 @@ from .tracing import (
     RESIDUALS,
     SHAPES_ONLY,
     UFUNCS,
+    VIEWS,
     VJP_RULES,
     RevTracer,
     Tracer,
+    TracerError,
     _mutation_error,
     apply,
     identity,
@@ -168,7 +172,8 @@ def supported() -> list[str]:
     assert "numpy.linalg.solve" in names and "numpy.linalg.eigh" not in names
     ```
     """
-    funs = [*UFUNCS, *(f for f in FUNCTIONS if not isinstance(f, str)), *NONDIFF]
+    funs = [*UFUNCS, *(f for f in FUNCTIONS if not isinstance(f, str) and f not in _REFUSED)]
+    funs += NONDIFF
     names = {f"{getattr(f, '__module__', None) or 'numpy'}.{f.__name__}" for f in funs}
     return sorted(names)
 
@@ -189,6 +194,20 @@ def _axes(axis, ndim):
             raise np.exceptions.AxisError(a, ndim)
         out.append(a % ndim if ndim else 0)
     return tuple(sorted(out))
+
+
+def _axis(a, ndim):
+    """One axis (may be negative) as an axis >= 0; NumPy's AxisError outside [-ndim, ndim)."""
+    a = operator.index(a)
+    if not -ndim <= a < ndim:
+        raise np.exceptions.AxisError(a, ndim)
+    return a % ndim
+
+
+def _no_repeats(axes, what):
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"repeated axis in {what}")
+    return axes
 
 
 def _from_right(axes, ndim):
@@ -232,6 +251,8 @@ def _recip0(a):
 
 def _log0(x):
     r"""$\log x$, and 0 where $x = 0$: $0^y = 0$ for all $y > 0$, so $\partial_y x^y = 0$ there."""
+    if type(x) is float or type(x) is int:  # a Python number stays one (it keeps float32 results)
+        return math.log(x) if x > 0 else 0.0 if x == 0 else math.nan
     return np.log(np.where(np.equal(primal(x), 0), 1, x))
 
 
@@ -369,7 +390,7 @@ NONDIFF.update(
         np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
         np.isfinite, np.isinf, np.isnan, np.signbit, np.sign,
         np.shape, np.ndim, np.size, np.result_type, np.ones_like, np.zeros_like, np.empty_like,
-        np.full_like, np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero,
+        np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero,
         np.count_nonzero, np.isclose, np.allclose, np.array_equal, np.any, np.all,
         np.iscomplexobj, np.isrealobj,
     }
@@ -541,6 +562,7 @@ def _reshape_prim(x, shape):
     return x.reshape(shape)
 
 
+VIEWS.update({_reshape_prim, np.transpose, np.broadcast_to})  # (and `_getitem` below)
 defvjp(_reshape_prim, lambda g, ans, x, shape: g.reshape(x.shape))
 defjvp(_reshape_prim, lambda t, ans, x, shape: t.reshape(t.shape[: _nb(t, x)] + ans.shape))
 defvjp(np.transpose, lambda g, ans, x, axes: np.transpose(g, tuple(np.argsort(axes))))
@@ -592,7 +614,7 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 
 def _transpose(a, axes=None):
     nd = _ndim(a)
-    axes = tuple(range(nd))[::-1] if axes is None else tuple(int(i) % nd for i in axes)
+    axes = tuple(range(nd))[::-1] if axes is None else tuple(_axis(i, nd) for i in axes)
     if axes == tuple(range(nd)):
         return a
     return apply(np.transpose, a, axes=axes)
@@ -601,15 +623,15 @@ def _transpose(a, axes=None):
 def _swapaxes(a, axis1, axis2):
     nd = _ndim(a)
     axes = list(range(nd))
-    i, j = int(axis1) % nd, int(axis2) % nd
+    i, j = _axis(axis1, nd), _axis(axis2, nd)
     axes[i], axes[j] = axes[j], axes[i]
     return _transpose(a, axes)
 
 
 def _moveaxis(a, source, destination):
     nd = _ndim(a)
-    src = [int(s) % nd for s in np.atleast_1d(source)]
-    dst = [int(d) % nd for d in np.atleast_1d(destination)]
+    src = _no_repeats([_axis(s, nd) for s in np.atleast_1d(source)], "moveaxis source")
+    dst = _no_repeats([_axis(d, nd) for d in np.atleast_1d(destination)], "moveaxis destination")
     order = [n for n in range(nd) if n not in src]
     for d, s in sorted(zip(dst, src, strict=True)):
         order.insert(d, s)
@@ -619,7 +641,8 @@ def _moveaxis(a, source, destination):
 def _expand_dims(a, axis):
     shape = list(_shape(a))
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    for ax in sorted(int(i) % (len(shape) + len(axes)) for i in axes):
+    out = len(shape) + len(axes)
+    for ax in sorted(_no_repeats([_axis(i, out) for i in axes], "expand_dims")):
         shape.insert(ax, 1)
     return _reshape(a, tuple(shape))
 
@@ -656,7 +679,7 @@ FUNCTIONS.update(
         np.ravel: lambda a, order="C": _reshape(a, (-1,), order),
         np.broadcast_to: _broadcast_to,
         np.flip: _flip,
-        np.copy: lambda a, order="K", subok=False: a,
+        np.copy: lambda a, order="K", subok=False: a.copy(),
     }
 )  # fmt: skip
 
@@ -742,6 +765,7 @@ def _scatter_add_jvp(t, ans, g, index, shape):
     return np.transpose(r, tuple(range(k, k + nb)) + tuple(range(k)))
 
 
+VIEWS.add(_getitem)  # (a copy for integer-array indices: refusing `+=` on it too is simpler)
 defvjp(_getitem, lambda g, ans, x, index: scatter_add(g, index, x.shape))
 defjvp(_getitem, _getitem_jvp)
 defvjp(scatter_add, lambda g, ans, t, index, shape: g[index])
@@ -750,20 +774,19 @@ FUNCTIONS["getitem"] = lambda x, index: _getitem(x, _normalise_index(index))
 
 
 # --- joining ------------------------------------------------------------------------------------
-def _concatenate(*arrays, axis):
+def _concatenate(*arrays, axis, ends):
+    """`np.concatenate(arrays, axis)`; `ends` are where the pieces end along `axis`."""
     return np.concatenate(arrays, axis=axis)
 
 
 def _concatenate_vjp(i):
-    def rule(g, ans, *arrays, axis):
-        start = sum(_shape(a)[axis] for a in arrays[:i])
-        stop = start + np.shape(arrays[i])[axis]
-        return g[(slice(None),) * axis + (slice(start, stop),)]
+    def rule(g, ans, *arrays, axis, ends):
+        return g[(slice(None),) * axis + (slice(ends[i - 1] if i else 0, ends[i]),)]
 
     return rule
 
 
-def _concatenate_jvp(tangents, ans, *arrays, axis):
+def _concatenate_jvp(tangents, ans, *arrays, axis, ends):
     first = next(i for i, t in enumerate(tangents) if t is not None)
     batch = np.shape(tangents[first])[: _nb(tangents[first], arrays[first])]
     full = [
@@ -798,13 +821,17 @@ def _concatenate_adapter(arrays, axis=0, out=None, *, dtype=None, casting="same_
     arrays = list(arrays)
     if axis is None:
         arrays, axis = [_reshape(a, (-1,)) for a in arrays], 0
-    axis = int(axis) % max(_ndim(arrays[0]), 1)
-    return apply(_concatenate, *arrays, axis=axis)
+    nd = _ndim(arrays[0])
+    if nd == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    axis = _axis(axis, nd)
+    ends = tuple(itertools.accumulate(_shape(a)[axis] if _ndim(a) == nd else 0 for a in arrays))
+    return apply(_concatenate, *arrays, axis=axis, ends=ends)
 
 
 def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = list(arrays)
-    axis = int(axis) % (_ndim(arrays[0]) + 1)
+    axis = _axis(axis, _ndim(arrays[0]) + 1)
     return _concatenate_adapter([_expand_dims(a, axis) for a in arrays], axis, out, dtype=dtype)
 
 
@@ -1026,16 +1053,41 @@ def _astype_adapter(x, dtype):
     return apply(_astype, x, dtype=dtype)
 
 
-FUNCTIONS.update({np.where: _where, np.clip: _clip, "astype": _astype_adapter})
+def _full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, **kwargs):
+    """An array of the shape (and dtype) of `a` filled with `fill_value`, which may be traced."""
+    if not isinstance(fill_value, Tracer):  # then only `a` is traced: a constant
+        return np.full_like(primal(a), fill_value, dtype, order, subok, shape, **kwargs)
+    dtype = np.asarray(primal(a)).dtype if dtype is None else np.dtype(dtype)
+    shape = _shape(a) if shape is None else shape
+    return _astype_adapter(fill_value, dtype) + np.zeros(shape, dtype)  # (broadcast, and new)
+
+
+def _copyto(dst, src, casting="same_kind", where=True):
+    if isinstance(dst, Tracer):
+        raise _mutation_error("numpy.copyto(traced, ...)")
+    raise TracerError(  # (NumPy's np.full_like(plain, traced) and np.full(shape, traced) end here)
+        "numpy.copyto(plain, traced) would store a traced array in a plain one, dropping its "
+        "derivative. For np.full(shape, v) or np.full_like(plain, v) write "
+        "v + np.zeros(shape) instead."
+    )
+
+
+FUNCTIONS.update(
+    {
+        np.where: _where, np.clip: _clip, "astype": _astype_adapter, np.full_like: _full_like,
+        np.copyto: _copyto,
+    }
+)  # fmt: skip
+_REFUSED = {np.copyto}  # adapters that only say why (not listed by `supported`)
 
 
 # --- more elementwise functions -----------------------------------------------------------------
 def _atan2_y(g, ans, y, x):  # arctan2(y, x): the angle of the point (x, y)
-    return g * x / (np.square(x) + np.square(y))
+    return g * x / (x * x + y * y)  # (not np.square: a Python float would become float64)
 
 
 def _atan2_x(g, ans, y, x):
-    return -g * y / (np.square(x) + np.square(y))
+    return -g * y / (x * x + y * y)
 
 
 defelementwise(np.arctan2, _atan2_y, _atan2_x)
@@ -1052,15 +1104,43 @@ defelementwise(
     lambda g, ans, x, y: g * np.exp2(x - ans),
     lambda g, ans, x, y: g * np.exp2(y - ans),
 )
-defelementwise(np.fmax, _max_x, _max_y)
-defelementwise(np.fmin, _min_x, _min_y)
+
+
+def _fmax_x(g, ans, x, y):  # fmax and fmin: as maximum and minimum, but a NaN loses to a number
+    px, py = primal(x), primal(y)
+    return g * _ties((px > py) | (np.isnan(py) & ~np.isnan(px)), px == py, ans.dtype)
+
+
+def _fmax_y(g, ans, x, y):
+    px, py = primal(x), primal(y)
+    return g * _ties((py > px) | (np.isnan(px) & ~np.isnan(py)), px == py, ans.dtype)
+
+
+def _fmin_x(g, ans, x, y):
+    px, py = primal(x), primal(y)
+    return g * _ties((px < py) | (np.isnan(py) & ~np.isnan(px)), px == py, ans.dtype)
+
+
+def _fmin_y(g, ans, x, y):
+    px, py = primal(x), primal(y)
+    return g * _ties((py < px) | (np.isnan(px) & ~np.isnan(py)), px == py, ans.dtype)
+
+
+defelementwise(np.fmax, _fmax_x, _fmax_y)
+defelementwise(np.fmin, _fmin_x, _fmin_y)
+# heaviside(x, h0) is 0 for x < 0, h0 at x = 0, 1 for x > 0: a step in x, and h0 where x = 0
+defelementwise(
+    np.heaviside,
+    lambda g, ans, x, h0: 0 * g,
+    lambda g, ans, x, h0: g * np.equal(primal(x), 0),
+)
 defelementwise(np.float_power, _power_x, lambda g, ans, x, y: g * ans * _log0(x))
 for _f in (np.deg2rad, np.radians):
     defelementwise(_f, lambda g, ans, x: g * (np.pi / 180))
 for _f in (np.rad2deg, np.degrees):
     defelementwise(_f, lambda g, ans, x: g * (180 / np.pi))
 # rounding: derivative zero almost everywhere, so the result is a constant
-NONDIFF.update({np.floor, np.ceil, np.rint, np.trunc, np.fix, np.round, np.around, np.heaviside})
+NONDIFF.update({np.floor, np.ceil, np.rint, np.trunc, np.fix, np.round, np.around})
 
 
 # --- cumulative sums: a primitive whose rules are cumulative sums the other way ------------------
@@ -1111,8 +1191,15 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
     _no_extras("take", out=out)
     indices = np.asarray(primal(indices))
     if axis is None:
-        return _reshape(a, (-1,))[indices]
+        a, axis = _reshape(a, (-1,)), 0
     axis = _axes(axis, _ndim(a))[0]
+    if mode != "raise":  # out-of-range indices wrap around or are clipped to the ends
+        n = _shape(a)[axis]
+        if mode not in ("wrap", "clip"):
+            raise ValueError(f"mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+        if n == 0 and indices.size:
+            raise IndexError("cannot do a non-empty take from an empty axes.")
+        indices = indices % max(n, 1) if mode == "wrap" else np.clip(indices, 0, n - 1)
     return a[(slice(None),) * axis + (indices,)]
 
 
@@ -1141,7 +1228,7 @@ def _diag(v, k=0):
 
 
 def _triangle(m, k, lower):
-    n, p = _shape(m)[-2:]
+    n, p = _shape(m)[-2:] if _ndim(m) != 1 else _shape(m) * 2  # (1-D: rows of a square matrix)
     keep = np.tri(n, p, k, dtype=bool)
     return np.where(keep if lower else ~np.tri(n, p, k - 1, dtype=bool), m, 0)
 
@@ -1320,6 +1407,8 @@ def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue
 
 def _split_bounds(n, sections, equal):
     if isinstance(sections, (int, np.integer)):
+        if sections <= 0:
+            raise ValueError("number sections must be larger than 0.")
         if equal and n % sections:
             raise ValueError("array split does not result in an equal division")
         sizes = [n // sections + (i < n % sections) for i in range(sections)]
@@ -1351,7 +1440,8 @@ def _pad(array, pad_width, mode="constant", **kwargs):
     padded = tuple(int(n + lo + hi) for (lo, hi), n in zip(widths, shape, strict=True))
     out = scatter_add(array, index, padded)
     if value:
-        out = out + value * (1 - scatter_add(np.ones(shape), index, padded))
+        inside = scatter_add(np.ones(shape, np.result_type(primal(array))), index, padded)
+        out = out + value * (1 - inside)
     return out
 
 
@@ -1512,6 +1602,24 @@ def log_softmax(x, axis=None):
     return s - np.log(total)
 
 
+def softmax(x, axis=None):
+    r"""$e^{x_i} / \sum_j e^{x_j}$ over `axis` (a tuple of axes >= 0, or None), computed stably."""
+    if isinstance(x, Tracer):  # a primitive (as `@primitive` makes it, one call shorter)
+        return x._lift1(softmax, {"axis": axis})
+    _, e, total = _softmax_parts(x, axis)
+    return e / total  # (exp(x - logsumexp(x)) would exponentiate the rounding of logsumexp)
+
+
+def _softmax_vjp(g, ans, x, axis=None):  # J = diag(p) - p p^T, so J g = p (g - <p, g>)
+    gp = g * ans
+    return gp - ans * _sum(gp, axis, True)
+
+
+def _softmax_jvp(t, ans, x, axis=None):
+    tp = t * ans
+    return tp - ans * tp.sum(axis=_from_right(_axes(axis, x.ndim), x.ndim), keepdims=True)
+
+
 def _softmax_parts(z, axis):
     """`s = z - max z`, `e = exp(s)` and `total = sum(e)` (axes kept): softmax `e / total`.
 
@@ -1533,6 +1641,9 @@ def _log_softmax_jvp(t, ans, x, axis=None):
     return t - (t * np.exp(ans)).sum(axis=axes, keepdims=True)
 
 
+defvjp(softmax, _softmax_vjp)
+ANS_ONLY.add(softmax)
+defjvp(softmax, _softmax_jvp)
 defvjp(log_softmax, _log_softmax_vjp)
 ANS_ONLY.add(log_softmax)
 defjvp(log_softmax, _log_softmax_jvp)

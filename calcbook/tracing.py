@@ -42,10 +42,12 @@ import numpy as np
 
 __all__ = [
     "FwdTracer",
+    "FwdView",
     "LEAF",
     "RESIDUALS",
     "RevTracer",
     "Tracer",
+    "VIEWS",
     "apply",
     "backward",
     "new_level",
@@ -70,6 +72,9 @@ SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadca
 # Fused functions (`calcbook.rules.fused`): they return `(value, residuals)` and the tape keeps
 # the residuals in place of `ans` (what the forward pass computed and the VJP rules reuse).
 RESIDUALS: set = set()
+# Primitives whose result NumPy returns as a view of the argument: an in-place update of such a
+# result (`x[:2] += 1`, `x.T *= 2`) would write through to the argument, so it is refused.
+VIEWS: set = set()
 
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
@@ -341,8 +346,8 @@ class Tracer:
     def __neg__(self):
         return self._lift1(np.negative)
 
-    def __pos__(self):
-        return self
+    def __pos__(self):  # (a copy, as NumPy's `+x` is)
+        return self._lift1(np.positive)
 
     def __abs__(self):
         return self._lift1(np.absolute)
@@ -397,6 +402,57 @@ class Tracer:
 
         method.__name__ = name
         return method
+
+    # --- augmented assignment: NumPy's in-place update, for every name of the array ----------
+    def _inplace(self, prim, other, op):
+        """`x op= other` as NumPy does it: `x` itself (every name bound to it) takes the result.
+
+        Refused where NumPy would write through to another array: an input of the transform
+        (the caller's array) or a view (`x[:2]`, `x.T`, `x.reshape(...)`, ...) of one.
+        """
+        if self._shares_memory():
+            raise TracerError(
+                f"x {op}= ... on a traced array that is an input of the transform or a view of "
+                "another array: in NumPy it would modify that array too, which calcbook cannot "
+                f"follow. Write x = x {op} ... (a new array) instead."
+            )
+        r = self._lift2(prim, self, other)
+        if type(r) is not type(self) or r._level != self._level:  # `other` is traced deeper
+            raise TracerError(
+                f"x {op}= y where y is traced by an inner transform than x: write x = x {op} y."
+            )
+        if r.shape != self.shape:
+            raise ValueError(
+                f"non-broadcastable output operand with shape {self.shape} doesn't match the "
+                f"broadcast shape {r.shape}"
+            )
+        if r.dtype != self.dtype:  # NumPy keeps the dtype of x, casting with 'same_kind'
+            if not np.can_cast(r.dtype, self.dtype, "same_kind"):
+                raise TypeError(
+                    f"Cannot cast the result of x {op}= ... from {r.dtype} to x's dtype "
+                    f"{self.dtype} with casting rule 'same_kind'"
+                )
+            r = FUNCTIONS["astype"](r, self.dtype)
+        self._become(r)
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(np.add, other, "+")
+
+    def __isub__(self, other):
+        return self._inplace(np.subtract, other, "-")
+
+    def __imul__(self, other):
+        return self._inplace(np.multiply, other, "*")
+
+    def __itruediv__(self, other):
+        return self._inplace(np.true_divide, other, "/")
+
+    def __ipow__(self, other):
+        return self._inplace(np.power, other, "**")
+
+    def __imatmul__(self, other):
+        return self._inplace(np.matmul, other, "@")
 
     sort = _refuse("sort")
     fill = _refuse("fill")
@@ -464,10 +520,12 @@ class Tracer:
         return FUNCTIONS[np.dot](self, other)
 
     def astype(self, dtype, copy=True):
+        if copy and np.dtype(dtype) == self.dtype:  # a copy, as NumPy's
+            return self._lift1(np.positive)
         return FUNCTIONS["astype"](self, dtype)
 
-    def copy(self):
-        return self  # traced arrays are never mutated, so sharing is safe
+    def copy(self):  # a new array: an in-place update of the copy leaves `self` as it is
+        return self._lift1(np.positive)
 
     def cumsum(self, axis=None, dtype=None, out=None):
         return np.cumsum(self, axis=axis, dtype=dtype, out=out)
@@ -497,6 +555,27 @@ class Tracer:
         if self.dtype.kind == "c":
             raise unsupported(np.real)
         return self
+
+    @property
+    def imag(self):  # of a real array: zeros, a constant
+        if self.dtype.kind == "c":
+            raise unsupported(np.imag)
+        return np.zeros_like(primal(self))
+
+    mT = property(lambda self: FUNCTIONS[np.matrix_transpose](self))
+    itemsize = property(attrgetter("_value.itemsize"))
+    nbytes = property(attrgetter("_value.nbytes"))
+
+    def __round__(self, ndigits=None):  # round(x): a constant, as np.round
+        return np.round(primal(self), ndigits or 0)
+
+    def __getattr__(self, name):  # (only for names not found: the rest of ndarray's attributes)
+        if name.startswith("__") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(  # (an AttributeError, so that hasattr(x, name) stays False)
+            f"ndarray.{name} is not supported on traced arrays by calcbook's differentiation "
+            f"engine; see calcbook.rules.supported() for the NumPy functions that are."
+        )
 
     def any(self, axis=None, out=None, keepdims=False):
         return np.any(primal(self), axis=axis, out=out, keepdims=keepdims)
@@ -536,6 +615,13 @@ class RevTracer(Tracer):
         self._level = level
         self._index = index
         self._tape = tape
+
+    def _shares_memory(self):
+        prim = self._tape[self._index][0]
+        return prim is None or prim in VIEWS  # an input (a leaf), or a view
+
+    def _become(self, other):
+        self._value, self._index = other._value, other._index
 
     @classmethod
     def leaf(cls, value, level, tape):
@@ -606,15 +692,22 @@ class FwdTracer(Tracer):
         self._level = level
         self._tangent = tangent
 
+    def _shares_memory(self):
+        return False  # (`FwdView` says True)
+
+    def _become(self, other):
+        self._value, self._tangent = other._value, other._tangent
+
     def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
         x, t = self._value, self._tangent
         ans = prim(x, **params) if params else prim(x)
         rule = JVP_RULES[prim]
+        box = FwdView if prim in VIEWS else FwdTracer
         if not isinstance(rule, tuple):
-            return FwdTracer(ans, self._level, rule([t], ans, x, **params))
+            return box(ans, self._level, rule([t], ans, x, **params))
         # (unlike in `_lift`, nothing to lift or fill: an elementwise function of one argument
         # maps a tangent of the argument's full shape to one of the result's, the same shape)
-        return FwdTracer(ans, self._level, rule[0](t, ans, x, **params))
+        return box(ans, self._level, rule[0](t, ans, x, **params))
 
     def _lift2(self, prim, a, b):  # the hot path of binary operators: `self` is `a` or `b`
         level = self._level
@@ -673,6 +766,16 @@ class FwdTracer(Tracer):
         if elementwise:
             out = _fill_tangent(out, ans)
         return FwdTracer(ans, level, out)
+
+
+class FwdView(FwdTracer):
+    """A forward-mode traced array that NumPy would share memory with another array: an input of
+    the transform or a view of an array (an in-place update of it is refused)."""
+
+    __slots__ = ()
+
+    def _shares_memory(self):
+        return True
 
 
 def _constant(c):

@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
-from .tracing import LEAF, FwdTracer, RevTracer, Tracer, backward, new_level, primal
+from .tracing import LEAF, FwdTracer, FwdView, RevTracer, Tracer, backward, new_level, primal
 
 __all__ = [
     "grad",
@@ -89,7 +89,10 @@ def _argnums(argnums, nargs):
                 f"argnums={argnums!r} is out of range for a function called with {nargs} "
                 f"positional argument{'s' * (nargs != 1)} (valid: 0 to {nargs - 1})."
             )
-    return tuple(int(n) % nargs for n in nums), multi
+    nums = tuple(int(n) % nargs for n in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"argnums={argnums!r} names an argument twice: give each one once.")
+    return nums, multi
 
 
 def _prepare(x):
@@ -456,7 +459,7 @@ def jvp(f, primals, tangents):
             )
         if t.dtype != x.dtype:
             t = t.astype(x.dtype)
-        boxes.append(FwdTracer(x, level, t))
+        boxes.append(FwdView(x, level, t))  # (an input: NumPy would update it in place)
     out = f(*_unflatten(p_def, boxes))
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
         return out._value, out._tangent
@@ -516,7 +519,7 @@ def jacfwd(f, argnums=0):
             level = new_level()
             basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
             a = list(args)
-            a[n] = FwdTracer(x, level, basis)
+            a[n] = FwdView(x, level, basis)
             values, boxes, out_def = _split(f(*a, **kwargs), level)
             blocks = []
             for v, b in zip(values, boxes, strict=True):

@@ -549,6 +549,15 @@ MORE = {  # function, arguments
     "solve_m": (lambda a, b: np.linalg.solve(a, b), [A, x23.T]),
     "solve_bv": (lambda a, b: np.linalg.solve(a, b), [As, x3]),
     "solve_bm": (lambda a, b: np.linalg.solve(a, b), [As, _rng.standard_normal((3, 2))]),
+    "full_like": (lambda a, v: np.full_like(a * v[0], v[1]) * a, [x23, x3]),
+    "full_like_b": (lambda a, v: np.full_like(a + v, v, shape=(4, 3)), [x23, x3]),
+    "heaviside": (lambda a, h: np.heaviside(np.round(a), h), [x23 / 4, x3]),
+    "take_clip": (lambda a: np.take(a, [-2, 0, 7], axis=1, mode="clip"), [x234]),
+    "take_wrap": (lambda a: np.take(a, [-7, 3, 5], mode="wrap"), [x23]),
+    "softmax": (lambda a: cb.softmax(a, axis=(0, 2)), [x234]),
+    "tril_1d": (lambda a: np.tril(a, -1), [x3]),
+    "triu_1d": (lambda a: np.triu(a), [x3]),
+    "concatenate_many": (lambda a: np.concatenate([a[i : i + 1] for i in range(3)] * 2), [x3]),
 }
 
 
@@ -556,6 +565,97 @@ MORE = {  # function, arguments
 def test_more_functions(name):
     f, args = MORE[name]
     check_rule(f, *args, seed=1)
+
+
+def test_values_match_numpy_for_the_new_modes_and_shapes():
+    x = np.arange(6.0).reshape(2, 3)
+    for f in (
+        lambda a: np.take(a, [-2, 0, 7], axis=1, mode="clip"),
+        lambda a: np.take(a, [-7, 3, 5], mode="wrap"),
+        lambda a: np.tril(a[0], 1),
+        lambda a: np.full_like(a, a[0, 1]),
+    ):
+        y, _ = cb.vjp(f, x)
+        np.testing.assert_array_equal(y, f(x))
+    with pytest.raises(ValueError, match="mode must be"):
+        cb.grad(lambda a: np.sum(np.take(a, [0], mode="bogus")))(x)
+
+
+def test_fmax_and_fmin_pass_the_gradient_to_the_number_beside_a_nan():
+    for f in (np.fmax, np.fmin):
+        assert cb.grad(lambda y, f=f: f(np.nan, y))(1.0) == 1.0
+        assert cb.grad(lambda y, f=f: f(y, np.nan))(1.0) == 1.0
+        gx, gy = cb.grad(lambda x, y, f=f: f(x, y), argnums=(0, 1))(np.nan, np.nan)
+        assert gx == gy == 0.0
+
+
+def test_heaviside_derivative_is_zero_in_x_and_one_in_h0_where_x_is_zero():
+    x, h0 = np.array([-1.0, 0.0, 2.0]), np.array([0.3, 0.4, 0.5])
+    gx, gh = cb.grad(lambda x, h: np.sum(np.heaviside(x, h)), argnums=(0, 1))(x, h0)
+    np.testing.assert_array_equal(gx, 0)
+    np.testing.assert_array_equal(gh, [0, 1, 0])
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a: np.concatenate([a, a], axis=2),
+        lambda a: np.concatenate([a, a], axis=-3),
+        lambda a: np.stack([a, a], axis=5),
+        lambda a: np.swapaxes(a, 0, 3),
+        lambda a: np.transpose(a, (0, 3)),
+        lambda a: np.moveaxis(a, 0, 2),
+        lambda a: np.expand_dims(a, 5),
+    ],
+)
+def test_out_of_range_axes_raise_as_in_numpy(f):
+    a = np.ones((2, 3))
+    with pytest.raises(np.exceptions.AxisError):
+        f(a)
+    for transform in (cb.jacrev, cb.jacfwd):
+        with pytest.raises(np.exceptions.AxisError):
+            transform(f)(a)
+
+
+def test_repeated_axes_and_bad_sections_raise_as_in_numpy():
+    a = np.ones((2, 3))
+    for f in (lambda a: np.moveaxis(a, [0, 0], [1, 0]), lambda a: np.expand_dims(a, (0, 0))):
+        with pytest.raises(ValueError, match="repeated axis"):
+            cb.jacrev(f)(a)
+    with pytest.raises(ValueError, match="larger than 0"):
+        cb.jacrev(lambda a: np.array_split(a, 0)[0])(a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_sums_to_one_for_huge_logits(dtype):
+    # exp(x - logsumexp(x)) would exponentiate the rounding error of logsumexp (about 0.6% at
+    # 1e6 in float32); e^(x - max) / sum keeps each entry within a few ulp
+    for big in (3e4, 1e6, 1e16 if dtype == np.float64 else 1e30):
+        p = cb.softmax(np.full(3, big, dtype))
+        assert p.dtype == dtype
+        np.testing.assert_allclose(p, 1 / 3, rtol=4 * np.finfo(dtype).eps)
+
+
+def test_float32_stays_float32_through_pad_power_and_arctan2():
+    x = np.array([0.5, 1.5], np.float32)
+    for f in (
+        lambda x: np.pad(x, 1, constant_values=2.0),
+        lambda x: 2.0**x,
+        lambda x: np.arctan2(x, 2.0),
+        lambda x: np.arctan2(2.0, x),
+        lambda x: np.heaviside(x, 0.5) * x,
+    ):
+        y, t = cb.jvp(f, (x,), (x,))
+        assert y.dtype == t.dtype == np.float32
+        assert cb.jacfwd(f)(x).dtype == cb.jacrev(f)(x).dtype == np.float32
+        assert cb.vjp(f, x)[1](np.ones_like(y))[0].dtype == np.float32
+
+
+def test_many_pieces_concatenate_to_the_right_gradient():
+    n = 500  # (each piece's rule finds its place in O(1): the pieces' ends are a parameter)
+    x = np.arange(float(n))
+    g = cb.grad(lambda x: np.sum(np.stack([x[i] * i for i in range(n)]) ** 2))(x)
+    np.testing.assert_allclose(g, 2 * x * np.arange(n) ** 2)
 
 
 AXIS_FUNCTIONS = {  # (f(x, axis), smallest number of axes)

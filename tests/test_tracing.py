@@ -171,14 +171,113 @@ def test_mutation_is_refused():
             getattr(x, method)(0)
 
 
-def test_augmented_assignment_rebinds_instead_of_mutating():
-    def f(x):
-        y = x * 1.0
-        y += x  # rebinds y to a new traced array
-        y *= 3.0
-        return np.sum(y)
+def _aliased(x):  # `y` is another name for `z`: NumPy's in-place update changes both
+    z = x * 1.0
+    y = z
+    y += x
+    y *= 3.0
+    y -= 0.5
+    y /= 2.0
+    y **= 2
+    return np.sum(z * x)
 
-    np.testing.assert_array_equal(cb.grad(f)(np.ones(2)), [6.0, 6.0])
+
+def _accumulated(x):  # the loop every NumPy user writes: `total` starts as a Python float
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i] ** 3
+    h = x[:, None] @ x[None, :]
+    h @= np.eye(x.shape[0])
+    return total + np.sum(h)
+
+
+@pytest.mark.parametrize("f", [_aliased, _accumulated])
+def test_augmented_assignment_updates_in_place_as_numpy_does(f):
+    x = np.array([0.5, -1.0, 2.0])
+    value, g = cb.value_and_grad(f)(x)
+    assert value == f(x.copy())  # the same number as NumPy's in-place code
+    h = 1e-6  # against central differences of the plain NumPy function
+    e = np.eye(3)
+    fd = [(f(x + h * e[i]) - f(x - h * e[i])) / (2 * h) for i in range(3)]
+    np.testing.assert_allclose(g, fd, rtol=1e-7)
+    np.testing.assert_allclose(cb.jacfwd(f)(x), g, rtol=1e-12)
+    hess = cb.hessian(f)(x)
+    np.testing.assert_allclose(hess, cb.jacrev(cb.grad(f))(x), rtol=1e-12)
+
+
+def test_augmented_assignment_keeps_dtype_and_shape_as_numpy_does():
+    def f(x):
+        y = x * 1
+        y += np.ones(3)  # float64 into float32: cast back with 'same_kind', as NumPy does
+        return y
+
+    x32 = np.ones(3, np.float32)
+    assert cb.vjp(f, x32)[0].dtype == np.float32
+    assert cb.jvp(f, (x32,), (x32,))[1].dtype == np.float32
+
+    def grow(x):
+        y = x * 1
+        y += np.ones((2, 3))
+        return y
+
+    with pytest.raises(ValueError, match=r"output operand with shape \(3,\).*\(2, 3\)"):
+        cb.vjp(grow, np.ones(3))
+
+
+def test_augmented_assignment_is_refused_on_inputs_and_views():
+    def input_(x):
+        y = x  # NumPy would change the caller's array
+        y += 1.0
+        return np.sum(x * y)
+
+    views = [
+        lambda x: x[:2],
+        lambda x: x.T,
+        lambda x: x.reshape(3, 1),
+        lambda x: np.broadcast_to(x, (2, 3)),
+    ]
+    for transform in (cb.grad, cb.jacfwd):
+        with pytest.raises(TracerError, match=r"input of the transform or a view"):
+            transform(input_)(np.ones(3))
+        for view in views:
+
+            def f(x, view=view):
+                v = view(x * 1.0)
+                v *= 2.0
+                return np.sum(v)
+
+            with pytest.raises(TracerError, match=r"x \*= \.\.\."):
+                transform(f)(np.ones((1, 3)))
+
+
+def test_copies_are_new_arrays_for_augmented_assignment():
+    for copy in (np.copy, lambda x: x.copy(), lambda x: +x, lambda x: x.astype(x.dtype)):
+
+        def f(x, copy=copy):
+            y = copy(x)
+            y += 1.0  # leaves x as it is, as in NumPy
+            return np.sum(x * y)
+
+        x = np.array([1.0, 2.0, 3.0])
+        value, g = cb.value_and_grad(f)(x)
+        assert value == f(x.copy()) == 20.0
+        np.testing.assert_array_equal(g, 2 * x + 1)
+
+
+def test_ndarray_attributes_of_traced_arrays():
+    def f(x):
+        assert x.mT.shape == (3, 2) and x.itemsize == 8 and x.nbytes == 48
+        np.testing.assert_array_equal(x.imag, np.zeros((2, 3)))
+        np.testing.assert_array_equal(round(x), np.round(primal(x)))
+        assert not hasattr(x, "flat")
+        with pytest.raises(AttributeError, match=r"ndarray\.cumprod is not supported"):
+            x.cumprod()
+        with pytest.raises(AttributeError, match="no attribute 'bogus'"):
+            x.bogus  # noqa: B018
+        return np.sum(x.mT * x.mT)
+
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(cb.grad(f)(x), 2 * x)
 
 
 def test_backward_accumulates_over_fan_out_and_can_be_walked_twice():

@@ -213,6 +213,10 @@ def test_argnums_out_of_range():
         cb.jacfwd(lambda x: x, argnums=(0, 1))(np.ones(2))
     with pytest.raises(ValueError, match="out of range"):
         cb.hessian(lambda x: x, argnums=-3)(1.0)
+    for transform in (cb.grad, cb.value_and_grad, cb.jacrev, cb.jacfwd, cb.hessian):
+        for nums in ((0, 0), (0, -1)):  # the same argument twice: refused, not a leaked tracer
+            with pytest.raises(ValueError, match="names an argument twice"):
+                transform(lambda a: np.sum(a**2), argnums=nums)(np.ones(3))
 
 
 # --- Jacobians ----------------------------------------------------------------------------------
