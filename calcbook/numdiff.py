@@ -25,24 +25,38 @@ the textbook one, which doubles the rounding error but helps steep functions suc
 A relative step is too small for a function dominated by an offset, like $1 + x$ at
 $x = 10^{-10}$: the rounding floor computed from the values of $f$ just obtained then exceeds
 $10^3$ times its expected size, and those entries are redone once with $x_c = \max(|x|, 1)$,
-keeping the new value if it agrees with the first within the first one's rounding error.
+keeping the new value if it agrees with the first within the first one's rounding error. A
+function that cancels an offset, like $\cos x - 1$ or $e^x - 1$ near 0, rounds like the offset
+although its values are small, so its floor looks honest; it shows as an estimate that is exactly
+0 (every probe equal), redone the same way and replaced, or with `full_output=True` as a
+measured truncation $10^3$ times the expected error, redone and kept if its bound is smaller.
 With `full_output=True` the truncation error is measured (below), and the step is chosen from
 it: $D(h)$ or $D(4h)$, whichever has the smaller bound (a step too short, like that for $\log$ at
 $10^{-4}$, whose values are large beside $x f'$), and where truncation still dominates the
 rounding floor, up to 3 shorter steps at the balance of the two (a step too long, like that
-for $e^{50x}$ at $0$ or $\sin$ at $10^8$, whose $x_c$ is not $|x|$).
-Richardson scans steps from $\max(|x|, 1)/2$ down to $3\times10^{-5}$ times that, and scans again
-from $\min(|x|, 1)/2$ where its error estimate exceeds $10^{-9} |f'|$ or $10^{-7} |f''|$ (a
-singularity near a tiny $x$, or a periodic $f$ at a huge one), keeping the smaller *relative*
-error estimate: a scan that steps over the pole of $x^{-3}$ converges to a wrong value near 0.
+for $e^{50x}$ at $0$ or $\sin$ at $10^8$, whose $x_c$ is not $|x|$). A shorter step is kept only
+if it confirms the longer one or refutes it (`_rebalance`); one whose difference only grew
+measured rounding the floor missed, which is added to the longer step's bound, scaled back.
+A vector-valued $f$ gets one step per line (per coordinate, or along `v`), the least any
+output wants, and each output keeps its own estimate.
+Richardson scans 8 steps from $\max(|x|, 1)/2$ down to $3\times10^{-5}$ times that, and scans
+12 more, from $\min(|x|, 1, \max(|x|, 1)/4^8)/2$, where its error estimate exceeds $10^{-9} |f'|$
+or $10^{-7} |f''|$ (a singularity near a tiny $x$, a periodic $f$ at a huge one, an $f$ that
+varies faster than the first steps resolve), keeping the smaller error estimate, or the smaller
+*relative* one where it refutes the other: a scan that steps over the pole of $x^{-3}$ converges
+to a wrong value near 0. Large steps can alias a fast function into entries that agree
+($\sin 1000x$ at steps $1/2, 1/8, \dots$), so each entry errs by at least its distance to every
+first-level entry of a shorter step, less that one's own error.
 On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
 steps, a rough one gets small ones.
 The complex step uses $h = 10^{-20} x_c$. Every difference step is
-rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$.
+rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$; a caller's `h`
+that this rounds to 0 (below the spacing of floats at $x$) raises a `ValueError`.
 
-**Cost** in calls to `f`, $m$ = `x.size`. Entries that are redone cost the same again, the
+**Cost** in calls to `f`, $m$ = `x.size`. Entries that are redone cost the same again
+(Richardson's second scan 24 or 25 calls), the
 complex step 2 more calls where $\operatorname{Im} f(x + ih) = 0$ (to tell $f' = 0$ from a
 dropped imaginary part); `info.evaluations` always holds the true count.
 
@@ -57,7 +71,9 @@ $K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, 
 
 With `full_output=True` a difference method is repeated at step $4h$ ($2h$ for a one-sided
 second difference, which shares its probes) to estimate its truncation error: one more call
-per line for `forward`/`backward`, two for `central`, and as many again for each shorter step
+per line for `forward`/`backward` and for the complex step at a caller's `h` (its default
+$10^{-20} x_c$ truncates by $10^{-40}$ relative, and stays one call), two for `central`, and as
+many again for each shorter step
 (a line is the one point of `derivative` and `directional_derivative`, a coordinate of
 `gradient`, `jacobian` and the diagonal of `hessian`, a pair of coordinates off the diagonal,
 which keeps $2h$). Richardson's error comes
@@ -80,12 +96,13 @@ _ORDER = {"forward": 1, "backward": 1, "central": 2, "complex": 2}  # truncation
 _ROUNDING = 4 * EPS  # relative error assumed for each value of f: a few units in the last place
 # Richardson tables: (first step / x_c, most steps, levels, ratio of steps, patience)
 _TABLE = (0.5, 8, 4, 4.0, None)  # derivatives: 8 steps down to 3e-5 x_c, up to O(h^10)
+_RESCAN = (0.5, 12, 4, 4.0, None)  # derivatives' second scan: 12 steps, down to 1e-7 x_c
 _AXIS_TABLE = (4.0, 20, 1, 2.0, 2)  # Hessian axes: O(h^4) like the pairs, scanned until it pays
 _CONVERGED = 1e-8  # Richardson with a patience: stop only below this relative error
 _RETRY = {1: 1e-9, 2: 1e-7}  # Richardson: scan again from the other scale above this relative error
 _RATIO = {  # full_output: the second step, r h, that measures truncation (one-sided n=2: shared)
     ("forward", 1): 4.0, ("backward", 1): 4.0, ("central", 1): 4.0, ("central", 2): 4.0,
-    ("forward", 2): 2.0, ("backward", 2): 2.0,
+    ("forward", 2): 2.0, ("backward", 2): 2.0, ("complex", 1): 4.0,
 }  # fmt: skip
 _REBALANCE = 3  # full_output: at most this many shorter steps where truncation dominates
 
@@ -102,7 +119,8 @@ class Info:
         the neighbouring entry of its table), plus the rounding floor
         $4\epsilon \sum_k |w_k| (|f(x + k h)| + |x f'|) / h^n$.
         The complex step reports $4\epsilon |f'| (1 + |x f'^2 / f|)$, the last ratio capped
-        at $|x| / (\epsilon^{1/3} x_c)$: it covers an $f$ that rounds a scaled argument.
+        at $|x| / (\epsilon^{1/3} x_c)$: it covers an $f$ that rounds a scaled argument. At a
+        caller's `h` its truncation is measured with $4h$ and added, as for the differences.
     evaluations : int
         Number of calls to `f`.
     h : numpy.ndarray or float
@@ -161,6 +179,9 @@ class _Line:
         if not len(t):  # no rows at all: f(x) gives the shape
             return self(0.0)[..., :0]
         keys = [(row, s.item()) for row, s in enumerate(t)]
+        if any(s == 0 for _, s in keys):  # a row at x itself: f(x), shared
+            zero = self(0.0)[..., 0]
+            self.cache.update({(row, 0.0): zero for row in range(len(t))})
         todo = [key for key in keys if key not in self.cache]
         if todo:
             flat = self.x.astype(np.result_type(self.x, t)).ravel()
@@ -178,6 +199,10 @@ class _Line:
         """f at each point, stacked on a last axis; shapes checked, a non-finite value noted."""
         values = [np.asarray(self.f(p)) for p in points]  # under _quiet: non-finite are named
         self.shared["calls"] += len(values)
+        for value in values:
+            if value.dtype.kind not in "biufc":
+                got = value.flat[0] if value.size else value
+                raise TypeError(f"f must return numbers, but it returned {got!r} ({value.dtype})")
         shape, message = self.expect or (self.shared.setdefault("shape", values[0].shape), "")
         for value in values:
             if value.shape != shape:
@@ -251,10 +276,7 @@ def _central(g, h, n):
     return (fp - 2 * f0 + fm) / h**2, (np.abs(fp) + 2 * np.abs(f0) + np.abs(fm) + 4 * d) / h**2
 
 
-_FORMULAS = {"forward": _forward, "backward": _backward, "central": _central}
-
-
-def _complex(g, h):
+def _complex(g, h, n=1):
     r"""Complex step, truncation error $O(h^2)$ and no subtraction:
 
     $$f'(x) = \frac{\operatorname{Im} f(x + ih)}{h} + O(h^2)$$
@@ -282,6 +304,9 @@ def _complex(g, h):
     # estimated as |x f'^2 / f| (f = Re f(x + ih)), at most |x f'| / (eps^(1/3) x_c)
     grow = np.minimum(np.abs(slope) / np.abs(value.real), 1 / (EPS ** (1 / 3) * g.scale[1]))
     return slope, np.abs(slope) * (1 + np.abs(g.x0) * np.nan_to_num(grow))
+
+
+_FORMULAS = {"forward": _forward, "backward": _backward, "central": _central, "complex": _complex}
 
 
 def _richardson(g, h, n, table=_TABLE):
@@ -329,9 +354,18 @@ def _richardson(g, h, n, table=_TABLE):
             worse = np.min([np.nan_to_num(c[1], nan=np.inf) for c in new], axis=0) > 2 * best
             converged = best <= _CONVERGED * np.abs(value)
             rising = rising + 1 if np.all(worse & converged) else 0
-        found += new
+        found += [(*c, k) for c in new]
         if rising == patience:
             break
+    # a large step can alias a function that varies on a shorter scale into entries that agree
+    # (sin(1000 x) at steps 1/2, 1/8, ...): each entry errs by at least its distance to every
+    # later first-level entry, less that one's own error (its distance to the one before)
+    level = np.asarray([r[0] for r in rows])
+    spread = np.abs(np.diff(level, axis=0)) + np.asarray([f[0] for f in floors])[1:]
+    for i, (value, error, floor, hk, k) in enumerate(found):
+        gap = np.abs(value - level[k + 1 :]) - spread[k:]
+        error = np.maximum(error, np.max(np.where(np.isnan(gap), -np.inf, gap), axis=0, initial=0))
+        found[i] = value, error, floor, hk
     cands, errors, rounding, at = (np.asarray(a) for a in zip(*found, strict=True))
     errors = np.where(np.isnan(errors), np.inf, errors)
     best = np.argmin(errors, axis=0)[None]
@@ -344,28 +378,31 @@ def _richardson(g, h, n, table=_TABLE):
 def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
     r"""One estimate at step `h`: value, error bound, step, rounding floor, truncation estimate.
 
-    With `full` a difference method is repeated at the step $r h$ ($r$ = `_RATIO`), which
-    measures the leading truncation term: $D(rh) - D(h) \approx (r^p - 1)\,c\,h^p$. The bound
+    With `full` a difference method (and the complex step at a caller's `h`) is repeated at the
+    step $r h$ ($r$ = `_RATIO`), which measures the leading truncation term:
+    $D(rh) - D(h) \approx (r^p - 1)\,c\,h^p$. The bound
     of $D(h)$ is twice that term (taken as $|D(rh) - D(h)| / (r - 1)$, generous for $p = 2$)
     plus both rounding floors. With `choose` (the step is the default, not the caller's),
     $D(rh)$ is returned instead where its own bound, $2 r^p |D(rh) - D(h)| / (r^p - 1)$ plus
     its floor and the rounding $D(h)$ brings into that difference, is the smaller: a default
     step that is too short for $f$ (rounding-bound, like $\log$ at $10^{-4}$) costs nothing more.
+    The default complex step, $10^{-20} x_c$, is evaluated once: its truncation is negligible.
+    `h` has one entry per line (`x`'s shape, or none); the step returned has one per value.
     """
     if method == "richardson":
         value, error, floor, step = _richardson(g, g.exact(h), n, table)
         return value, error, step, floor, error - floor
-    if method == "complex":
+    if method == "complex" and choose:
         value, noise = _complex(g, h)
         return value, _ROUNDING * noise, h, _ROUNDING * noise, 0 * noise
     formula = _FORMULAS[method]
-    h = g.exact(h)
+    h = h if method == "complex" else g.exact(h)  # an imaginary step needs no exact probe
     value, noise = formula(g, h, n)
     floor = _ROUNDING * noise + EPS * np.abs(value)
     if not full:
         return value, floor, h, floor, np.zeros_like(floor)
     r = _RATIO[method, n]
-    big = g.exact(r * h)
+    big = r * h if method == "complex" else g.exact(r * h)
     other, noise2 = formula(g, big, n)
     floor2 = _ROUNDING * noise2 + EPS * np.abs(other)
     c = (big / h) ** _ORDER[method]  # r^p, for the steps as rounded
@@ -395,64 +432,112 @@ def _step(method, n, scale, table=_TABLE):
     return 0.5 * EPS ** (1 / (_ORDER[method] + n)) * scale
 
 
-def _along(g, method, n, h, full, table=_TABLE):
+def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
     """The n-th derivative of `t -> g(t)` at 0: value, error bound, step; see "Default step"."""
     if h is not None:
+        if method != "complex" and np.any(g.exact(h) == 0):
+            k = np.argmax(np.broadcast_to(g.exact(h) == 0, np.shape(g.x0)))
+            x, step = np.ravel(g.x0)[k], np.ravel(np.broadcast_to(h, np.shape(g.x0)))[k]
+            raise ValueError(
+                f"h={step:g} is below the spacing of floats at x={x:g}: x + h rounds to x, "
+                f"so every probe is f(x); use h >= {np.spacing(np.abs(x)):.2g}"
+            )
         return _estimate(g, method, n, h, full, table)[:3]
     rich = method == "richardson"
     first, second = (g.scale[1], g.scale[2]) if rich else g.scale[:2]
-    out = _estimate(g, method, n, _step(method, n, first, table), full, table, choose=True)
-    value, error, _, floor, _ = out
+    if rich and rescan is not table:  # the second scan also reaches below the first one's steps
+        second = np.minimum(second, first * table[0] / (rescan[0] * table[3] ** table[1]))
+    base = _step(method, n, first, table)
+    out = _estimate(g, method, n, base, full, table, choose=True)
+    value, error, _, floor, trunc = out
     outputs = tuple(range(np.ndim(value) - np.ndim(first)))  # one step for all of an output
     if rich:  # its error estimate is reliable: redo where it is poor (or not finite)
         redo = ~(error <= _RETRY[n] * np.abs(value))
-    else:  # no truncation estimate: redo where rounding alone is 1000x its expected size
+    else:  # redo where rounding (or the truncation measured) is 1000x its expected size, or 0
         p = _ORDER[method]
-        redo = floor > 1e3 * EPS ** (p / (p + n)) * np.abs(value)
+        expected = EPS ** (p / (p + n)) * np.abs(value)
+        redo = (np.maximum(floor, trunc) > 1e3 * expected) | (value == 0)
     redo = np.any(redo, axis=outputs) & (first != second)
     if np.any(redo):
-        again = np.where(redo, second, first)  # a batch evaluates the other rows' probes again,
-        new = _estimate(g, method, n, _step(method, n, again, table), full, table, True)  # cached
+        if rich:  # a step of 0 leaves a row of a batch alone (no calls); its entries are nan
+            again = np.where(redo, _step(method, n, second, rescan), 0.0)
+        else:  # a batch evaluates the other rows' probes again, cached
+            again = np.where(redo, _step(method, n, second, table), base)
+        new = _estimate(g, method, n, again, full, rescan if rich else table, True)
         v2, e2 = new[:2]
-        if rich:  # the smaller relative error: a scan that stepped over a pole can look converged
+        if rich:  # the smaller error, or the smaller relative one where it refutes the first:
             ok, ok2 = np.isfinite(value) & np.isfinite(error), np.isfinite(v2) & np.isfinite(e2)
-            better = ok2 & (~ok | (e2 * np.abs(value) < error * np.abs(v2)))
-        else:
-            better = np.abs(v2 - value) <= 2 * floor
-        take = redo & np.all(better, axis=outputs)
+            relative = (e2 * np.abs(value) < error * np.abs(v2)) & (np.abs(v2 - value) > e2)
+            better = ok2 & (~ok | (e2 < error) | relative)  # a scan over a pole looks converged
+        elif full:  # the smaller bound; and a 0 where f is not constant was no estimate
+            better = (e2 < error) | ((value == 0) & np.isfinite(e2))
+        else:  # agreement within the first one's rounding, or the first was a 0 (all probes equal)
+            better = np.isfinite(v2) & ((np.abs(v2 - value) <= 2 * floor) | (value == 0))
+        take = redo & (better if rich else np.all(better, axis=outputs))
+        base = np.where(take, again, base)
         out = tuple(np.where(take, b, a) for a, b in zip(out, new, strict=True))
-    if full and method in _FORMULAS:  # a measured truncation error: balance the step
-        out = _rebalance(g, method, n, out, outputs, table)
+    if full and not rich and method != "complex":  # a measured truncation: balance the step
+        out = _rebalance(g, method, n, out, base, outputs, table)
     return out[:3]
 
 
-def _rebalance(g, method, n, out, outputs, table):
+def _rebalance(g, method, n, out, base, outputs, table):
     r"""Shorten the step where the measured truncation error dominates the rounding floor.
 
     With truncation $T (s/h)^p$ and rounding $F (h/s)^n$ the bound is least at
-    $s = h\,(nF / pT)^{1/(p+n)}$; where that is below $h/2$ ($e^{50x}$ with $x_c = 1$) the
-    estimate is redone there, at most `_REBALANCE` times, and kept if its bound is smaller or
-    the old bound misses it (then the long step was outside the range where its leading term
-    dominates, and its bound is not to be trusted).
+    $s = h\,(nF / pT)^{1/(p+n)}$; where that is below $h/2$ for some output ($e^{50x}$ with
+    $x_c = 1$) the line is redone at the least such $s$, at most `_REBALANCE` times. An output
+    keeps the new estimate if it confirms the old one (within its bound) with a smaller bound,
+    or if the old bound misses it and its own measured truncation is smaller (the long step was
+    outside the range where its leading term dominates). A shorter step whose difference only
+    grew found rounding, not truncation (the floor of $\cos x - 1$ is $\epsilon$, not
+    $\epsilon |f|$); one that makes every probe equal, a 0 where $f$ is not constant, is no
+    estimate. `base` is each line's step (`_estimate`'s returns one per output).
     """
     value, error, step, floor, trunc = out
     p = _ORDER[method]
     for _ in range(_REBALANCE):
         ratio = np.where(trunc > 0, n * floor / (p * np.where(trunc > 0, trunc, 1)), np.inf)
-        shrink = np.min(ratio ** (1 / (p + n)), axis=outputs)  # the optimal step / step
-        redo = shrink < 0.5
+        target = ratio ** (1 / (p + n)) * step  # the optimal step of each output
+        redo = np.any(target < 0.5 * step, axis=outputs)
         if not np.any(redo):
             break
-        new = _estimate(g, method, n, np.where(redo, shrink * step, step), True, table, True)
-        v2, e2 = new[:2]
-        take = redo & np.all((e2 < error) | (np.abs(v2 - value) > error), axis=outputs)
+        h = np.where(redo, np.min(target, axis=outputs), base)  # one step per line
+        new = _estimate(g, method, n, h, True, table, True)
+        v2, e2, _, _, t2 = new
+        miss = np.abs(v2 - value) > error
+        # missed: the old step was too long if it errs 1% or more, if the new one errs less
+        # relatively, or if the new one's bound misses the old by 2x too
+        longer = (trunc > 0.01 * np.abs(value)) | (t2 * np.abs(value) < trunc * np.abs(v2))
+        longer |= np.abs(v2 - value) > 2 * e2
+        consistent = np.where(miss, longer, e2 < error)
+        take = redo & consistent & ((v2 != 0) | (value == 0)) & ((t2 > 0) | (trunc == 0))
+        noise = redo & miss & ~take  # rounding the floor missed, scaled back to the longer step
+        error = np.where(noise, error + 2 * np.abs(v2 - value) * (h / step) ** n, error)
         if not np.any(take):
             break
+        base = np.where(np.any(take, axis=outputs), h, base)
         value, error, step, floor, trunc = (
             np.where(take, b, a)
             for a, b in zip((value, error, step, floor, trunc), new, strict=True)
         )
     return value, error, step, floor, trunc
+
+
+def _real(name, a):
+    """`a` as a finite float64 array: bools and integers (even past int64) are promoted."""
+    a = np.asarray(a)
+    if a.dtype.kind == "O":  # a Python int too large for int64, say
+        try:
+            a = a.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real (bool, integer or float), got dtype {a.dtype}")
+    a = a.astype(np.float64)  # integers are promoted, never truncated
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {a[~np.isfinite(a)].flat[0]}")
+    return a
 
 
 def _checked(method, n, h, x):
@@ -461,10 +546,9 @@ def _checked(method, n, h, x):
     if n not in (1, 2) or (method == "complex" and n != 1):
         orders = "n=1 only" if method == "complex" else "n=1 and n=2"
         raise ValueError(f"n={n} is not supported by method={method!r}, which gives {orders}")
-    x = np.asarray(x)
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"x must be real (bool, integer or float), got dtype {x.dtype}")
-    x = x.astype(np.float64)  # integers are promoted, never truncated
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"n must be an integer (1 or 2), got {n!r}")
+    x = _real("x", x)
     if h is not None:
         h = np.asarray(h, dtype=np.float64)
         if not np.all(np.isfinite(h) & (h > 0)):
@@ -525,9 +609,11 @@ def derivative(f, x, *, n=1, method="central", h=None, full_output=False):
     Raises
     ------
     ValueError
-        Unknown `method`; unsupported `n`; `h` not positive; `f(x)` not shaped like `x`; `f`
-        not finite at a probe point (named); `"complex"` with an `f` that drops the imaginary
-        part.
+        Unknown `method`; unsupported `n`; `x` not finite; `h` not positive, or below the
+        spacing of floats at `x`; `f(x)` not shaped like `x`; `f` not finite at a probe point
+        (named); `"complex"` with an `f` that drops the imaginary part.
+    TypeError
+        `n` not an integer, `x` not real, or `f` returning something other than numbers.
 
     Notes
     -----
@@ -693,7 +779,8 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
     Raises
     ------
     ValueError
-        If `v` is zero or its shape differs from `x`'s (both named), and as `derivative`.
+        If `v` is zero, not finite, or its shape differs from `x`'s (both named), if `h` moves
+        no coordinate of `x`, and as `derivative` (`TypeError` for a `v` that is not real).
 
     Notes
     -----
@@ -712,17 +799,21 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
     ```
     """
     x, _ = _checked(method, 1, None, x)
-    v = np.asarray(v, dtype=np.float64)
+    v = _real("v", v)
     if v.shape != x.shape:
         raise ValueError(f"v must have x's shape {x.shape}, got shape {v.shape}")
     if not np.any(v):
         raise ValueError("v is zero: a direction must be nonzero")
-    if h is not None:
-        h = _checked(method, 1, h, 0.0)[1][()]
     nz = v != 0
     scale = tuple(float(np.min(s[nz] / np.abs(v[nz]))) for s in _scales(x))
+    # rounding x + t v moves t by about eps x0: the |x f'| of `_forward`; `_Line.exact`'s origin
+    x0 = min(float(np.abs(x).ravel() @ np.abs(v).ravel() / (v.ravel() @ v.ravel())), scale[0])
+    if h is not None:
+        h = _checked(method, 1, h, 0.0)[1][()]
+        if method != "complex" and ((x0 + h) - x0 == 0 or np.array_equal(x + h * v, x)):
+            raise ValueError(f"h={h:g} is below the spacing of floats at x: x + h v rounds to x")
     shared = {"calls": 0}
-    g = _Line(f, x, v, 0.0, shared, scale=scale)
+    g = _Line(f, x, v, x0, shared, scale=scale)
     value, error, step = _along(g, method, 1, h, full_output)
     return _result(value, error, shared, float(np.min(step)), full_output)
 
@@ -787,7 +878,8 @@ def hessian(f, x, *, method="central", h=None, full_output=False):
     m, shared = x.size, {"calls": 0}
     expect = ((), "hessian needs a scalar-valued f; for vector-valued f use jacobian of jacobian")
     g = _Line(f, x, _axes(m), x.ravel(), shared, expect)  # the diagonal, every axis at once
-    d, e, s = _along(g, method, 2, None if h is None else h.ravel(), full_output, _AXIS_TABLE)
+    h = None if h is None else h.ravel()
+    d, e, s = _along(g, method, 2, h, full_output, _AXIS_TABLE, _AXIS_TABLE)
     i, j = np.triu_indices(m, 1)  # then every pair at once, along u = s_i e_i + s_j e_j
     g = _Line(f, x, (np.stack([i, j], axis=1), np.stack([s[i], s[j]], axis=1)), 0.0, shared, expect)
     if method == "richardson":

@@ -464,3 +464,123 @@ def test_float32_values_from_f_raise_instead_of_a_wrong_zero():
 def test_step_of_the_wrong_shape_names_both_shapes():
     with pytest.raises(ValueError, match=r"h must be a number or have x's shape \(3,\).*\(2,\)"):
         numdiff.derivative(np.exp, np.ones(3), h=[1e-3, 1e-3])
+
+
+# --- regressions found by a second audit (mpmath at 50 digits, numdifftools) ---
+
+
+def test_vector_valued_directional_derivative_probes_only_the_line():
+    # full_output chose a step per output, and the next step was taken per output too: f was
+    # probed at x + t * v with t an array, off the line (200.855 and -0.658, "error" 8e-11)
+    f = lambda x: np.array([np.exp(10 * x[0]), np.sin(x[0] + x[1])])  # noqa: E731
+    x, v = np.array([0.3, 0.2]), np.array([1.0, -1.0])
+    probes = []
+    value, info = numdiff.directional_derivative(
+        lambda z: probes.append(z - x) or f(z), x, v, full_output=True
+    )
+    exact = np.array([10 * np.exp(3.0), 0.0])
+    assert np.all(np.abs(value - exact) <= info.error) and abs(value[0] - exact[0]) <= 1e-6
+    for d in probes:  # every probe is x + t v for one number t
+        assert d[0] == pytest.approx(-d[1], rel=1e-6, abs=1e-300)
+
+
+def test_jacobian_full_output_of_a_steep_vector_function():
+    # used to raise "more dimensions than allowed by the axis remapping" (or a broadcast error
+    # when f(x) and x differ in shape), the same per-output step reaching a batch of rows
+    J, info = numdiff.jacobian(lambda x: np.exp(50 * x), np.zeros(2), full_output=True)
+    err = np.abs(J - 50 * np.eye(2))
+    assert np.all(err <= info.error) and err.max() < 1e-6
+    f = lambda x: np.exp(50 * np.array([x.sum(), x[0]]))  # noqa: E731
+    d, info = numdiff.directional_derivative(f, np.zeros(3), np.ones(3), full_output=True)
+    assert np.all(np.abs(d - [150.0, 50.0]) <= info.error)
+
+
+@pytest.mark.parametrize("method", ["central", "forward"])
+def test_cancelling_function_is_not_a_zero_with_a_tiny_bound(method):
+    # cos(x) - 1 and exp(x) - 1 round like 1, not like their tiny values: the step shrank until
+    # every probe was equal, and 0.0 came back with a bound of 1e-3 (true -1) or 8e-5 (true 1)
+    value, info = numdiff.derivative(
+        lambda x: np.cos(x) - 1, 1e-3, n=2, method=method, full_output=True
+    )
+    assert abs(value + np.cos(1e-3)) <= min(info.error, 1e-4)
+    value, info = numdiff.derivative(lambda x: np.exp(x) - 1, 1e-8, method=method, full_output=True)
+    assert abs(value - np.exp(1e-8)) <= 1e-7
+    if method == "central":  # forward: D(h) = D(4h) exactly on a staircase of step eps, bound 5e-15
+        assert abs(value - np.exp(1e-8)) <= info.error
+
+
+def test_cancelling_function_gradient_and_hessian_near_zero():
+    f = lambda x: np.log(1 + x @ x)  # noqa: E731
+    x = np.array([1e-8, 2e-8])
+    g, info = numdiff.gradient(f, x, full_output=True)
+    assert np.all(np.abs(g - 2 * x) <= info.error) and np.abs(g - 2 * x).max() <= 1e-10
+    np.testing.assert_allclose(numdiff.hessian(f, x), 2 * np.eye(2), atol=1e-6)  # was all 0
+
+
+@pytest.mark.parametrize("x", [1.0, 2.5, 10.0, 100.0])
+def test_richardson_does_not_trust_aliased_large_steps(x):
+    # sin(1000 x): steps 1/2, 1/8, 1/32 alias into entries that agree (-23.31 +- 0.18 at x = 1,
+    # true -826880), and x >= 1 had no second scan
+    value, info = numdiff.derivative(
+        lambda x: np.sin(1e3 * x), x, n=2, method="richardson", full_output=True
+    )
+    exact = -1e6 * np.sin(1e3 * x)
+    assert abs(value - exact) <= info.error <= 1e-4 * abs(exact)
+
+
+def test_check_grads_passes_a_correct_gradient_of_a_fast_oscillation():
+    import calcbook as cb
+
+    # the finite difference was 14.23 +- 3e-4 against the correct -2007.4
+    cb.check_grads(lambda x: np.sin(1e3 * x), (np.array([0.003323, 0.000226, -0.000353]),), seed=3)
+    for seed in range(3):
+        x = np.random.default_rng(seed).standard_normal(3)
+        cb.check_grads(lambda x: np.tanh(1e4 * x) * x, (x,), order=1, seed=seed)
+
+
+def test_complex_step_with_a_callers_step_bounds_its_truncation():
+    # h = 1e-3: the truncation h^2 |f'''| / 6 = 1e-6 was left out of a bound of 5e-15
+    value, info = numdiff.derivative(
+        lambda x: x**3, 0.7, method="complex", h=1e-3, full_output=True
+    )
+    assert abs(value - 1.47) <= info.error <= 1e-4 and info.evaluations == 2
+    f = Counted(lambda x: x**3)  # the default step, 1e-20 x_c, stays a single evaluation
+    value, info = numdiff.derivative(f, 0.7, method="complex", full_output=True)
+    assert f.calls == info.evaluations == 1 and abs(value - 1.47) <= info.error
+
+
+def test_step_below_the_spacing_of_floats_raises():
+    # x + h rounded to x: every probe was f(x), and nan came back silently
+    with pytest.raises(ValueError, match=r"h=1e-12 is below the spacing of floats at x=1e\+08"):
+        numdiff.derivative(np.sin, 1e8, h=1e-12, full_output=True)
+    with pytest.raises(ValueError, match="below the spacing of floats at x=1e"):
+        numdiff.gradient(lambda x: np.sum(np.sin(x)), np.array([1e8, 1.0]), h=1e-12)
+    with pytest.raises(ValueError, match="below the spacing of floats"):
+        numdiff.directional_derivative(np.sum, np.array([1e8, 1e8]), np.ones(2), h=1e-12)
+
+
+def test_bad_direction_point_order_and_values_raise_clearly():
+    f = lambda x: np.sum(x**2)  # noqa: E731
+    for v in ([1.0, np.inf], [np.nan, 1.0]):  # returned nan
+        with pytest.raises(ValueError, match="v must be finite"):
+            numdiff.directional_derivative(f, np.array([1.0, 2.0]), np.array(v))
+    with pytest.raises(TypeError, match="v must be real"):  # was "v is zero" and a warning
+        numdiff.directional_derivative(f, np.array([1.0, 2.0]), np.array([1.0, 1j]))
+    with pytest.raises(ValueError, match="x must be finite, got nan"):
+        numdiff.derivative(np.sin, np.nan)
+    with pytest.raises(TypeError, match="f must return numbers.*None"):
+        numdiff.derivative(lambda x: None, 1.0)
+    for n in (1.0, True):
+        with pytest.raises(TypeError, match="n must be an integer"):
+            numdiff.derivative(np.sin, 1.0, n=n)
+    assert numdiff.derivative(lambda x: x * x, 10**30) == pytest.approx(2e30, rel=1e-9)
+
+
+def test_directional_step_is_not_rounded_away_by_a_large_coordinate():
+    # x + t v rounds each coordinate: the rounding term uses |x| along v, but the step itself
+    # must still resolve the smallest coordinate's scale (a step of 0 divided by zero)
+    x = np.array([1e-9, 2.0, -3.0])
+    f = lambda x: np.sum(np.exp(x) * x)  # noqa: E731
+    for method in ("forward", "central"):
+        d, info = numdiff.directional_derivative(f, x, np.ones(3), method=method, full_output=True)
+        assert abs(d - np.sum((1 + x) * np.exp(x))) <= info.error <= 1e-5
