@@ -72,6 +72,7 @@ from .tracing import (
     TracerError,
     _mutation_error,
     apply,
+    complex_error,
     identity,
     primal,
     unbroadcast,
@@ -951,6 +952,9 @@ def _einsum(*operands, spec, optimize):
     return np.einsum(spec, *operands, optimize=optimize)
 
 
+VIEWS.add(_einsum)  # (NumPy returns a view for one operand, as in "ij->ji": the engine checks)
+
+
 def _diagonal_factors(target, x, spec):
     """Rename the repeats of a letter in `target` ("ii" -> "iA"), with identity matrices "iA".
 
@@ -1032,7 +1036,7 @@ def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=None, max=No
         a = np.maximum(a, lo)
     if hi is not None:
         a = np.minimum(a, hi)
-    return a
+    return a if lo is not None or hi is not None else a.copy()  # (a new array, as NumPy's)
 
 
 @primitive
@@ -1048,6 +1052,8 @@ def _astype_adapter(x, dtype):
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
         return x
+    if dtype.kind == "c":
+        raise complex_error(f"a cast of a traced array to {dtype}")
     if not np.issubdtype(dtype, np.inexact):  # integers and booleans: derivative zero
         return primal(x).astype(dtype)
     return apply(_astype, x, dtype=dtype)
@@ -1469,8 +1475,32 @@ def _det(a):
     return np.linalg.det(a)
 
 
-defvjp(_det, lambda g, ans, a: (g * ans)[..., None, None] * _mT(_inv(a)))
-defjvp(_det, lambda t, ans, a: ans * _trace_last(_inv(a) @ t))
+def _cofactors(a, ans):
+    r"""The cofactor matrix $\partial \det A / \partial A = \operatorname{adj}(A)^\top$.
+
+    It is $\det(A)\, A^{-\top}$. Where $A$ is singular, $A^{-1}$ does not exist but the
+    cofactors do: with the SVD $A = U S V^\top$,
+    $\operatorname{adj}(A)^\top = \det(U)\det(V)\, U D V^\top$, where
+    $D = \operatorname{diag}(\prod_{j \ne i} s_j)$ (products of the other singular values).
+    """
+    try:
+        return ans[..., None, None] * _mT(_inv(a))
+    except np.linalg.LinAlgError:
+        if isinstance(a, Tracer):
+            raise NotImplementedError(
+                "second and higher derivatives of numpy.linalg.det at a singular matrix are not "
+                "supported (the first derivative, the cofactor matrix, is)"
+            ) from None
+    u, s, vt = np.linalg.svd(a)
+    ones = np.ones_like(s[..., :1])
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return sign[..., None, None] * (u * (before * after)[..., None, :]) @ vt
+
+
+defvjp(_det, lambda g, ans, a: g[..., None, None] * _cofactors(a, ans))
+defjvp(_det, lambda t, ans, a: np.sum(_cofactors(a, ans) * t, axis=(-2, -1)))
 
 
 @primitive

@@ -50,6 +50,7 @@ __all__ = [
     "VIEWS",
     "apply",
     "backward",
+    "complex_error",
     "new_level",
     "primal",
     "unbroadcast",
@@ -172,6 +173,19 @@ def unsupported(fun, detail: str = "") -> NotImplementedError:
     )
 
 
+def complex_error(what: str) -> NotImplementedError:
+    """The error for complex numbers: the derivative rules are written for real arrays."""
+    return NotImplementedError(
+        f"{what}: complex numbers are not supported by calcbook's differentiation engine, whose "
+        "derivative rules are written for real arrays. Carry the real and imaginary parts as two "
+        "real arrays instead."
+    )
+
+
+def _is_complex(c):
+    return type(c) is complex or (isinstance(c, np.ndarray | np.generic) and c.dtype.kind == "c")
+
+
 def _mutation_error(what: str) -> TracerError:
     return TracerError(
         f"{what} would modify a traced array in place, which would corrupt its derivative. "
@@ -245,7 +259,14 @@ class Tracer:
                 if n == 2:
                     return self._lift2(prim, *inputs)  # `self` is one of them
                 return apply(prim, *inputs)
-        if kwargs.get("out") is not None:
+        out = kwargs.get("out")
+        if out is not None:
+            if not any(isinstance(o, Tracer) for o in out):  # `plain += traced`, say
+                raise TracerError(
+                    f"{_fullname(ufunc)}(..., out=plain) would store a traced result in a plain "
+                    "array, dropping its derivative (as plain += traced does): write "
+                    "plain = plain + traced, a new traced array, instead."
+                )
             raise _mutation_error(f"{_fullname(ufunc)}(..., out=...)")
         if method == "at":
             raise _mutation_error(f"{_fullname(ufunc)}.at")
@@ -407,17 +428,27 @@ class Tracer:
     def _inplace(self, prim, other, op):
         """`x op= other` as NumPy does it: `x` itself (every name bound to it) takes the result.
 
-        Refused where NumPy would write through to another array: an input of the transform
-        (the caller's array) or a view (`x[:2]`, `x.T`, `x.reshape(...)`, ...) of one.
+        A 0-d result is a NumPy scalar, which is immutable: the name is rebound, as in NumPy.
+        Refused where NumPy would write through to another array or where a view would see the
+        change: on an input of the transform (the caller's array), on a view (`x[:2]`, `x.T`,
+        `x.reshape(...)`, ...) and on an array a view has been taken of.
         """
+        r = self._lift2(prim, self, other)
+        if not isinstance(r, Tracer) or r._level != self._level:  # `other` is traced deeper
+            if self.ndim == 0:
+                return r
+            raise TracerError(
+                f"x {op}= y where y is traced by an inner transform than x: write x = x {op} y."
+            )
+        if self.ndim == 0 and r.ndim == 0:
+            return r
         if self._shares_memory():
             raise TracerError(
-                f"x {op}= ... on a traced array that is an input of the transform or a view of "
-                "another array: in NumPy it would modify that array too, which calcbook cannot "
-                f"follow. Write x = x {op} ... (a new array) instead."
+                f"x {op}= ... on a traced array that is an input of the transform, a view of "
+                "another array or an array a view was taken of: in NumPy the change would "
+                f"reach the other array too, which calcbook cannot follow. Write x = x {op} ... "
+                "(a new array) instead."
             )
-        r = self._lift2(prim, self, other)
-        if type(r) is not type(self) or r._level != self._level:  # `other` is traced deeper
             raise TracerError(
                 f"x {op}= y where y is traced by an inner transform than x: write x = x {op} y."
             )
@@ -510,8 +541,8 @@ class Tracer:
     def ravel(self, order="C"):
         return FUNCTIONS[np.ravel](self, order)
 
-    def flatten(self, order="C"):
-        return FUNCTIONS[np.ravel](self, order)
+    def flatten(self, order="C"):  # (a copy, not a view)
+        return FUNCTIONS[np.ravel](self, order)._lift1(np.positive)
 
     def clip(self, min=None, max=None):  # noqa: A002 - ndarray's names
         return FUNCTIONS[np.clip](self, min, max)
@@ -545,8 +576,8 @@ class Tracer:
     def round(self, decimals=0, out=None):
         return np.round(self, decimals, out)
 
-    def conj(self):
-        return np.conjugate(self)
+    def conj(self):  # (of a real array: the array itself, as ndarray.conj)
+        return self if self.dtype.kind != "c" else np.conjugate(self)
 
     conjugate = conj
 
@@ -617,8 +648,15 @@ class RevTracer(Tracer):
         self._tape = tape
 
     def _shares_memory(self):
-        prim = self._tape[self._index][0]
-        return prim is None or prim in VIEWS  # an input (a leaf), or a view
+        tape, i = self._tape, self._index
+        prim, vals = tape[i][:2]
+        if prim is None or (prim in VIEWS and len(vals) == 1):  # an input (a leaf), or a view
+            return True
+        for k in range(i + 1, len(tape)):  # a view taken of it since (a short scan: since `x`)
+            prim, vals, _, _, parents = tape[k]
+            if prim in VIEWS and len(vals) == 1 and parents[0][1] == i:
+                return True
+        return False
 
     def _become(self, other):
         self._value, self._index = other._value, other._index
@@ -637,6 +675,8 @@ class RevTracer(Tracer):
             if isinstance(a, Tracer) and a._level == level:
                 vals[i] = a._value
                 parents.append((i, a._index))
+            elif _is_complex(a):
+                raise complex_error(f"a complex argument of {_fullname(prim)}")
         ans = prim(*vals, **params)
         if prim in RESIDUALS:
             ans, kept = ans
@@ -685,7 +725,7 @@ class RevTracer(Tracer):
 class FwdTracer(Tracer):
     """A traced array of a forward-mode level: its value and its (possibly batched) tangent."""
 
-    __slots__ = ("_tangent",)
+    __slots__ = ("_tangent", "_viewed")  # (`_viewed` is set when a view of it is taken)
 
     def __init__(self, value, level, tangent):
         self._value = value
@@ -693,7 +733,7 @@ class FwdTracer(Tracer):
         self._tangent = tangent
 
     def _shares_memory(self):
-        return False  # (`FwdView` says True)
+        return getattr(self, "_viewed", False)  # (`FwdView` says True)
 
     def _become(self, other):
         self._value, self._tangent = other._value, other._tangent
@@ -702,7 +742,9 @@ class FwdTracer(Tracer):
         x, t = self._value, self._tangent
         ans = prim(x, **params) if params else prim(x)
         rule = JVP_RULES[prim]
-        box = FwdView if prim in VIEWS else FwdTracer
+        box = FwdTracer
+        if prim in VIEWS:  # the result shares memory with `self` (in NumPy)
+            box, self._viewed = FwdView, True
         if not isinstance(rule, tuple):
             return box(ans, self._level, rule([t], ans, x, **params))
         # (unlike in `_lift`, nothing to lift or fill: an elementwise function of one argument
@@ -751,6 +793,8 @@ class FwdTracer(Tracer):
                 if isinstance(a, Tracer) and a._level == level:
                     vals[i] = a._value
                     tangents[i] = a._tangent
+                elif _is_complex(a):
+                    raise complex_error(f"a complex argument of {_fullname(prim)}")
         ans = prim(*vals, **params)
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
@@ -780,7 +824,15 @@ class FwdView(FwdTracer):
 
 def _constant(c):
     """A constant operand of a binary operation, a list or tuple as an array (the rules read it)."""
-    return np.asarray(c) if type(c) is list or type(c) is tuple else c
+    t = type(c)
+    if t is float or t is int:  # (the common case)
+        return c
+    if t is list or t is tuple:
+        c = np.asarray(c)
+    if _is_complex(c):
+        what = repr(c) if type(c) is complex else f"array of shape {c.shape}"
+        raise complex_error(f"a complex constant ({what}) combined with a traced array")
+    return c
 
 
 def _lift_tangent(t, x, ans):

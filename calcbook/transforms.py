@@ -19,7 +19,18 @@ import numbers
 import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
-from .tracing import LEAF, FwdTracer, FwdView, RevTracer, Tracer, backward, new_level, primal
+from .tracing import (
+    LEAF,
+    FwdTracer,
+    FwdView,
+    RevTracer,
+    Tracer,
+    _is_complex,
+    backward,
+    complex_error,
+    new_level,
+    primal,
+)
 
 __all__ = [
     "grad",
@@ -97,12 +108,21 @@ def _argnums(argnums, nargs):
 
 def _prepare(x):
     """An input as a float array (integers promoted to float64); tracers are left alone."""
-    if isinstance(x, Tracer) or (isinstance(x, np.ndarray) and x.dtype.kind in "fc"):
+    if isinstance(x, Tracer) or (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
         return x
     x = np.asarray(x)
-    if x.dtype.kind not in "fc":
+    if x.dtype.kind != "f":
+        if x.dtype.kind == "c":
+            raise complex_error(f"a complex input of dtype {x.dtype}")
         x = x.astype(np.float64)
     return x
+
+
+def _real_like(t, x, what):
+    """A tangent or cotangent `t` for the real `x`: refused if complex, else cast to x's dtype."""
+    if t.dtype.kind == "c":
+        raise complex_error(f"a complex {what}")
+    return t if t.dtype == x.dtype else t.astype(x.dtype)
 
 
 def _shape(x):
@@ -141,6 +161,11 @@ def _finish(g, x):
     return g
 
 
+def _writeable(a):
+    """`a`, or a copy of it where it is a read-only view (a broadcast tangent, say)."""
+    return a.copy() if type(a) is np.ndarray and not a.flags.writeable else a
+
+
 def _split(out, level):
     """Per output leaf: the value (unwrapped at `level`) and its tracer, or None if constant."""
     if isinstance(out, Tracer) and out._level == level:
@@ -175,7 +200,7 @@ def _trace_reverse(f, args, kwargs, nums):
     xs, places, trees = [], [], None
     for k, n in enumerate(nums):
         arg = args[n]
-        if type(arg) is not np.ndarray or arg.dtype.kind not in "fc":  # else: the common case
+        if type(arg) is not np.ndarray or arg.dtype.kind != "f":  # else: the common case
             if _is_tree(arg):
                 if trees is None:
                     trees = [None] * k
@@ -398,6 +423,8 @@ def vjp(f, *primals):
                     f"cotangent shape {np.shape(ct)} does not match the output shape "
                     f"{np.shape(v)} of f; the cotangent must have the output's shape."
                 )
+            if _is_complex(ct):
+                raise complex_error("a complex cotangent")
         return tuple(_pull_back(tape, boxes, cts, inputs))
 
     return out_value, vjp_fn
@@ -458,14 +485,15 @@ def jvp(f, primals, tangents):
                 "each tangent must have the shape of its primal."
             )
         if t.dtype != x.dtype:
-            t = t.astype(x.dtype)
+            t = _real_like(t, x, "tangent")
         boxes.append(FwdView(x, level, t))  # (an input: NumPy would update it in place)
     out = f(*_unflatten(p_def, boxes))
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
-        return out._value, out._tangent
+        return out._value, _writeable(out._tangent)
     values, out_boxes, treedef = _split(out, level)
     tangents_out = [
-        _zeros_like(v) if b is None else b._tangent for v, b in zip(values, out_boxes, strict=True)
+        _zeros_like(v) if b is None else _writeable(b._tangent)
+        for v, b in zip(values, out_boxes, strict=True)
     ]
     return _unflatten(treedef, values), _unflatten(treedef, tangents_out)
 
@@ -527,7 +555,8 @@ def jacfwd(f, argnums=0):
                 if b is None:
                     blocks.append(np.zeros(v_shape + shape, dtype=_dtype(v)))
                 else:
-                    blocks.append(np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape))
+                    block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
+                    blocks.append(_writeable(block))
             per_arg.append(blocks)
         return _per_output(out_def, per_arg, multi)
 

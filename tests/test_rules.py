@@ -651,6 +651,20 @@ def test_float32_stays_float32_through_pad_power_and_arctan2():
         assert cb.vjp(f, x)[1](np.ones_like(y))[0].dtype == np.float32
 
 
+def test_det_of_a_singular_matrix_has_its_cofactors_as_gradient():
+    rank2 = np.arange(1.0, 10.0).reshape(3, 3)  # cofactors by hand: 2x2 minors with signs
+    cof = np.array([[-3.0, 6.0, -3.0], [6.0, -12.0, 6.0], [-3.0, 6.0, -3.0]])
+    rank1 = np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0])  # every 2x2 minor is zero
+    stack = np.stack([rank2, np.diag([2.0, 3.0, 4.0])])  # one singular, one not, batched
+    for transform in (cb.grad, lambda f: lambda a: cb.jacfwd(f)(a)):
+        np.testing.assert_allclose(transform(np.linalg.det)(rank2), cof, atol=1e-12)
+        np.testing.assert_allclose(transform(np.linalg.det)(rank1), 0, atol=1e-12)
+    g = cb.grad(lambda s: np.sum(np.linalg.det(s)))(stack)
+    np.testing.assert_allclose(g, [cof, np.diag([12.0, 8.0, 6.0])], atol=1e-12)
+    with pytest.raises(NotImplementedError, match="singular matrix"):
+        cb.hessian(np.linalg.det)(rank2)
+
+
 def test_many_pieces_concatenate_to_the_right_gradient():
     n = 500  # (each piece's rule finds its place in O(1): the pieces' ends are a parameter)
     x = np.arange(float(n))

@@ -419,6 +419,27 @@ def test_in_place_mutation_is_refused():
         cb.grad(lambda x: np.add.at(x, [0], 1.0))(np.ones(2))
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: cb.grad(lambda x: np.abs(x[0] + 1j * x[1]))(np.array([3.0, 4.0])),
+        lambda: cb.grad(lambda x: np.abs(np.sum(x * (1 + 1j))) ** 2)(np.array([1.0, 2.0])),
+        lambda: cb.grad(lambda x: np.abs(np.array([1j, 2.0]) @ x))(np.ones(2)),
+        lambda: cb.grad(lambda x: np.sum(np.abs(x.astype(complex))))(np.ones(2)),
+        lambda: cb.grad(lambda x: np.abs(np.sum(np.where(x > 0, x, 1j))))(np.ones(2)),
+        lambda: cb.grad(lambda z: np.sum(np.abs(np.exp(z))))(np.array([1 + 1j, -0.5])),
+        lambda: cb.jacfwd(np.abs)(np.array([3 + 4j])),
+        lambda: cb.jvp(np.abs, (np.array([3 + 4j]),), (np.array([1.0]),)),
+        lambda: cb.jvp(lambda x: 2 * x, (np.ones(2),), (np.ones(2) * 1j,)),
+        lambda: cb.vjp(lambda x: 2 * x, np.ones(2))[1](np.ones(2) * 1j),
+    ],
+)
+def test_complex_numbers_are_refused_not_differentiated_wrongly(call):
+    # the rules are written for reals (no conjugates): a complex value anywhere stops the trace
+    with pytest.raises(NotImplementedError, match="complex numbers are not supported"):
+        call()
+
+
 def test_converting_a_traced_array_is_refused():
     with pytest.raises(TypeError, match="silently drop"):
         cb.grad(lambda x: float(x))(1.0)
