@@ -182,8 +182,11 @@ def complex_error(what: str) -> NotImplementedError:
     )
 
 
+_ARRAYS = (np.ndarray, np.generic)
+
+
 def _is_complex(c):
-    return type(c) is complex or (isinstance(c, np.ndarray | np.generic) and c.dtype.kind == "c")
+    return type(c) is complex or (isinstance(c, _ARRAYS) and c.dtype.kind == "c")
 
 
 def _mutation_error(what: str) -> TracerError:
@@ -600,14 +603,6 @@ class Tracer:
     def __round__(self, ndigits=None):  # round(x): a constant, as np.round
         return np.round(primal(self), ndigits or 0)
 
-    def __getattr__(self, name):  # (only for names not found: the rest of ndarray's attributes)
-        if name.startswith("__") or not hasattr(np.ndarray, name):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raise AttributeError(  # (an AttributeError, so that hasattr(x, name) stays False)
-            f"ndarray.{name} is not supported on traced arrays by calcbook's differentiation "
-            f"engine; see calcbook.rules.supported() for the NumPy functions that are."
-        )
-
     def any(self, axis=None, out=None, keepdims=False):
         return np.any(primal(self), axis=axis, out=out, keepdims=keepdims)
 
@@ -625,6 +620,24 @@ class Tracer:
 
     def argmin(self, axis=None):
         return np.argmin(primal(self), axis=axis)
+
+
+def _unsupported_attribute(name):
+    def get(self):  # (an AttributeError, so that hasattr(x, name) is False)
+        raise AttributeError(
+            f"ndarray.{name} is not supported on traced arrays by calcbook's differentiation "
+            "engine; see calcbook.rules.supported() for the NumPy functions that are."
+        )
+
+    return property(get)
+
+
+# ndarray's other public attributes say so when used. (Properties, not a `__getattr__`, which
+# would slow down every attribute access of a tracer: CPython specialises only the generic one.)
+for _name in dir(np.ndarray):
+    if not _name.startswith("_") and not hasattr(Tracer, _name):
+        setattr(Tracer, _name, _unsupported_attribute(_name))
+del _name
 
 
 class RevTracer(Tracer):
@@ -825,9 +838,12 @@ class FwdView(FwdTracer):
 def _constant(c):
     """A constant operand of a binary operation, a list or tuple as an array (the rules read it)."""
     t = type(c)
-    if t is float or t is int:  # (the common case)
+    if t is np.ndarray:  # (the common cases first)
+        if c.dtype.kind != "c":
+            return c
+    elif t is float or t is int:
         return c
-    if t is list or t is tuple:
+    elif t is list or t is tuple:
         c = np.asarray(c)
     if _is_complex(c):
         what = repr(c) if type(c) is complex else f"array of shape {c.shape}"
