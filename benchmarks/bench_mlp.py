@@ -16,7 +16,10 @@ Contestants, all timed in this one process, interleaved round by round:
 - `HIPS autograd`: the same loss with `autograd.numpy`;
 - `PyTorch`: CPU tensors with `requires_grad`, `loss.backward()`, SGD under `torch.no_grad()`;
 - `PyTorch, F.cross_entropy`: the same with PyTorch's own fused loss,
-  `torch.nn.functional.cross_entropy(logits, onehot)`.
+  `torch.nn.functional.cross_entropy(logits, onehot)`;
+- `minimal MLP tape` (context, tiny and medium steps only): `minimal_tape.py`, a tape that knows
+  only this network's four operations and checks nothing, the floor of recording a tape on NumPy
+  code.
 
 Every contestant's gradient is checked against the hand-written one before it is timed
 (relative to each gradient's largest entry: 1e-5 in float32, 1e-10 in float64).
@@ -37,6 +40,7 @@ import tracemalloc
 
 import autograd
 import autograd.numpy as anp
+import minimal_tape
 import numpy as np
 from autograd.scipy.special import logsumexp as ag_logsumexp
 
@@ -206,6 +210,17 @@ def torch_step(tp, tx, ty, loss=torch_loss):
     return loss
 
 
+def minimal_loss(boxes, x, onehot):
+    return minimal_tape.cross_entropy(mlp_logits(boxes, x, np.tanh), onehot)
+
+
+def minimal_step(params, x, onehot):
+    loss, grads = minimal_tape.value_and_grad(minimal_loss, params, x, onehot)
+    for p, g in zip(params, grads, strict=True):
+        p -= LR * g
+    return loss
+
+
 # --- checks -----------------------------------------------------------------------------------
 def check_gradients(params, x, onehot, dtype):
     """Every contestant's loss and gradient against the hand-written ones, at the same point."""
@@ -229,6 +244,8 @@ def check_gradients(params, x, onehot, dtype):
     tl, tg = torch_value_and_grad(tp, tx, ty, torch_loss_fused)
     got = [tl.detach().numpy(), *(g.numpy() for g in tg)]
     errors["PyTorch, F.cross_entropy"] = common.check_close("torch fused", got, [loss, *want], rtol)
+    ml, mg = minimal_tape.value_and_grad(minimal_loss, params, x, onehot)
+    errors["minimal MLP tape"] = common.check_close("minimal tape", [ml, *mg], [loss, *want], rtol)
     assert abs(hand_loss(params, x, onehot) - loss) <= rtol * abs(loss)
     return errors
 
@@ -262,6 +279,8 @@ def bench_step(config, dtype, quick):
     contestants["PyTorch"] = lambda: torch_step(tp, tx, ty)
     tpf, _, _ = torch_tensors(params, x, onehot)
     contestants["PyTorch, F.cross_entropy"] = lambda: torch_step(tpf, tx, ty, torch_loss_fused)
+    mp = [p.copy() for p in params]
+    contestants["minimal MLP tape"] = lambda: minimal_step(mp, x, onehot)
 
     times = common.interleave(contestants, rounds=rounds, inner=inner)
     pairs = {f"{n} / hand": (n, "hand-written NumPy") for n in contestants}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import rules
-from .tracing import Tracer
+from .tracing import Tracer, primal
 
 __all__ = ["cross_entropy"]
 
@@ -69,51 +69,53 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    z = logits
+    z, y = logits, targets
     if not isinstance(z, Tracer) and type(z) is not np.ndarray:
         z = np.asarray(z)
-    if z.dtype.kind != "f":
-        if z.dtype.kind not in "iub":
-            raise ValueError(f"cross_entropy needs real logits, got an array of dtype {z.dtype}")
-        z = z.astype(np.float64)
-    ndim = z.ndim
-    if ndim == 0:
-        raise ValueError("cross_entropy needs logits with a class axis, got a scalar")
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"axis={axis!r} is out of range for logits of shape {z.shape}")
-    axis = int(axis) % ndim
-    y = targets
     if not isinstance(y, Tracer) and type(y) is not np.ndarray:
         y = np.asarray(y)
-    if y.dtype.kind in "iu":
-        labels = _labels(y, z, axis)
+    zp, yp = primal(z), primal(y)  # the plain arrays: shapes and dtypes read once, untraced
+    shape, kind = zp.shape, zp.dtype.kind
+    if kind != "f":
+        if kind not in "iub":
+            raise ValueError(f"cross_entropy needs real logits, got an array of dtype {zp.dtype}")
+        z = z.astype(np.float64)
+    ndim = len(shape)
+    if ndim == 0:
+        raise ValueError("cross_entropy needs logits with a class axis, got a scalar")
+    if type(axis) is not int and not isinstance(axis, np.integer) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis!r} is out of range for logits of shape {shape}")
+    axis = int(axis) % ndim
+    kind = yp.dtype.kind
+    if kind == "f":
+        if yp.shape != shape:
+            raise ValueError(
+                f"probability targets must have the shape of the logits: targets {yp.shape}, "
+                f"logits {shape} (class indices would have shape {_without(shape, axis)})"
+            )
+        return rules.cross_entropy(z, y, axis=axis, reduction=reduction)
+    if kind in "iu":
+        labels = _labels(yp, shape, axis)
         return rules.cross_entropy_labels(z, labels, axis=axis, reduction=reduction)
-    if y.dtype.kind != "f":
-        raise ValueError(
-            f"targets must be integer class indices or float probabilities, got dtype {y.dtype}"
-        )
-    if y.shape != z.shape:
-        raise ValueError(
-            f"probability targets must have the shape of the logits: targets {y.shape}, logits "
-            f"{z.shape} (class indices would have shape {_without(z.shape, axis)})"
-        )
-    return rules.cross_entropy(z, y, axis=axis, reduction=reduction)
+    raise ValueError(
+        f"targets must be integer class indices or float probabilities, got dtype {yp.dtype}"
+    )
 
 
 def _without(shape, axis):
     return shape[:axis] + shape[axis + 1 :]
 
 
-def _labels(labels, z, axis):
-    """Integer class indices checked against the logits, as a boolean one-hot array."""
-    want = _without(z.shape, axis)
+def _labels(labels, shape, axis):
+    """Integer class indices checked against the logits' shape, as a boolean one-hot array."""
+    want = _without(shape, axis)
     if labels.shape != want:
         raise ValueError(
             f"class indices must have the shape of the logits without the class axis: "
-            f"targets {labels.shape}, logits {z.shape} (expected {want})"
+            f"targets {labels.shape}, logits {shape} (expected {want})"
         )
-    classes = z.shape[axis]
-    after = z.ndim - 1 - axis  # axes after the class axis
+    classes = shape[axis]
+    after = len(shape) - 1 - axis  # axes after the class axis
     column = _CLASSES.get((classes, after))
     if column is None:
         column = _CLASSES[classes, after] = np.arange(classes).reshape((classes,) + (1,) * after)

@@ -1706,7 +1706,12 @@ def _scale(g, n, axis, reduction):
 
 def _cross_entropy_vjp_z(g, res, z, y, axis, reduction):  # (softmax sum(y) - y) g
     e, total, logp, n = res
-    return (e * (_sum(y, axis, True) / total) - y) * _scale(g, n, axis, reduction)
+    d, scale = e * (_sum(y, axis, True) / total), _scale(g, n, axis, reduction)
+    if type(d) is np.ndarray and type(y) is np.ndarray and not isinstance(scale, Tracer):
+        d -= y  # (in place: d is new, and nothing traced reads it)
+        d *= scale
+        return d
+    return (d - y) * scale
 
 
 def _cross_entropy_vjp_y(g, res, z, y, axis, reduction):  # -log softmax g
