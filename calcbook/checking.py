@@ -23,12 +23,17 @@ __all__ = ["check_grads"]
 
 
 def _pack(out):
-    """All entries of an output (an array or a tuple/list/dict of arrays) as one flat vector."""
+    """All entries of an output (an array or a tuple/list/dict of arrays) as one flat vector.
+
+    Booleans and integers become floats: such an output is piecewise constant, its derivative 0.
+    """
     if isinstance(out, dict):
         out = list(out.values())
     if isinstance(out, (tuple, list)):
-        return np.concatenate([np.reshape(o, (-1,)) for o in out]) if out else np.zeros(0)
-    return np.reshape(out, (-1,))
+        flat = np.concatenate([np.reshape(o, (-1,)) for o in out]) if out else np.zeros(0)
+    else:
+        flat = np.reshape(out, (-1,))
+    return flat if flat.dtype.kind == "f" else flat.astype(np.float64)
 
 
 def _unpack(z, shapes, container=None):

@@ -106,7 +106,10 @@ class Value:
         if b == 0.0:
             raise ZeroDivisionError(f"division by a Value with data 0.0 (numerator {a})")
         q = a / b  # d(a/b)/db = -a/b^2, written -q/b: b * b under- or overflows for extreme b
-        return _node(q, "/", self, 1.0 / b, other, -q / b)
+        da, db = 1.0 / b, -q / b
+        if da - da != 0.0 or db - db != 0.0:  # (the only local derivatives that can overflow,
+            _derivative_overflows("/", da, db)  # with those of log and **)
+        return _node(q, "/", self, da, other, db)
 
     def __pow__(self, other):
         a = self.data
@@ -115,10 +118,13 @@ class Value:
             if a <= 0.0:
                 raise ValueError(f"Value ** Value needs a positive base, got base {a}")
             try:
-                out = a**b
-                return _node(out, "**", self, b * a ** (b - 1.0), other, out * math.log(a))
+                out, da = a**b, b * a ** (b - 1.0)
             except OverflowError:  # (Python's own message says only "Numerical result ...")
                 raise OverflowError(f"{a} ** {b} or its derivative overflows float64") from None
+            db = out * math.log(a)
+            if da - da != 0.0 or db - db != 0.0:
+                _derivative_overflows("**", da, db)
+            return _node(out, "**", self, da, other, db)
         b = Value(other).data  # checks the exponent
         if a < 0.0 and not b.is_integer():
             raise ValueError(f"negative base {a} ** non-integer exponent {b} is not real")
@@ -126,9 +132,12 @@ class Value:
             what = "value" if b < 0.0 else "derivative"
             raise ValueError(f"0.0 ** {b:g}: the {what} is infinite")
         try:
-            return _node(a**b, f"**{b:g}", self, b * a ** (b - 1.0) if b != 0.0 else 0.0)
+            out, da = a**b, b * a ** (b - 1.0) if b != 0.0 else 0.0
         except OverflowError:
             raise OverflowError(f"{a} ** {b:g} or its derivative overflows float64") from None
+        if da - da != 0.0:
+            _derivative_overflows(f"**{b:g}", da)
+        return _node(out, f"**{b:g}", self, da)
 
     def __neg__(self):
         return _node(-self.data, "neg", self, -1.0)
@@ -158,7 +167,10 @@ class Value:
     def log(self):
         if self.data <= 0.0:
             raise ValueError(f"log needs a positive argument, got {self.data}")
-        return _node(math.log(self.data), "log", self, 1.0 / self.data)
+        d = 1.0 / self.data
+        if d - d != 0.0:
+            _derivative_overflows("log", d)
+        return _node(math.log(self.data), "log", self, d)
 
     def tanh(self):
         t = math.tanh(self.data)
@@ -236,11 +248,14 @@ _NUMPY |= {"true_divide": operator.truediv, "divide": operator.truediv, "power":
 _NUMPY |= {"negative": operator.neg, "exp": Value.exp, "log": Value.log, "tanh": Value.tanh}
 
 
+def _derivative_overflows(op, *derivatives):
+    raise OverflowError(f"the local derivative of {op} overflows float64: {derivatives}")
+
+
 def _node(data, op, a, da, b=None, db=0.0):
     """The result `data` of operation `op` on parents `a` (and `b`), with local derivatives."""
-    if data - data != 0.0 or da - da != 0.0 or db - db != 0.0:  # inf - inf and nan - nan: nan
-        what = "result" if data - data != 0.0 else "local derivative"
-        raise OverflowError(f"the {what} of {op} overflows float64: {data}, {da}, {db}")
+    if data - data != 0.0:  # inf - inf and nan - nan are nan
+        raise OverflowError(f"the result of {op} overflows float64: {data}")
     out = _new(Value)  # skips __init__: `data` came from finite Values
     out.data = data
     out.grad = 0.0

@@ -457,6 +457,9 @@ def test_check_grads_passes_on_correct_derivatives_to_order_three():
     cb.check_grads(lambda x: cb.logsumexp(x, axis=0), (x,), order=3, modes=("rev",))
     cb.check_grads(rosenbrock, (rng.uniform(-1, 1, 5),), order=2, modes=("fwd",))
     cb.check_grads(lambda a, b: (a * b, np.sin(a)), (x, x), order=1)
+    # boolean and integer outputs are piecewise constant: derivative 0, checked as such
+    cb.check_grads(lambda x: (x > 0, np.sum(x**2)), (x,), order=2)
+    cb.check_grads(lambda x: np.argmax(x, axis=0), (x,), order=1)
 
 
 def test_check_grads_catches_a_wrong_rule(monkeypatch):
