@@ -74,6 +74,7 @@ from .tracing import (
     apply,
     complex_error,
     identity,
+    mark_view,
     primal,
     unbroadcast,
 )
@@ -610,7 +611,7 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         return a
     if not isinstance(a, Tracer):  # a constant, possibly a list
         return np.reshape(a, shape)
-    return apply(_reshape_prim, a, shape=shape)
+    return mark_view(a, apply(_reshape_prim, a, shape=shape))
 
 
 def _transpose(a, axes=None):
@@ -618,7 +619,7 @@ def _transpose(a, axes=None):
     axes = tuple(range(nd))[::-1] if axes is None else tuple(_axis(i, nd) for i in axes)
     if axes == tuple(range(nd)):
         return a
-    return apply(np.transpose, a, axes=axes)
+    return mark_view(a, apply(np.transpose, a, axes=axes))
 
 
 def _swapaxes(a, axis1, axis2):
@@ -661,7 +662,9 @@ def _squeeze(a, axis=None):
 
 def _broadcast_to(array, shape, subok=False):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    return array if _shape(array) == shape else apply(np.broadcast_to, array, shape=shape)
+    if _shape(array) == shape:
+        return array
+    return mark_view(array, apply(np.broadcast_to, array, shape=shape))
 
 
 def _flip(m, axis=None):
@@ -727,7 +730,7 @@ def _batch_last(fun, t, nb, nd, index):
 
 def _getitem(x, index):
     if isinstance(x, Tracer):  # a primitive: `index` is a parameter
-        return x._lift1(_getitem, {"index": index})
+        return mark_view(x, x._lift1(_getitem, {"index": index}))
     return x[index]
 
 
@@ -1015,7 +1018,8 @@ def _einsum_adapter(subscripts, *operands, out=None, optimize=False, **kwargs):
         raise NotImplementedError("np.einsum on traced arrays needs a subscripts string")
     _no_extras("einsum", out=out, **kwargs)
     ins, out_subs = _einsum_spec(subscripts, tuple(_ndim(a) for a in operands))
-    return apply(_einsum, *operands, spec=ins + "->" + out_subs, optimize=optimize)
+    r = apply(_einsum, *operands, spec=ins + "->" + out_subs, optimize=optimize)
+    return mark_view(operands[0], r) if len(operands) == 1 else r  # ("ij->ji": a view)
 
 
 FUNCTIONS[np.einsum] = _einsum_adapter

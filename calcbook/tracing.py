@@ -51,6 +51,7 @@ __all__ = [
     "apply",
     "backward",
     "complex_error",
+    "mark_view",
     "new_level",
     "primal",
     "unbroadcast",
@@ -75,6 +76,8 @@ SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadca
 RESIDUALS: set = set()
 # Primitives whose result NumPy returns as a view of the argument: an in-place update of such a
 # result (`x[:2] += 1`, `x.T *= 2`) would write through to the argument, so it is refused.
+# Reverse mode finds them on its tape; forward mode is told by `mark_view`, which their adapters
+# call (so that no other operation pays for the check).
 VIEWS: set = set()
 
 _levels = itertools.count(1)
@@ -755,14 +758,11 @@ class FwdTracer(Tracer):
         x, t = self._value, self._tangent
         ans = prim(x, **params) if params else prim(x)
         rule = JVP_RULES[prim]
-        box = FwdTracer
-        if prim in VIEWS:  # the result shares memory with `self` (in NumPy)
-            box, self._viewed = FwdView, True
         if not isinstance(rule, tuple):
-            return box(ans, self._level, rule([t], ans, x, **params))
+            return FwdTracer(ans, self._level, rule([t], ans, x, **params))
         # (unlike in `_lift`, nothing to lift or fill: an elementwise function of one argument
         # maps a tangent of the argument's full shape to one of the result's, the same shape)
-        return box(ans, self._level, rule[0](t, ans, x, **params))
+        return FwdTracer(ans, self._level, rule[0](t, ans, x, **params))
 
     def _lift2(self, prim, a, b):  # the hot path of binary operators: `self` is `a` or `b`
         level = self._level
@@ -823,6 +823,14 @@ class FwdTracer(Tracer):
         if elementwise:
             out = _fill_tangent(out, ans)
         return FwdTracer(ans, level, out)
+
+
+def mark_view(x, r):
+    """Return `r`, a view of `x` made by a primitive of `VIEWS`, noting it in forward mode."""
+    if isinstance(r, FwdTracer) and isinstance(x, FwdTracer):  # (reverse mode reads its tape)
+        x._viewed = True
+        r.__class__ = FwdView
+    return r
 
 
 class FwdView(FwdTracer):
