@@ -197,7 +197,8 @@ def _git(*args: str) -> str | None:
 def provenance() -> dict:
     """Everything needed to read (and re-run) a figure: machine, versions, settings, command."""
     torch = sys.modules.get("torch")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # (the results files themselves do not count: a run rewrites them one script after another)
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":!benchmarks/results")
     try:
         python = Path(sys.executable).relative_to(ROOT)
     except ValueError:

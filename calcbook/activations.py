@@ -66,7 +66,7 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def softmax(x, axis=-1):
-    r"""Softmax $\sigma(x)_i = e^{x_i} / \sum_j e^{x_j}$ along `axis`, computed stably.
+    r"""Softmax $\operatorname{softmax}(x)_i = e^{x_i} / \sum_j e^{x_j}$ along `axis`, stably.
 
     Computed as $e^{x_i - m} / \sum_j e^{x_j - m}$ with $m = \max_j x_j$, which never
     overflows and sums to one within rounding, however large the logits.

@@ -130,7 +130,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     Parameters
     ----------
     f : callable
-        A function of arrays returning an array or a tuple/list/dict of arrays.
+        A function of arrays returning an array or a tuple/list/dict of arrays (boolean and
+        integer outputs count as piecewise constant: their derivative is checked to be 0).
     args : tuple of array_like
         The point, one entry per argument of `f` (`(x,)` for one argument); integers are
         promoted to float64.

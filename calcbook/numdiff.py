@@ -6,7 +6,8 @@ differentiation is checked against, so every one can return an error bar
 
 **Error model.** A difference quotient of order $p$ for the $n$-th derivative makes two errors.
 *Truncation*, the Taylor terms it drops: about $C\,h^p |f^{(n+p)}|$. *Rounding*: every value of
-$f$ carries a relative error of a few $\epsilon \approx 2.2\times 10^{-16}$, and the quotient
+$f$ carries a relative error of a few $\epsilon \approx 2.2\times 10^{-16}$ (machine epsilon,
+$\varepsilon_{\text{mach}}$ on the Notation page; in this module $\epsilon$), and the quotient
 divides it by $h^n$: about $\epsilon\,|f| \sum_k |w_k| / h^n$ for weights $w_k$. The sum is
 smallest when the two balance, at
 
