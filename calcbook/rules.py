@@ -560,6 +560,18 @@ FUNCTIONS[np.std] = _std
 
 
 # --- shapes: reshape, transpose, broadcast_to ---------------------------------------------------
+@primitive
+def _copy(x):
+    """A new array with the values of `x` (a 0-d array stays an array, as `ndarray.copy` gives)."""
+    return np.array(x, copy=True)
+
+
+defvjp(_copy, identity)
+defjvp(_copy, identity)
+SHAPES_ONLY.add(_copy)
+FUNCTIONS["copy"] = _copy
+
+
 def _reshape_prim(x, shape):
     return x.reshape(shape)
 
@@ -683,7 +695,7 @@ FUNCTIONS.update(
         np.ravel: lambda a, order="C": _reshape(a, (-1,), order),
         np.broadcast_to: _broadcast_to,
         np.flip: _flip,
-        np.copy: lambda a, order="K", subok=False: a.copy(),
+        np.copy: lambda a, order="K", subok=False: _copy(a),
     }
 )  # fmt: skip
 

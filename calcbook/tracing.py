@@ -41,6 +41,7 @@ from operator import attrgetter
 import numpy as np
 
 __all__ = [
+    "FwdInput",
     "FwdTracer",
     "FwdView",
     "LEAF",
@@ -80,6 +81,7 @@ RESIDUALS: set = set()
 # call (so that no other operation pays for the check).
 VIEWS: set = set()
 
+_OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by position
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
 LEAF = (None, (), _NO_PARAMS, None, ())  # the tape entry of an input: no primitive, no parents
@@ -292,6 +294,9 @@ class Tracer:
         if adapter is not None:
             return adapter(*args, **kwargs)
         if func in NONDIFF:
+            k = _OUT_AT.get(func, len(args))
+            if kwargs.get("out") is not None or (len(args) > k and args[k] is not None):
+                raise _mutation_error(f"{_fullname(func)}(..., out=...)")
             return func(*_primal_tree(args), **_primal_tree(kwargs))
         raise unsupported(func)
 
@@ -434,20 +439,19 @@ class Tracer:
     def _inplace(self, prim, other, op):
         """`x op= other` as NumPy does it: `x` itself (every name bound to it) takes the result.
 
-        A 0-d result is a NumPy scalar, which is immutable: the name is rebound, as in NumPy.
-        Refused where NumPy would write through to another array or where a view would see the
-        change: on an input of the transform (the caller's array), on a view (`x[:2]`, `x.T`,
+        A NumPy scalar (what arithmetic and reductions return for 0-d results) is immutable, and
+        so is a number given to the transform: the name is rebound, as in NumPy. Refused where
+        NumPy would write through to another array or where a view would see the change: on an
+        input array of the transform (the caller's array), on a view (`x[:2]`, `x[..., 0]`, `x.T`,
         `x.reshape(...)`, ...) and on an array a view has been taken of.
         """
+        if self.ndim == 0 and (self._is_input() or not isinstance(primal(self), np.ndarray)):
+            return self._lift2(prim, self, other)
         r = self._lift2(prim, self, other)
         if not isinstance(r, Tracer) or r._level != self._level:  # `other` is traced deeper
-            if self.ndim == 0:
-                return r
             raise TracerError(
                 f"x {op}= y where y is traced by an inner transform than x: write x = x {op} y."
             )
-        if self.ndim == 0 and r.ndim == 0:
-            return r
         if self._shares_memory():
             raise TracerError(
                 f"x {op}= ... on a traced array that is an input of the transform, a view of "
@@ -558,11 +562,11 @@ class Tracer:
 
     def astype(self, dtype, copy=True):
         if copy and np.dtype(dtype) == self.dtype:  # a copy, as NumPy's
-            return self._lift1(np.positive)
+            return FUNCTIONS["copy"](self)
         return FUNCTIONS["astype"](self, dtype)
 
     def copy(self):  # a new array: an in-place update of the copy leaves `self` as it is
-        return self._lift1(np.positive)
+        return FUNCTIONS["copy"](self)
 
     def cumsum(self, axis=None, dtype=None, out=None):
         return np.cumsum(self, axis=axis, dtype=dtype, out=out)
@@ -663,6 +667,9 @@ class RevTracer(Tracer):
         self._index = index
         self._tape = tape
 
+    def _is_input(self):
+        return self._tape[self._index][0] is None
+
     def _shares_memory(self):
         tape, i = self._tape, self._index
         prim, vals = tape[i][:2]
@@ -747,6 +754,9 @@ class FwdTracer(Tracer):
         self._value = value
         self._level = level
         self._tangent = tangent
+
+    def _is_input(self):
+        return False  # (`FwdInput` says True)
 
     def _shares_memory(self):
         return getattr(self, "_viewed", False)  # (`FwdView` says True)
@@ -840,6 +850,15 @@ class FwdView(FwdTracer):
     __slots__ = ()
 
     def _shares_memory(self):
+        return True
+
+
+class FwdInput(FwdView):
+    """An input of a forward-mode transform: NumPy would update the caller's array in place."""
+
+    __slots__ = ()
+
+    def _is_input(self):
         return True
 
 

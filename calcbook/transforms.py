@@ -21,8 +21,8 @@ import numpy as np
 from . import rules  # noqa: F401 - fills the rule table
 from .tracing import (
     LEAF,
+    FwdInput,
     FwdTracer,
-    FwdView,
     RevTracer,
     Tracer,
     _is_complex,
@@ -486,7 +486,7 @@ def jvp(f, primals, tangents):
             )
         if t.dtype != x.dtype:
             t = _real_like(t, x, "tangent")
-        boxes.append(FwdView(x, level, t))  # (an input: NumPy would update it in place)
+        boxes.append(FwdInput(x, level, t))
     out = f(*_unflatten(p_def, boxes))
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
         return out._value, _writeable(out._tangent)
@@ -547,7 +547,7 @@ def jacfwd(f, argnums=0):
             level = new_level()
             basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
             a = list(args)
-            a[n] = FwdView(x, level, basis)
+            a[n] = FwdInput(x, level, basis)
             values, boxes, out_def = _split(f(*a, **kwargs), level)
             blocks = []
             for v, b in zip(values, boxes, strict=True):

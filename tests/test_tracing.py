@@ -323,6 +323,59 @@ def test_copies_and_views_follow_numpy(fn, shares):
         assert value == expected
 
 
+def test_0d_views_and_0d_arrays_follow_numpy_and_scalars_rebind():
+    x = np.array([0.3, 0.7, -0.4])
+
+    def zero_d_view(x):
+        y = x * 1.0
+        v = y[..., 1]  # a 0-d view in NumPy (y[1] would be a scalar): v += 10 changes y
+        v += 10.0
+        return np.sum(y**2)
+
+    for transform in (cb.grad, cb.jacfwd):
+        with pytest.raises(TracerError, match="a view"):
+            transform(zero_d_view)(x)
+
+    def zero_d_copy(x):  # ndarray.copy of a 0-d array is a 0-d array: updated in place
+        y = x.copy()
+        z = y
+        y *= 3.0
+        return z
+
+    assert zero_d_copy(np.array(2.0)) == 6.0
+    assert cb.value_and_grad(zero_d_copy)(np.array(2.0)) == (6.0, 3.0)
+    assert cb.jacfwd(zero_d_copy)(np.array(2.0)) == 3.0
+
+    def scalar_grows(x):  # a NumPy scalar += an array rebinds the name to the array
+        y = np.sum(x)
+        y += x
+        return np.sum(y)
+
+    value, g = cb.value_and_grad(scalar_grows)(x)
+    assert value == scalar_grows(x.copy())
+    np.testing.assert_allclose(g, [4.0, 4.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda z: np.round(z, out=z),
+        lambda z: np.around(z, 0, z),
+        lambda z: np.fix(z, z),
+        lambda z: z.round(0, z),
+    ],
+)
+def test_rounding_into_a_traced_array_is_refused(call):
+    def f(x):
+        z = x * 1.0
+        call(z)  # would overwrite z's value behind the tape's back
+        return np.sum(z)
+
+    with pytest.raises(TracerError, match=r"out=\.\.\.\) would modify a traced array"):
+        cb.grad(f)(np.array([0.3, 0.7]))
+    np.testing.assert_array_equal(cb.grad(lambda x: np.sum(x.round(1) * x))(np.ones(2)), [1, 1])
+
+
 def test_copies_are_new_arrays_for_augmented_assignment():
     for copy in (np.copy, lambda x: x.copy(), lambda x: +x, lambda x: x.astype(x.dtype)):
 
