@@ -55,6 +55,7 @@ __all__ = [
     "mark_view",
     "new_level",
     "primal",
+    "release",
     "unbroadcast",
 ]
 
@@ -82,6 +83,12 @@ RESIDUALS: set = set()
 VIEWS: set = set()
 
 _OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by position
+# Plain arrays whose values a tape reads in the backward pass (the constant factor of `x * c`,
+# say) are made read-only until the transform that recorded them is done, so that changing one
+# after its use raises NumPy's "assignment destination is read-only" instead of giving a
+# gradient computed from the new values.
+_HELD: dict = {}  # id(array) -> [array, number of holds]
+_HOLDERS: dict = {}  # level -> the arrays it holds, one entry per hold
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
 LEAF = (None, (), _NO_PARAMS, None, ())  # the tape entry of an input: no primitive, no parents
@@ -209,6 +216,37 @@ def _conversion_error(what: str) -> TracerError:
         "indexing, ...); use np.stack/np.concatenate instead of np.array([...]). "
         "(A plain array's method a.dot(x) converts x too: write a @ x or np.dot(a, x).)"
     )
+
+
+def _hold(level, c):
+    """Make the plain array `c` read-only while the tape of `level` reads it."""
+    entry = _HELD.get(id(c))
+    if entry is None:
+        # (only arrays that own their memory: a view's flag could not always be given back, and
+        # one that is read-only already has nothing to give back)
+        if c.base is not None or not c.flags.writeable:
+            return
+        c.setflags(write=False)
+        entry = _HELD[id(c)] = [c, 0]
+    entry[1] += 1
+    held = _HOLDERS.get(level)
+    if held is None:
+        _HOLDERS[level] = [c]
+    else:
+        held.append(c)
+
+
+def release(level):
+    """Give write access back to the plain arrays the tape of `level` held (see `_HELD`)."""
+    held = _HOLDERS.pop(level, None)
+    if held is None:
+        return
+    for c in held:
+        entry = _HELD[id(c)]
+        entry[1] -= 1
+        if not entry[1]:
+            del _HELD[id(c)]
+            c.setflags(write=True)
 
 
 def apply(prim, *args, **params):
@@ -700,6 +738,8 @@ class RevTracer(Tracer):
                 parents.append((i, a._index))
             elif _is_complex(a):
                 raise complex_error(f"a complex argument of {_fullname(prim)}")
+            elif type(a) is np.ndarray:
+                _hold(level, a)
         ans = prim(*vals, **params)
         if prim in RESIDUALS:
             ans, kept = ans
@@ -739,9 +779,13 @@ class RevTracer(Tracer):
                 x = None
             if type(y) is np.ndarray and y.shape == ans.shape:
                 y = None
-            tape.append((prim, (x, y), _NO_PARAMS, None, parents))
+            tape.append((prim, (x, y), _NO_PARAMS, None, parents))  # (shapes: nothing to hold)
         else:
             tape.append((prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents))
+            if len(parents) == 1:  # a constant operand, whose values the rules read
+                c = y if a is self else x
+                if type(c) is np.ndarray:
+                    _hold(level, c)
         return RevTracer(ans, level, len(tape) - 1, tape)
 
 

@@ -15,6 +15,7 @@ promoted to float64; gradients have the dtype and shape of their input.
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from .tracing import (
     complex_error,
     new_level,
     primal,
+    release,
 )
 
 __all__ = [
@@ -219,7 +221,12 @@ def _trace_reverse(f, args, kwargs, nums):
         places.append(len(tape) - 1)
         if trees is not None:
             trees.append(None)
-    return level, tape, f(*args, **kwargs), (xs, places, trees)
+    try:
+        out = f(*args, **kwargs)
+    except BaseException:
+        release(level)  # the plain arrays the tape held (see `calcbook.tracing.release`)
+        raise
+    return level, tape, out, (xs, places, trees)
 
 
 def _pull_back(tape, boxes, cotangents, inputs):
@@ -296,27 +303,35 @@ def value_and_grad(f, argnums=0):
             nums = normalised[len(args)] = _argnums(argnums, len(args))
         nums, multi = nums
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
-        if isinstance(out, Tracer) and out._level == level:  # the common case, as `_split`
-            value, boxes, treedef = out._value, [out], None
-        else:
-            values, boxes, treedef = _split(out, level)
-            value = values[0]
-        if treedef is None and isinstance(value, (np.ndarray, np.generic, Tracer)):
-            shape, dtype = value.shape, value.dtype
-        elif treedef is None and isinstance(value, numbers.Number) and type(value) is not bool:
-            shape, dtype = (), _dtype(value)
-        else:
-            shape = dtype = None
-        if shape != () or dtype.kind == "b":
-            raise TypeError(
-                f"grad requires a function with a scalar output, but the function returned "
-                f"{_what(value, shape, treedef)}. For a non-scalar output use cb.jacobian (the "
-                "whole Jacobian) or cb.vjp (vector-Jacobian products)."
-            )
-        grads = _pull_back(tape, boxes, [_ONES.get(dtype) or _one(dtype)], inputs)
-        return value, tuple(grads) if multi else grads[0]
+        try:
+            return _value_and_grad(level, tape, out, inputs, multi)
+        finally:
+            release(level)
 
     return value_and_grad_f
+
+
+def _value_and_grad(level, tape, out, inputs, multi):
+    """`value_and_grad` once `f` has been traced: check its output, then pull back 1."""
+    if isinstance(out, Tracer) and out._level == level:  # the common case, as `_split`
+        value, boxes, treedef = out._value, [out], None
+    else:
+        values, boxes, treedef = _split(out, level)
+        value = values[0]
+    if treedef is None and isinstance(value, (np.ndarray, np.generic, Tracer)):
+        shape, dtype = value.shape, value.dtype
+    elif treedef is None and isinstance(value, numbers.Number) and type(value) is not bool:
+        shape, dtype = (), _dtype(value)
+    else:
+        shape = dtype = None
+    if shape != () or dtype.kind == "b":
+        raise TypeError(
+            f"grad requires a function with a scalar output, but the function returned "
+            f"{_what(value, shape, treedef)}. For a non-scalar output use cb.jacobian (the "
+            "whole Jacobian) or cb.vjp (vector-Jacobian products)."
+        )
+    grads = _pull_back(tape, boxes, [_ONES.get(dtype) or _one(dtype)], inputs)
+    return value, tuple(grads) if multi else grads[0]
 
 
 def grad(f, argnums=0):
@@ -427,6 +442,7 @@ def vjp(f, *primals):
                 raise complex_error("a complex cotangent")
         return tuple(_pull_back(tape, boxes, cts, inputs))
 
+    weakref.finalize(vjp_fn, release, level)  # the tape's plain arrays, while vjp_fn lives
     return out_value, vjp_fn
 
 
@@ -600,26 +616,34 @@ def jacrev(f, argnums=0):
             if _is_tree(args[n]):
                 raise TypeError("jacrev differentiates with respect to arrays, not containers")
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
-        values, boxes, out_def = _split(out, level)
-        xs = inputs[0]
-        zeros = [_zeros_like(v) for v in values]
-        per_arg = [[] for _ in nums]
-        for k, v in enumerate(values):
-            rows = []
-            for j in range(int(np.size(v))):
-                onehot = np.zeros(np.size(v), dtype=zeros[k].dtype)
-                onehot[j] = 1
-                cts = zeros[:k] + [onehot.reshape(np.shape(v))] + zeros[k + 1 :]
-                rows.append(_pull_back(tape, boxes, cts, inputs))
-            for i, x in enumerate(xs):
-                shape = np.shape(v) + np.shape(x)
-                if rows:
-                    per_arg[i].append(np.reshape(np.stack([r[i] for r in rows]), shape))
-                else:
-                    per_arg[i].append(np.zeros(shape, dtype=_dtype(x)))
-        return _per_output(out_def, per_arg, multi)
+        try:
+            return _jacrev(level, tape, out, inputs, multi)
+        finally:
+            release(level)
 
     return jacrev_f
+
+
+def _jacrev(level, tape, out, inputs, multi):
+    """`jacrev` once `f` has been traced: one backward pass per entry of the output."""
+    values, boxes, out_def = _split(out, level)
+    xs = inputs[0]
+    zeros = [_zeros_like(v) for v in values]
+    per_arg = [[] for _ in xs]
+    for k, v in enumerate(values):
+        rows = []
+        for j in range(int(np.size(v))):
+            onehot = np.zeros(np.size(v), dtype=zeros[k].dtype)
+            onehot[j] = 1
+            cts = zeros[:k] + [onehot.reshape(np.shape(v))] + zeros[k + 1 :]
+            rows.append(_pull_back(tape, boxes, cts, inputs))
+        for i, x in enumerate(xs):
+            shape = np.shape(v) + np.shape(x)
+            if rows:
+                per_arg[i].append(np.reshape(np.stack([r[i] for r in rows]), shape))
+            else:
+                per_arg[i].append(np.zeros(shape, dtype=_dtype(x)))
+    return _per_output(out_def, per_arg, multi)
 
 
 jacobian = jacrev

@@ -142,15 +142,15 @@ BINARY = {
     "divide": (lambda x, y: x / y, "y_nonzero"),
     "np.divide": (lambda x, y: np.divide(x, y), "y_nonzero"),
     "power": (lambda x, y: x**y, "x_positive"),
-    "maximum": (np.maximum, None),
-    "minimum": (np.minimum, None),
+    "maximum": (np.maximum, "apart"),
+    "minimum": (np.minimum, "apart"),
     "where": (lambda x, y: np.where(x > 0.3, x, y), None),
     "arctan2": (np.arctan2, None),
     "hypot": (np.hypot, None),
     "logaddexp": (np.logaddexp, None),
     "logaddexp2": (np.logaddexp2, None),
-    "fmax": (np.fmax, None),
-    "fmin": (np.fmin, None),
+    "fmax": (np.fmax, "apart"),
+    "fmin": (np.fmin, "apart"),
     "float_power": (np.float_power, "x_positive"),
 }
 
@@ -167,6 +167,8 @@ def test_binary_with_broadcasting(name, shapes, seed):
         y = away_from_zero(rng, sy)
     if domain == "x_positive":
         x = rng.uniform(0.5, 2, sx)
+    if domain == "apart":  # a kink where x = y: the central difference must not straddle it
+        assume(np.all(np.abs(x - y) > 1e3 * H))
     check_rule(f, x, y, seed=seed)
 
 

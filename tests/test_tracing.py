@@ -376,6 +376,38 @@ def test_rounding_into_a_traced_array_is_refused(call):
     np.testing.assert_array_equal(cb.grad(lambda x: np.sum(x.round(1) * x))(np.ones(2)), [1, 1])
 
 
+def test_plain_arrays_the_tape_reads_are_read_only_until_the_transform_is_done():
+    x = np.ones(3)
+
+    def reuses_a_buffer(x):
+        mask, total = np.zeros(3), 0.0
+        for i in range(3):
+            mask[:] = 0.0  # the previous x * mask reads this mask in the backward pass
+            mask[i] = i + 1.0
+            total = total + np.sum(x * mask)
+        return total
+
+    for transform in (cb.grad, cb.jacrev, cb.hessian):
+        with pytest.raises(ValueError, match="read-only"):
+            transform(reuses_a_buffer)(x)
+    np.testing.assert_array_equal(cb.jacfwd(reuses_a_buffer)(x), [1, 2, 3])
+
+    W, frozen = np.ones((2, 3)), np.ones(3)
+    frozen.flags.writeable = False
+    cb.grad(lambda x: np.sum(W @ x) + np.sum(frozen * x))(x)
+    assert W.flags.writeable and not frozen.flags.writeable  # given back; left as it was
+    with pytest.raises(NameError):
+        cb.grad(lambda x: np.sum(W * x) + undefined)(x)  # noqa: F821
+    assert W.flags.writeable  # also after an error
+    out, vjp_fn = cb.vjp(lambda x: W * x, x)
+    assert not W.flags.writeable  # held while vjp_fn can still read it
+    del vjp_fn
+    assert W.flags.writeable
+    view = W[0]  # views are not made read-only (their flag cannot always be given back)
+    cb.grad(lambda x: np.sum(view * x))(x)
+    assert view.flags.writeable and W.flags.writeable
+
+
 def test_copies_are_new_arrays_for_augmented_assignment():
     for copy in (np.copy, lambda x: x.copy(), lambda x: +x, lambda x: x.astype(x.dtype)):
 
