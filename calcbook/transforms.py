@@ -403,7 +403,8 @@ def vjp(f, *primals):
     vjp_fn : callable
         `vjp_fn(cotangent)` returns a tuple with one cotangent per primal, each of the primal's
         shape. `cotangent` must have the structure and shapes of `out`. `vjp_fn` keeps the tape
-        and can be called any number of times.
+        and can be called any number of times; while it exists, the plain arrays the tape reads
+        (constants of `f`) are read-only, so that changing one cannot change its result.
 
     Raises
     ------
