@@ -41,10 +41,12 @@ from operator import attrgetter
 import numpy as np
 
 __all__ = [
+    "FwdArrayInput",
     "FwdInput",
     "FwdTracer",
     "FwdView",
     "LEAF",
+    "LEAF_ARRAY",
     "RESIDUALS",
     "RevTracer",
     "Tracer",
@@ -54,6 +56,7 @@ __all__ = [
     "complex_error",
     "mark_view",
     "new_level",
+    "open_level",
     "primal",
     "release",
     "unbroadcast",
@@ -89,9 +92,12 @@ _OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by pos
 # gradient computed from the new values.
 _HELD: dict = {}  # id(array) -> [array, number of holds]
 _HOLDERS: dict = {}  # level -> the arrays it holds, one entry per hold
+_LIVE: set = set()  # the levels of the reverse-mode transforms running now (`open_level`)
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
 LEAF = (None, (), _NO_PARAMS, None, ())  # the tape entry of an input: no primitive, no parents
+# The entry of an input that was a 0-d NumPy array (not a number), which `x += 1` must not rebind
+LEAF_ARRAY = (None, (), _NO_PARAMS, None, ())
 
 
 def identity(g, ans, *args, **params):
@@ -218,8 +224,15 @@ def _conversion_error(what: str) -> TracerError:
     )
 
 
+def open_level(level):
+    """Note that the reverse-mode transform of `level` runs: its tape may hold arrays."""
+    _LIVE.add(level)
+
+
 def _hold(level, c):
     """Make the plain array `c` read-only while the tape of `level` reads it."""
+    if level not in _LIVE:  # a tracer used after its transform returned: no one releases it
+        return
     entry = _HELD.get(id(c))
     if entry is None:
         # (only arrays that own their memory: a view's flag could not always be given back, and
@@ -238,6 +251,7 @@ def _hold(level, c):
 
 def release(level):
     """Give write access back to the plain arrays the tape of `level` held (see `_HELD`)."""
+    _LIVE.discard(level)
     held = _HOLDERS.pop(level, None)
     if held is None:
         return
@@ -333,7 +347,8 @@ class Tracer:
             return adapter(*args, **kwargs)
         if func in NONDIFF:
             k = _OUT_AT.get(func, len(args))
-            if kwargs.get("out") is not None or (len(args) > k and args[k] is not None):
+            out = kwargs.get("out", args[k] if len(args) > k else None)
+            if isinstance(out, Tracer):  # (into a plain array is fine: the result is a constant)
                 raise _mutation_error(f"{_fullname(func)}(..., out=...)")
             return func(*_primal_tree(args), **_primal_tree(kwargs))
         raise unsupported(func)
@@ -483,7 +498,7 @@ class Tracer:
         input array of the transform (the caller's array), on a view (`x[:2]`, `x[..., 0]`, `x.T`,
         `x.reshape(...)`, ...) and on an array a view has been taken of.
         """
-        if self.ndim == 0 and (self._is_input() or not isinstance(primal(self), np.ndarray)):
+        if self.ndim == 0 and (self._is_number_input() or not isinstance(primal(self), np.ndarray)):
             return self._lift2(prim, self, other)
         r = self._lift2(prim, self, other)
         if not isinstance(r, Tracer) or r._level != self._level:  # `other` is traced deeper
@@ -708,6 +723,9 @@ class RevTracer(Tracer):
     def _is_input(self):
         return self._tape[self._index][0] is None
 
+    def _is_number_input(self):  # (an input given as a number, not as an array)
+        return self._tape[self._index] is LEAF
+
     def _shares_memory(self):
         tape, i = self._tape, self._index
         prim, vals = tape[i][:2]
@@ -801,6 +819,9 @@ class FwdTracer(Tracer):
 
     def _is_input(self):
         return False  # (`FwdInput` says True)
+
+    def _is_number_input(self):
+        return False  # (`FwdInput` says True for a number)
 
     def _shares_memory(self):
         return getattr(self, "_viewed", False)  # (`FwdView` says True)
@@ -904,6 +925,15 @@ class FwdInput(FwdView):
 
     def _is_input(self):
         return True
+
+    def _is_number_input(self):
+        return not isinstance(self, FwdArrayInput)
+
+
+class FwdArrayInput(FwdInput):
+    """An input given as a 0-d NumPy array (not a number): `x += 1` must not rebind it."""
+
+    __slots__ = ()
 
 
 def _constant(c):

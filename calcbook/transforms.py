@@ -22,6 +22,8 @@ import numpy as np
 from . import rules  # noqa: F401 - fills the rule table
 from .tracing import (
     LEAF,
+    LEAF_ARRAY,
+    FwdArrayInput,
     FwdInput,
     FwdTracer,
     RevTracer,
@@ -30,6 +32,7 @@ from .tracing import (
     backward,
     complex_error,
     new_level,
+    open_level,
     primal,
     release,
 )
@@ -198,6 +201,7 @@ def _trace_reverse(f, args, kwargs, nums):
     (an array) or `(treedef, count)` (a container), `trees` being None when no argnum is one.
     """
     level, tape = new_level(), []
+    open_level(level)
     args = list(args)
     xs, places, trees = [], [], None
     for k, n in enumerate(nums):
@@ -215,7 +219,7 @@ def _trace_reverse(f, args, kwargs, nums):
                     places.append(box._index)
                 continue
             arg = _prepare(arg)
-        tape.append(LEAF)  # as RevTracer.leaf, one call shorter
+        tape.append(LEAF_ARRAY if type(args[n]) is np.ndarray and not arg.ndim else LEAF)
         args[n] = RevTracer(arg, level, len(tape) - 1, tape)
         xs.append(arg)
         places.append(len(tape) - 1)
@@ -425,8 +429,12 @@ def vjp(f, *primals):
     """
     nums = tuple(range(len(primals)))
     level, tape, out, inputs = _trace_reverse(f, primals, {}, nums)
-    values, boxes, treedef = _split(out, level)
-    out_value = _unflatten(treedef, values)
+    try:
+        values, boxes, treedef = _split(out, level)
+        out_value = _unflatten(treedef, values)
+    except BaseException:
+        release(level)
+        raise
 
     def vjp_fn(cotangent):
         cts, ct_def = _flatten(cotangent)
@@ -494,6 +502,7 @@ def jvp(f, primals, tangents):
     level = new_level()
     boxes = []
     for k, x in enumerate(p_leaves):
+        box = FwdArrayInput if type(x) is np.ndarray and not x.ndim else FwdInput
         x, t = _prepare(x), t_leaves[k]
         t = t if isinstance(t, Tracer) else np.asarray(t)
         if t.shape != x.shape:
@@ -503,7 +512,7 @@ def jvp(f, primals, tangents):
             )
         if t.dtype != x.dtype:
             t = _real_like(t, x, "tangent")
-        boxes.append(FwdInput(x, level, t))
+        boxes.append(box(x, level, t))
     out = f(*_unflatten(p_def, boxes))
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
         return out._value, _writeable(out._tangent)
@@ -559,12 +568,13 @@ def jacfwd(f, argnums=0):
         for n in nums:
             if _is_tree(args[n]):
                 raise TypeError("jacfwd differentiates with respect to arrays, not containers")
+            box = FwdArrayInput if type(args[n]) is np.ndarray and not args[n].ndim else FwdInput
             x = _prepare(args[n])
             shape, size = np.shape(x), int(np.size(x))
             level = new_level()
             basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
             a = list(args)
-            a[n] = FwdInput(x, level, basis)
+            a[n] = box(x, level, basis)
             values, boxes, out_def = _split(f(*a, **kwargs), level)
             blocks = []
             for v, b in zip(values, boxes, strict=True):

@@ -408,6 +408,39 @@ def test_plain_arrays_the_tape_reads_are_read_only_until_the_transform_is_done()
     assert view.flags.writeable and W.flags.writeable
 
 
+def test_holds_are_given_back_when_vjp_fails_and_skipped_for_stale_tracers():
+    import collections
+
+    pair = collections.namedtuple("pair", "a b")  # (an output kind vjp cannot rebuild)
+    c = np.arange(1.0, 4.0)
+    with pytest.raises(TypeError):
+        cb.vjp(lambda x: pair(x * c, np.sum(x)), np.ones(3))
+    assert c.flags.writeable
+    leaked = []
+    cb.grad(lambda x: (leaked.append(x), np.sum(2 * x))[1])(np.ones(3))
+    d = np.arange(3.0)
+    leaked[0] * d  # a tracer used after its transform returned holds nothing
+    assert d.flags.writeable
+
+
+def test_a_0d_array_input_is_an_array_and_a_number_input_a_number():
+    def f(x):
+        y = x
+        x += 1.0  # rebinds a number; would change the caller's 0-d array in NumPy
+        return x * y
+
+    for number in (1.5, np.float64(1.5)):
+        assert cb.value_and_grad(f)(number) == (3.75, 4.0)
+        assert cb.jacfwd(f)(number) == 4.0
+    for transform in (cb.grad, cb.jacfwd):
+        with pytest.raises(TracerError, match="input of the transform"):
+            transform(f)(np.array(1.5))
+    plain = np.zeros(2)  # rounding into a plain array is fine: the result is a constant
+    g = cb.grad(lambda x: np.sum(np.round(x, out=plain) + x))(np.array([0.3, 0.6]))
+    np.testing.assert_array_equal(g, [1, 1])
+    np.testing.assert_array_equal(plain, [0, 1])
+
+
 def test_copies_are_new_arrays_for_augmented_assignment():
     for copy in (np.copy, lambda x: x.copy(), lambda x: +x, lambda x: x.astype(x.dtype)):
 
