@@ -65,7 +65,6 @@ from .tracing import (
     RESIDUALS,
     SHAPES_ONLY,
     UFUNCS,
-    VIEWS,
     VJP_RULES,
     RevTracer,
     Tracer,
@@ -576,7 +575,6 @@ def _reshape_prim(x, shape):
     return x.reshape(shape)
 
 
-VIEWS.update({_reshape_prim, np.transpose, np.broadcast_to})  # (and `_getitem` below)
 defvjp(_reshape_prim, lambda g, ans, x, shape: g.reshape(x.shape))
 defjvp(_reshape_prim, lambda t, ans, x, shape: t.reshape(t.shape[: _nb(t, x)] + ans.shape))
 defvjp(np.transpose, lambda g, ans, x, axes: np.transpose(g, tuple(np.argsort(axes))))
@@ -742,6 +740,7 @@ def _batch_last(fun, t, nb, nd, index):
 
 def _getitem(x, index):
     if isinstance(x, Tracer):  # a primitive: `index` is a parameter
+        # (a copy for integer-array indices in NumPy: counting it as a view is simply stricter)
         return mark_view(x, x._lift1(_getitem, {"index": index}))
     return x[index]
 
@@ -781,7 +780,6 @@ def _scatter_add_jvp(t, ans, g, index, shape):
     return np.transpose(r, tuple(range(k, k + nb)) + tuple(range(k)))
 
 
-VIEWS.add(_getitem)  # (a copy for integer-array indices: refusing `+=` on it too is simpler)
 defvjp(_getitem, lambda g, ans, x, index: scatter_add(g, index, x.shape))
 defjvp(_getitem, _getitem_jvp)
 defvjp(scatter_add, lambda g, ans, t, index, shape: g[index])
@@ -967,9 +965,6 @@ def _einsum(*operands, spec, optimize):
     return np.einsum(spec, *operands, optimize=optimize)
 
 
-VIEWS.add(_einsum)  # (NumPy returns a view for one operand, as in "ij->ji": the engine checks)
-
-
 def _diagonal_factors(target, x, spec):
     """Rename the repeats of a letter in `target` ("ii" -> "iA"), with identity matrices "iA".
 
@@ -1128,28 +1123,21 @@ defelementwise(
 )
 
 
-def _fmax_x(g, ans, x, y):  # fmax and fmin: as maximum and minimum, but a NaN loses to a number
+def _fpick(wins, g, ans, x, y):  # fmax, fmin: as maximum, minimum, but a NaN loses to a number
     px, py = primal(x), primal(y)
-    return g * _ties((px > py) | (np.isnan(py) & ~np.isnan(px)), px == py, ans.dtype)
+    return g * _ties(wins(px, py) | (np.isnan(py) & ~np.isnan(px)), px == py, ans.dtype)
 
 
-def _fmax_y(g, ans, x, y):
-    px, py = primal(x), primal(y)
-    return g * _ties((py > px) | (np.isnan(px) & ~np.isnan(py)), px == py, ans.dtype)
-
-
-def _fmin_x(g, ans, x, y):
-    px, py = primal(x), primal(y)
-    return g * _ties((px < py) | (np.isnan(py) & ~np.isnan(px)), px == py, ans.dtype)
-
-
-def _fmin_y(g, ans, x, y):
-    px, py = primal(x), primal(y)
-    return g * _ties((py < px) | (np.isnan(px) & ~np.isnan(py)), px == py, ans.dtype)
-
-
-defelementwise(np.fmax, _fmax_x, _fmax_y)
-defelementwise(np.fmin, _fmin_x, _fmin_y)
+defelementwise(
+    np.fmax,
+    lambda g, ans, x, y: _fpick(np.greater, g, ans, x, y),
+    lambda g, ans, x, y: _fpick(np.greater, g, ans, y, x),
+)
+defelementwise(
+    np.fmin,
+    lambda g, ans, x, y: _fpick(np.less, g, ans, x, y),
+    lambda g, ans, x, y: _fpick(np.less, g, ans, y, x),
+)
 # heaviside(x, h0) is 0 for x < 0, h0 at x = 0, 1 for x > 0: a step in x, and h0 where x = 0
 defelementwise(
     np.heaviside,

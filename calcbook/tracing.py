@@ -44,13 +44,11 @@ __all__ = [
     "FwdArrayInput",
     "FwdInput",
     "FwdTracer",
-    "FwdView",
     "LEAF",
     "LEAF_ARRAY",
     "RESIDUALS",
     "RevTracer",
     "Tracer",
-    "VIEWS",
     "apply",
     "backward",
     "complex_error",
@@ -79,11 +77,6 @@ SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadca
 # Fused functions (`calcbook.rules.fused`): they return `(value, residuals)` and the tape keeps
 # the residuals in place of `ans` (what the forward pass computed and the VJP rules reuse).
 RESIDUALS: set = set()
-# Primitives whose result NumPy returns as a view of the argument: an in-place update of such a
-# result (`x[:2] += 1`, `x.T *= 2`) would write through to the argument, so it is refused.
-# Reverse mode finds them on its tape; forward mode is told by `mark_view`, which their adapters
-# call (so that no other operation pays for the check).
-VIEWS: set = set()
 
 _OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by position
 # Plain arrays whose values a tape reads in the backward pass (the constant factor of `x * c`,
@@ -305,7 +298,9 @@ def apply(prim, *args, **params):
 class Tracer:
     """Base class of the traced array types: NumPy dispatch and Python operators."""
 
-    __slots__ = ("_value", "_level", "__weakref__")
+    # `_shared` is set on a view and on the array it views (`mark_view`): NumPy would let an
+    # in-place update of either reach the other, so `x op= ...` refuses both
+    __slots__ = ("_value", "_level", "_shared", "__weakref__")
     __array_priority__ = 1000.0
 
     # --- what NumPy calls -------------------------------------------------------------------
@@ -498,9 +493,9 @@ class Tracer:
         input array of the transform (the caller's array), on a view (`x[:2]`, `x[..., 0]`, `x.T`,
         `x.reshape(...)`, ...) and on an array a view has been taken of.
         """
-        if self.ndim == 0 and (self._is_number_input() or not isinstance(primal(self), np.ndarray)):
-            return self._lift2(prim, self, other)
         r = self._lift2(prim, self, other)
+        if self.ndim == 0 and (self._is_number_input() or not isinstance(primal(self), np.ndarray)):
+            return r
         if not isinstance(r, Tracer) or r._level != self._level:  # `other` is traced deeper
             raise TracerError(
                 f"x {op}= y where y is traced by an inner transform than x: write x = x {op} y."
@@ -511,9 +506,6 @@ class Tracer:
                 "another array or an array a view was taken of: in NumPy the change would "
                 f"reach the other array too, which calcbook cannot follow. Write x = x {op} ... "
                 "(a new array) instead."
-            )
-            raise TracerError(
-                f"x {op}= y where y is traced by an inner transform than x: write x = x {op} y."
             )
         if r.shape != self.shape:
             raise ValueError(
@@ -605,7 +597,7 @@ class Tracer:
         return FUNCTIONS[np.ravel](self, order)
 
     def flatten(self, order="C"):  # (a copy, not a view)
-        return FUNCTIONS[np.ravel](self, order)._lift1(np.positive)
+        return FUNCTIONS["copy"](FUNCTIONS[np.ravel](self, order))
 
     def clip(self, min=None, max=None):  # noqa: A002 - ndarray's names
         return FUNCTIONS[np.clip](self, min, max)
@@ -720,22 +712,11 @@ class RevTracer(Tracer):
         self._index = index
         self._tape = tape
 
-    def _is_input(self):
-        return self._tape[self._index][0] is None
-
     def _is_number_input(self):  # (an input given as a number, not as an array)
         return self._tape[self._index] is LEAF
 
-    def _shares_memory(self):
-        tape, i = self._tape, self._index
-        prim, vals = tape[i][:2]
-        if prim is None or (prim in VIEWS and len(vals) == 1):  # an input (a leaf), or a view
-            return True
-        for k in range(i + 1, len(tape)):  # a view taken of it since (a short scan: since `x`)
-            prim, vals, _, _, parents = tape[k]
-            if prim in VIEWS and len(vals) == 1 and parents[0][1] == i:
-                return True
-        return False
+    def _shares_memory(self):  # an input (a leaf: the caller's array), a view or viewed
+        return self._tape[self._index][0] is None or getattr(self, "_shared", False)
 
     def _become(self, other):
         self._value, self._index = other._value, other._index
@@ -810,21 +791,18 @@ class RevTracer(Tracer):
 class FwdTracer(Tracer):
     """A traced array of a forward-mode level: its value and its (possibly batched) tangent."""
 
-    __slots__ = ("_tangent", "_viewed")  # (`_viewed` is set when a view of it is taken)
+    __slots__ = ("_tangent",)
 
     def __init__(self, value, level, tangent):
         self._value = value
         self._level = level
         self._tangent = tangent
 
-    def _is_input(self):
+    def _is_number_input(self):
         return False  # (`FwdInput` says True)
 
-    def _is_number_input(self):
-        return False  # (`FwdInput` says True for a number)
-
-    def _shares_memory(self):
-        return getattr(self, "_viewed", False)  # (`FwdView` says True)
+    def _shares_memory(self):  # a view or viewed (`FwdInput`: also an input)
+        return getattr(self, "_shared", False)
 
     def _become(self, other):
         self._value, self._tangent = other._value, other._tangent
@@ -901,39 +879,35 @@ class FwdTracer(Tracer):
 
 
 def mark_view(x, r):
-    """Return `r`, a view of `x` made by a primitive of `VIEWS`, noting it in forward mode."""
-    if isinstance(r, FwdTracer) and isinstance(x, FwdTracer):  # (reverse mode reads its tape)
-        x._viewed = True
-        r.__class__ = FwdView
+    """Return `r`, which NumPy would make a view of `x` (`x[:2]`, `x.T`, a reshape, ...).
+
+    The adapters of the viewing functions call it, so that no other operation pays: both arrays
+    are noted as sharing memory, and `x op= ...` refuses them (see `Tracer._inplace`).
+    """
+    if isinstance(r, Tracer) and isinstance(x, Tracer):
+        x._shared = r._shared = True
     return r
 
 
-class FwdView(FwdTracer):
-    """A forward-mode traced array that NumPy would share memory with another array: an input of
-    the transform or a view of an array (an in-place update of it is refused)."""
+class FwdInput(FwdTracer):
+    """An input of a forward-mode transform: NumPy would update the caller's array in place."""
 
     __slots__ = ()
 
     def _shares_memory(self):
         return True
 
-
-class FwdInput(FwdView):
-    """An input of a forward-mode transform: NumPy would update the caller's array in place."""
-
-    __slots__ = ()
-
-    def _is_input(self):
-        return True
-
     def _is_number_input(self):
-        return not isinstance(self, FwdArrayInput)
+        return True
 
 
 class FwdArrayInput(FwdInput):
     """An input given as a 0-d NumPy array (not a number): `x += 1` must not rebind it."""
 
     __slots__ = ()
+
+    def _is_number_input(self):
+        return False
 
 
 def _constant(c):

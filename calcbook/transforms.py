@@ -127,7 +127,7 @@ def _real_like(t, x, what):
     """A tangent or cotangent `t` for the real `x`: refused if complex, else cast to x's dtype."""
     if t.dtype.kind == "c":
         raise complex_error(f"a complex {what}")
-    return t if t.dtype == x.dtype else t.astype(x.dtype)
+    return t.astype(x.dtype)
 
 
 def _shape(x):
@@ -161,14 +161,17 @@ def _finish(g, x):
         return _zeros_like(x)
     if g.dtype != x.dtype:
         g = g.astype(x.dtype)
-    if type(g) is np.ndarray and not g.flags.writeable:
-        g = g.copy()  # a broadcast view made by a rule
-    return g
+    return _writeable(g)
 
 
 def _writeable(a):
-    """`a`, or a copy of it where it is a read-only view (a broadcast tangent, say)."""
+    """`a`, or a copy of it where it is a read-only view (a broadcast made by a rule, say)."""
     return a.copy() if type(a) is np.ndarray and not a.flags.writeable else a
+
+
+def _array_0d(x):
+    """Whether the caller gave `x` as a 0-d NumPy array (an array, not a number)."""
+    return type(x) is np.ndarray and not x.ndim
 
 
 def _split(out, level):
@@ -219,7 +222,7 @@ def _trace_reverse(f, args, kwargs, nums):
                     places.append(box._index)
                 continue
             arg = _prepare(arg)
-        tape.append(LEAF_ARRAY if type(args[n]) is np.ndarray and not arg.ndim else LEAF)
+        tape.append(LEAF_ARRAY if _array_0d(args[n]) else LEAF)
         args[n] = RevTracer(arg, level, len(tape) - 1, tape)
         xs.append(arg)
         places.append(len(tape) - 1)
@@ -502,7 +505,7 @@ def jvp(f, primals, tangents):
     level = new_level()
     boxes = []
     for k, x in enumerate(p_leaves):
-        box = FwdArrayInput if type(x) is np.ndarray and not x.ndim else FwdInput
+        box = FwdArrayInput if _array_0d(x) else FwdInput
         x, t = _prepare(x), t_leaves[k]
         t = t if isinstance(t, Tracer) else np.asarray(t)
         if t.shape != x.shape:
@@ -568,7 +571,7 @@ def jacfwd(f, argnums=0):
         for n in nums:
             if _is_tree(args[n]):
                 raise TypeError("jacfwd differentiates with respect to arrays, not containers")
-            box = FwdArrayInput if type(args[n]) is np.ndarray and not args[n].ndim else FwdInput
+            box = FwdArrayInput if _array_0d(args[n]) else FwdInput
             x = _prepare(args[n])
             shape, size = np.shape(x), int(np.size(x))
             level = new_level()
