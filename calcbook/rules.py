@@ -1690,6 +1690,18 @@ def _cross_entropy(z, y, axis, reduction):
     Returns the loss and the residuals `(e, total, logp, n)`, with the softmax `e / total`, its
     logarithm `logp` and the number of examples `n`, which the rules below reuse.
     """
+    if reduction != "none" and type(z) is np.ndarray and type(y) is np.ndarray and z.size:
+        # The common case, as below with `_softmax_parts` written out and its maximum not clamped
+        # above: a maximum of +inf would make the loss NaN, so a finite loss shows it was not.
+        lowest = (_FINITE.get(z.dtype) or _finite_range(z.dtype))[0]
+        s = z - np.maximum.reduce(z, axis=axis, keepdims=True, initial=lowest)
+        e = np.exp(s)
+        total = np.add.reduce(e, axis=axis, keepdims=True)
+        logp = s - np.log(total)
+        n = logp.size // logp.shape[axis]
+        loss = np.vdot(y, logp) / (-n if reduction == "mean" else -1)
+        if math.isfinite(loss):
+            return loss, (e, total, logp, n)
     s, e, total = _softmax_parts(z, axis)
     logp = s - np.log(total)
     if reduction == "none":

@@ -84,7 +84,7 @@ _OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by pos
 # after its use raises NumPy's "assignment destination is read-only" instead of giving a
 # gradient computed from the new values.
 _HELD: dict = {}  # id(array) -> [array, number of holds]
-_HOLDERS: dict = {}  # level -> the arrays it holds, one entry per hold
+_HOLDERS: dict = {}  # level -> the `_HELD` entries of the arrays it holds, one per hold
 _LIVE: set = set()  # the levels of the reverse-mode transforms running now (`open_level`)
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
@@ -237,9 +237,9 @@ def _hold(level, c):
     entry[1] += 1
     held = _HOLDERS.get(level)
     if held is None:
-        _HOLDERS[level] = [c]
+        _HOLDERS[level] = [entry]
     else:
-        held.append(c)
+        held.append(entry)
 
 
 def release(level):
@@ -248,10 +248,10 @@ def release(level):
     held = _HOLDERS.pop(level, None)
     if held is None:
         return
-    for c in held:
-        entry = _HELD[id(c)]
+    for entry in held:
         entry[1] -= 1
         if not entry[1]:
+            c = entry[0]
             del _HELD[id(c)]
             c.setflags(write=True)
 
@@ -732,13 +732,16 @@ class RevTracer(Tracer):
         vals = list(args)
         parents = []
         for i, a in enumerate(args):
-            if isinstance(a, Tracer) and a._level == level:
-                vals[i] = a._value
-                parents.append((i, a._index))
+            if isinstance(a, Tracer):
+                if a._level == level:
+                    vals[i] = a._value
+                    parents.append((i, a._index))
+            elif type(a) is np.ndarray:
+                if a.dtype.kind == "c":
+                    raise complex_error(f"a complex argument of {_fullname(prim)}")
+                _hold(level, a)
             elif _is_complex(a):
                 raise complex_error(f"a complex argument of {_fullname(prim)}")
-            elif type(a) is np.ndarray:
-                _hold(level, a)
         ans = prim(*vals, **params)
         if prim in RESIDUALS:
             ans, kept = ans
@@ -1051,8 +1054,13 @@ def backward(tape, roots, cotangents, leaves):
                 gi = g
             else:
                 gi = rule(g, ans, *vals, **params) if params else rule(g, ans, *vals)
-            if elementwise and vals[i] is not None and gi.shape != vals[i].shape:
-                gi = unbroadcast(gi, vals[i].shape)  # (a dropped operand had the result's shape)
+            if elementwise and vals[i] is not None:  # (a dropped operand had the result's shape)
+                shape = vals[i].shape
+                if gi.shape != shape:
+                    if type(gi) is np.ndarray and gi.shape[1:] == shape:  # (a bias, say)
+                        gi = np.add.reduce(gi, axis=0)
+                    else:
+                        gi = unbroadcast(gi, shape)
             prev = cts[parent]
             cts[parent] = gi if prev is None else prev + gi
     return [cts[k] for k in leaves]

@@ -209,20 +209,23 @@ def _trace_reverse(f, args, kwargs, nums):
     xs, places, trees = [], [], None
     for k, n in enumerate(nums):
         arg = args[n]
-        if type(arg) is not np.ndarray or arg.dtype.kind != "f":  # else: the common case
-            if _is_tree(arg):
-                if trees is None:
-                    trees = [None] * k
-                leaves, treedef = _flatten(arg)
-                boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
-                args[n] = _unflatten(treedef, boxes)
-                trees.append((treedef, len(boxes)))
-                for box in boxes:
-                    xs.append(box._value)
-                    places.append(box._index)
-                continue
+        if type(arg) is np.ndarray and arg.dtype.kind == "f":  # the common case
+            leaf = LEAF if arg.ndim else LEAF_ARRAY
+        elif _is_tree(arg):
+            if trees is None:
+                trees = [None] * k
+            leaves, treedef = _flatten(arg)
+            boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
+            args[n] = _unflatten(treedef, boxes)
+            trees.append((treedef, len(boxes)))
+            for box in boxes:
+                xs.append(box._value)
+                places.append(box._index)
+            continue
+        else:
+            leaf = LEAF_ARRAY if _array_0d(arg) else LEAF
             arg = _prepare(arg)
-        tape.append(LEAF_ARRAY if _array_0d(args[n]) else LEAF)
+        tape.append(leaf)
         args[n] = RevTracer(arg, level, len(tape) - 1, tape)
         xs.append(arg)
         places.append(len(tape) - 1)

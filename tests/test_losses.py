@@ -111,6 +111,25 @@ def test_stable_for_huge_and_infinite_logits():
     assert g[0, 1] == 0.0 and g[1, 2] == 0.0
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("infinite", [False, True])
+def test_probability_targets_reduced_agree_with_the_per_example_losses(reduction, infinite):
+    # "mean" and "sum" take a shorter path than "none"; it must give the same numbers, also
+    # where a logit is infinite (the shorter path then falls back to the clamped shift)
+    rng = np.random.default_rng(11)
+    t = rng.dirichlet(np.ones(4), size=5)
+    z = np.where(np.eye(5, 4) > 0, np.inf, 0.0) if infinite else rng.standard_normal((5, 4))
+    with np.errstate(invalid="ignore"):  # (inf - inf: NumPy warns of the NaN it makes)
+        per_example = cb.cross_entropy(z, t, reduction="none")
+        got = cb.cross_entropy(z, t, reduction=reduction)
+        g = cb.grad(lambda z: cb.cross_entropy(z, t, reduction=reduction))(z)
+        g_want = cb.grad(lambda z: np.sum(cb.cross_entropy(z, t, reduction="none")))(z)
+    want = per_example.mean() if reduction == "mean" else per_example.sum()
+    np.testing.assert_allclose(got, want, rtol=1e-14)  # (NaN where want is NaN)
+    np.testing.assert_allclose(g * (5 if reduction == "mean" else 1), g_want, rtol=1e-14)
+    assert np.isnan(got) == infinite
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_kept(dtype):
     z = np.arange(6, dtype=dtype).reshape(2, 3) / 4
