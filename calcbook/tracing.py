@@ -84,8 +84,9 @@ _OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by pos
 # after its use raises NumPy's "assignment destination is read-only" instead of giving a
 # gradient computed from the new values.
 _HELD: dict = {}  # id(array) -> [array, number of holds]
-_HOLDERS: dict = {}  # level -> the `_HELD` entries of the arrays it holds, one per hold
-_LIVE: set = set()  # the levels of the reverse-mode transforms running now (`open_level`)
+# The levels of the reverse-mode transforms running now (`open_level`), each with the `_HELD`
+# entries of the arrays its tape holds, one per hold
+_HOLDERS: dict = {}
 _levels = itertools.count(1)
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
 LEAF = (None, (), _NO_PARAMS, None, ())  # the tape entry of an input: no primitive, no parents
@@ -219,12 +220,13 @@ def _conversion_error(what: str) -> TracerError:
 
 def open_level(level):
     """Note that the reverse-mode transform of `level` runs: its tape may hold arrays."""
-    _LIVE.add(level)
+    _HOLDERS[level] = []
 
 
 def _hold(level, c):
     """Make the plain array `c` read-only while the tape of `level` reads it."""
-    if level not in _LIVE:  # a tracer used after its transform returned: no one releases it
+    held = _HOLDERS.get(level)
+    if held is None:  # a tracer used after its transform returned: no one would release it
         return
     entry = _HELD.get(id(c))
     if entry is None:
@@ -235,20 +237,12 @@ def _hold(level, c):
         c.setflags(write=False)
         entry = _HELD[id(c)] = [c, 0]
     entry[1] += 1
-    held = _HOLDERS.get(level)
-    if held is None:
-        _HOLDERS[level] = [entry]
-    else:
-        held.append(entry)
+    held.append(entry)
 
 
 def release(level):
     """Give write access back to the plain arrays the tape of `level` held (see `_HELD`)."""
-    _LIVE.discard(level)
-    held = _HOLDERS.pop(level, None)
-    if held is None:
-        return
-    for entry in held:
+    for entry in _HOLDERS.pop(level, ()):
         entry[1] -= 1
         if not entry[1]:
             c = entry[0]
