@@ -553,8 +553,8 @@ def jacfwd(f, argnums=0):
     Returns
     -------
     callable
-        A function returning the Jacobian of shape `f(x).shape + x.shape` (with a tuple over
-        `argnums` when it is a tuple).
+        A function returning the Jacobian of shape `f(x).shape + x.shape` and the dtype of `x`
+        (with a tuple over `argnums` when it is a tuple).
 
     Examples
     --------
@@ -586,10 +586,10 @@ def jacfwd(f, argnums=0):
             for v, b in zip(values, boxes, strict=True):
                 v_shape = np.shape(v)
                 if b is None:
-                    blocks.append(np.zeros(v_shape + shape, dtype=_dtype(v)))
-                else:
+                    blocks.append(np.zeros(v_shape + shape, dtype=x.dtype))
+                else:  # (in the input's dtype, as jacrev's: derivatives have the input's dtype)
                     block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
-                    blocks.append(_writeable(block))
+                    blocks.append(_writeable(block.astype(x.dtype, copy=False)))
             per_arg.append(blocks)
         return _per_output(out_def, per_arg, multi)
 
@@ -611,8 +611,8 @@ def jacrev(f, argnums=0):
     Returns
     -------
     callable
-        A function returning the Jacobian of shape `f(x).shape + x.shape` (with a tuple over
-        `argnums` when it is a tuple).
+        A function returning the Jacobian of shape `f(x).shape + x.shape` and the dtype of `x`
+        (with a tuple over `argnums` when it is a tuple).
 
     Examples
     --------

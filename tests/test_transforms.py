@@ -127,6 +127,12 @@ def test_float32_is_preserved_and_python_constants_do_not_upcast():
     assert cb.hvp(f, x, np.ones_like(x)).dtype == np.float32
     # a float64 constant upcasts the computation, but the gradient keeps the input's dtype
     assert cb.grad(lambda x: np.sum(x * np.float64(2.0)))(x).dtype == np.float32
+    # ... and so do both Jacobians, including the blocks of constant outputs
+    c64 = np.linspace(1, 2, 6).reshape(2, 3)
+    for jac in (cb.jacfwd, cb.jacrev):
+        J, Z = jac(lambda x: (x * c64, c64))(x)
+        assert J.dtype == np.float32 and Z.dtype == np.float32, jac
+        np.testing.assert_array_equal(J.reshape(6, 6), np.diag(c64.ravel()).astype(np.float32))
 
 
 def test_gradients_are_fresh_writeable_arrays():
