@@ -329,3 +329,39 @@ def test_random_expressions_match_central_differences(program, inputs):
 
         estimate, error = central_difference(f, inputs[i])
         assert abs(x.grad - estimate) <= 2 * error + 1e-9 * abs(estimate), (i, x.grad, estimate)
+
+
+@settings(max_examples=100, deadline=None)
+@given(programs, leaves)
+def test_topological_order_lists_each_node_once_after_its_parents(program, inputs):
+    xs = [Value(x) for x in inputs]
+    try:
+        nodes = run(program, Values, xs)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        assume(False)
+    for root in (nodes[-1], nodes[len(nodes) // 2]):  # (twice: the marks of one call are stale)
+        order = root.topological_order()
+        place = {id(n): i for i, n in enumerate(order)}
+        assert len(place) == len(order) and order[-1] is root
+        for n in order:
+            assert all(place[id(p)] < place[id(n)] for p in n.parents)
+        reachable, stack = set(), [root]  # the same nodes as a plain search finds
+        while stack:
+            n = stack.pop()
+            if id(n) not in reachable:
+                reachable.add(id(n))
+                stack.extend(n.parents)
+        assert set(place) == reachable
+
+
+def test_topological_order_when_a_parent_is_reached_again_by_a_longer_path():
+    # c's second parent p is also an ancestor of its first parent q: p must still come before x
+    a = Value(0.5)
+    p = a * 2.0
+    x = p * 2.0
+    q = x * 3.0
+    c = q + p
+    order = c.topological_order()
+    assert order.index(p) < order.index(x) < order.index(q) < order.index(c)
+    c.backward()
+    assert a.grad == 2.0 * (2.0 * 3.0 + 1.0)
