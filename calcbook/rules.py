@@ -740,8 +740,9 @@ def _batch_last(fun, t, nb, nd, index):
 
 def _getitem(x, index):
     if isinstance(x, Tracer):  # a primitive: `index` is a parameter
-        # (a copy for integer-array indices in NumPy: counting it as a view is simply stricter)
-        return mark_view(x, x._lift1(_getitem, {"index": index}))
+        r = x._lift1(_getitem, {"index": index})
+        # (a view for basic indices; integer-array and boolean indices make a copy in NumPy)
+        return mark_view(x, r) if _is_basic(index) else r
     return x[index]
 
 

@@ -1032,7 +1032,8 @@ def backward(tape, roots, cotangents, leaves):
     for k, root in enumerate(roots):
         g, prev = cotangents[k], cts[root]
         cts[root] = g if prev is None else prev + g
-    for k in range(max(roots, default=-1), -1, -1):
+    # (entries before the first leaf cannot pass anything to a leaf: their parents come earlier)
+    for k in range(max(roots, default=-1), min(leaves, default=-1), -1):
         g = cts[k]
         if g is None:
             continue

@@ -303,6 +303,11 @@ def test_augmented_assignment_on_0d_results_rebinds_as_on_numpy_scalars():
         (lambda z: z.conj(), True),  # ndarray.conj of a real array is the array itself
         (lambda z: np.einsum("i->i", z), True),  # a view: refused
         (lambda z: np.einsum("i,i->i", z, z), False),
+        (lambda z: z[:], True),  # basic indexing: a view
+        (lambda z: z[::-1], True),
+        (lambda z: z[[0, 1, 2]], False),  # integer-array and boolean indexing: a copy
+        (lambda z: z[np.array([2, 0])], False),
+        (lambda z: z[z > 1.5], False),
     ],
 )
 def test_copies_and_views_follow_numpy(fn, shares):
@@ -321,6 +326,22 @@ def test_copies_and_views_follow_numpy(fn, shares):
         assert shares  # a refusal is allowed where NumPy would write through
     else:
         assert value == expected
+
+
+def test_an_array_indexed_by_integer_arrays_may_still_be_updated_in_place():
+    def f(x):
+        z = x * 1.0
+        picked = z[[0, 2]]  # a copy: z shares no memory with it
+        z += 1.0
+        picked *= 10.0
+        return np.sum(z * z) + np.sum(picked)
+
+    x = np.array([1.0, 2.0, 3.0])
+    value, g = cb.value_and_grad(f)(x)
+    assert value == f(x.copy())
+    np.testing.assert_allclose(g, 2 * (x + 1) + 10 * np.array([1.0, 0.0, 1.0]), rtol=1e-15)
+    v = np.array([0.5, -1.0, 2.0])
+    assert cb.jvp(f, (x,), (v,)) == (value, pytest.approx(g @ v, rel=1e-15))
 
 
 def test_0d_views_and_0d_arrays_follow_numpy_and_scalars_rebind():
