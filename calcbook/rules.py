@@ -72,6 +72,7 @@ from .tracing import (
     _mutation_error,
     apply,
     complex_error,
+    hold,
     identity,
     mark_view,
     primal,
@@ -740,6 +741,10 @@ def _batch_last(fun, t, nb, nd, index):
 
 def _getitem(x, index):
     if isinstance(x, Tracer):  # a primitive: `index` is a parameter
+        if type(x) is RevTracer:  # the tape reads index arrays in the backward pass
+            for i in index:
+                if type(i) is np.ndarray:
+                    hold(x._level, i)
         r = x._lift1(_getitem, {"index": index})
         # (a view for basic indices; integer-array and boolean indices make a copy in NumPy)
         return mark_view(x, r) if _is_basic(index) else r

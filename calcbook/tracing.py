@@ -52,6 +52,7 @@ __all__ = [
     "apply",
     "backward",
     "complex_error",
+    "hold",
     "mark_view",
     "new_level",
     "open_level",
@@ -79,10 +80,10 @@ SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadca
 RESIDUALS: set = set()
 
 _OUT_AT = {np.round: 2, np.around: 2, np.fix: 1}  # where `out` is, given by position
-# Plain arrays whose values a tape reads in the backward pass (the constant factor of `x * c`,
-# say) are made read-only until the transform that recorded them is done, so that changing one
-# after its use raises NumPy's "assignment destination is read-only" instead of giving a
-# gradient computed from the new values.
+# Plain arrays whose values a tape reads in the backward pass (the constant factor of `x * c`, the
+# index array of `x[idx]`) are made read-only until the transform that recorded them is done, so
+# that changing one after its use raises NumPy's "assignment destination is read-only" instead of
+# giving a gradient computed from the new values.
 _HELD: dict = {}  # id(array) -> [array, number of holds]
 # The levels of the reverse-mode transforms running now (`open_level`), each with the `_HELD`
 # entries of the arrays its tape holds, one per hold
@@ -223,7 +224,7 @@ def open_level(level):
     _HOLDERS[level] = []
 
 
-def _hold(level, c):
+def hold(level, c):
     """Make the plain array `c` read-only while the tape of `level` reads it."""
     held = _HOLDERS.get(level)
     if held is None:  # a tracer used after its transform returned: no one would release it
@@ -733,7 +734,7 @@ class RevTracer(Tracer):
             elif type(a) is np.ndarray:
                 if a.dtype.kind == "c":
                     raise complex_error(f"a complex argument of {_fullname(prim)}")
-                _hold(level, a)
+                hold(level, a)
             elif _is_complex(a):
                 raise complex_error(f"a complex argument of {_fullname(prim)}")
         ans = prim(*vals, **params)
@@ -781,7 +782,7 @@ class RevTracer(Tracer):
             if len(parents) == 1:  # a constant operand, whose values the rules read
                 c = y if a is self else x
                 if type(c) is np.ndarray:
-                    _hold(level, c)
+                    hold(level, c)
         return RevTracer(ans, level, len(tape) - 1, tape)
 
 

@@ -429,6 +429,33 @@ def test_plain_arrays_the_tape_reads_are_read_only_until_the_transform_is_done()
     assert view.flags.writeable and W.flags.writeable
 
 
+@pytest.mark.parametrize(
+    "make, pick",
+    [
+        (lambda: np.array([0, 1]), lambda x, i: x[i]),
+        (lambda: np.array([True, True, False]), lambda x, m: x[m]),
+        (lambda: np.array([0, 1]), lambda x, i: np.take(x, i)),
+        (lambda: np.array([0, 1]), lambda x, i: x[None, i][0]),
+    ],
+)
+def test_index_arrays_the_tape_reads_are_read_only_too(make, pick):
+    # the backward pass of x[idx] reads idx: changing it after use would move the gradient
+    def changes_its_index(x):
+        index = make()
+        y = pick(x, index)
+        index[:] = index[::-1]
+        return np.sum(y * np.array([1.0, 2.0]))
+
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(cb.jacfwd(changes_its_index)(x), [1.0, 2.0, 0.0])
+    for transform in (cb.grad, cb.jacrev):
+        with pytest.raises(ValueError, match="read-only"):
+            transform(changes_its_index)(x)
+    index = make()
+    cb.grad(lambda x: np.sum(pick(x, index)))(x)
+    assert index.flags.writeable  # given back
+
+
 def test_holds_are_given_back_when_vjp_fails_and_skipped_for_stale_tracers():
     import collections
 
