@@ -86,6 +86,10 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
     if type(axis) is not int and not isinstance(axis, np.integer) or not -ndim <= axis < ndim:
         raise ValueError(f"axis={axis!r} is out of range for logits of shape {shape}")
     axis = int(axis) % ndim
+    if shape[axis] == 0:
+        raise ValueError(
+            f"cross_entropy needs at least one class: logits of shape {shape} have none"
+        )
     kind = yp.dtype.kind
     if kind == "f":
         if yp.shape != shape:

@@ -1705,7 +1705,7 @@ def _cross_entropy(z, y, axis, reduction):
         total = np.add.reduce(e, axis=axis, keepdims=True)
         logp = s - np.log(total)
         n = logp.size // logp.shape[axis]
-        loss = np.vdot(y, logp) / (-n if reduction == "mean" else -1)
+        loss = (0.0 - np.vdot(y, logp)) / (n if reduction == "mean" else 1)  # (+0 if empty)
         if math.isfinite(loss):
             return loss, (e, total, logp, n)
     s, e, total = _softmax_parts(z, axis)
@@ -1715,7 +1715,7 @@ def _cross_entropy(z, y, axis, reduction):
         n = loss.size
     else:  # (one dot product instead of a product and two sums)
         n = math.prod(logp.shape[:axis] + logp.shape[axis + 1 :])
-        loss = np.vdot(y, logp) / (-n if reduction == "mean" else -1)
+        loss = (0.0 - np.vdot(y, logp)) / (n if reduction == "mean" else 1)  # (+0 if empty)
     return loss, (e, total, logp, n)
 
 

@@ -178,6 +178,8 @@ def test_forward_mode_and_nested_closures():
         (lambda z: cb.cross_entropy(z, np.zeros(3, int), axis=2), "axis=2 is out of range"),
         (lambda z: cb.cross_entropy(z, np.zeros(4, bool)), "integer class indices or float"),
         (lambda z: cb.cross_entropy(z[0, 0], np.zeros((), int)), "got a scalar"),
+        (lambda z: cb.cross_entropy(z[:, :0], np.zeros((4, 0))), r"\(4, 0\) have none"),
+        (lambda z: cb.cross_entropy(z[:, :0], np.zeros(4, int)), "at least one class"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, message):
@@ -185,6 +187,12 @@ def test_bad_input_raises_a_clear_error(call, message):
         call(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=message):  # and the same when traced
         cb.grad(lambda z: np.sum(call(z)))(np.zeros((4, 3)))
+
+
+def test_an_empty_batch_sums_to_zero():
+    for targets in (np.zeros((0, 3)), np.zeros(0, int)):
+        loss = cb.cross_entropy(np.zeros((0, 3)), targets, reduction="sum")
+        assert loss == 0.0 and not np.signbit(loss)  # +0, as PyTorch gives
 
 
 def test_complex_logits_are_refused():
