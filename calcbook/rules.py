@@ -267,14 +267,24 @@ def broadcast(g, shape):
     return out
 
 
+_EXTRA_HINTS = {  # what to write instead of an argument the adapters do not take
+    "dtype": "cast with .astype instead",
+    "where": "choose the entries with np.where instead",
+    "initial": "combine the result with the initial value afterwards",
+    "prepend": "np.concatenate the values first",
+    "append": "np.concatenate the values first",
+}
+
+
 def _no_extras(name, **given):
     for key, value in given.items():
         if key == "out" and value is not None:
             raise _mutation_error(f"numpy.{name}(..., out=...)")
         if value is not None and value is not np._NoValue:
+            hint = _EXTRA_HINTS.get(key)
             raise NotImplementedError(
-                f"numpy.{name}(..., {key}=...) is not supported on traced arrays; "
-                "use np.where for masks and .astype for dtypes."
+                f"numpy.{name}(..., {key}=...) is not supported on traced arrays"
+                + (f": {hint}." if hint else ".")
             )
 
 

@@ -170,12 +170,31 @@ class TracerError(TypeError):
     """A traced array was used in a way that would lose or corrupt its derivative."""
 
 
+# What to use instead of the methods of ufuncs (`np.add.reduce`, ...), which have no rules
+_METHOD_HINTS = {
+    ("add", "reduce"): "Use np.sum.",
+    ("multiply", "reduce"): "Use np.prod.",
+    ("maximum", "reduce"): "Use np.max.",
+    ("minimum", "reduce"): "Use np.min.",
+    ("add", "accumulate"): "Use np.cumsum.",
+    ("multiply", "outer"): "Use np.outer.",
+}
+
+
 def unsupported(fun, detail: str = "") -> NotImplementedError:
     """Build the error raised for a NumPy function that has no derivative rule."""
     from .rules import supported  # the list is computed from the rule table
 
     name = _fullname(fun)
     hint = HINTS.get(fun, "")
+    if detail == ".outer" and not hint:
+        hint = _METHOD_HINTS.get((fun.__name__, "outer")) or (
+            f"Broadcast instead: np.{fun.__name__}(a[..., None], b)."
+        )
+    elif detail in (".reduce", ".accumulate", ".reduceat"):
+        hint = _METHOD_HINTS.get((fun.__name__, detail[1:]), "") or (
+            "Use the reductions np.sum, np.prod, np.max, np.min, np.cumsum, or a loop."
+        )
     return NotImplementedError(
         f"{name}{detail} is not supported on traced arrays by calcbook's differentiation engine."
         + (f" {hint}" if hint else "")

@@ -100,7 +100,12 @@ def _argnums(argnums, nargs):
     multi = isinstance(argnums, (tuple, list))
     nums = tuple(argnums) if multi else (argnums,)
     for n in nums:
-        if not isinstance(n, (int, np.integer)) or not -nargs <= n < nargs:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_)):
+            raise TypeError(
+                f"argnums must be an int or a tuple of ints (positions of arguments), got "
+                f"{argnums!r}"
+            )
+        if not -nargs <= n < nargs:
             raise ValueError(
                 f"argnums={argnums!r} is out of range for a function called with {nargs} "
                 f"positional argument{'s' * (nargs != 1)} (valid: 0 to {nargs - 1})."

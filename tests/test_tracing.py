@@ -100,6 +100,17 @@ def test_unsupported_functions_name_themselves_and_list_the_supported_ones():
         np.maximum.accumulate(x)
     with pytest.raises(NotImplementedError, match="keyword"):
         np.exp(x, where=np.array([True, False]))
+    # the methods of ufuncs, and arguments the adapters do not take, say what to use instead
+    for call, hint in [
+        (lambda: np.add.reduce(x), r"numpy\.add\.reduce .*Use np\.sum\."),
+        (lambda: np.maximum.reduce(x), r"Use np\.max\."),
+        (lambda: np.add.accumulate(x), r"Use np\.cumsum\."),
+        (lambda: np.subtract.outer(x, x), r"np\.subtract\(a\[\.\.\., None\], b\)"),
+        (lambda: np.sum(x, initial=1.0), r"initial=\.\.\.\) .*afterwards\.$"),
+        (lambda: np.diff(x, prepend=0.0), r"prepend=\.\.\.\) .*np\.concatenate"),
+    ]:
+        with pytest.raises(NotImplementedError, match=hint):
+            call()
 
 
 def test_ndarray_methods_of_traced_arrays_match_the_numpy_functions():

@@ -219,6 +219,9 @@ def test_argnums_out_of_range():
         cb.jacfwd(lambda x: x, argnums=(0, 1))(np.ones(2))
     with pytest.raises(ValueError, match="out of range"):
         cb.hessian(lambda x: x, argnums=-3)(1.0)
+    for bad in (1.0, True, (0, 1.5), "0"):  # not positions: a TypeError that says what is
+        with pytest.raises(TypeError, match=r"argnums must be an int or a tuple of ints"):
+            cb.grad(lambda x, y: x * y, argnums=bad)(1.0, 2.0)
     for transform in (cb.grad, cb.value_and_grad, cb.jacrev, cb.jacfwd, cb.hessian):
         for nums in ((0, 0), (0, -1)):  # the same argument twice: refused, not a leaked tracer
             with pytest.raises(ValueError, match="names an argument twice"):
