@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import rules
-from .tracing import RevTracer, Tracer, primal
+from .tracing import Tracer, primal
 
 __all__ = ["cross_entropy"]
 
@@ -97,10 +97,7 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
                 f"probability targets must have the shape of the logits: targets {yp.shape}, "
                 f"logits {shape} (class indices would have shape {_without(shape, axis)})"
             )
-        params = {"axis": axis, "reduction": reduction}
-        if type(z) is RevTracer and type(y) is np.ndarray:  # (what `rules.cross_entropy` does)
-            return z._lift(rules._cross_entropy, (z, y), params)
-        return rules.cross_entropy(z, y, **params)
+        return rules.cross_entropy(z, y, axis=axis, reduction=reduction)
     if kind in "iu":
         labels = _labels(yp, shape, axis)
         return rules.cross_entropy_labels(z, labels, axis=axis, reduction=reduction)

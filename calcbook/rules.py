@@ -1603,18 +1603,20 @@ HINTS.update(
 _FINITE = {}  # float dtype -> (lowest, highest) finite numbers, as scalars of that dtype
 
 
-def _shift(x, axis):
+def _shift(x, axis, clamp=True):
     """The maximum of `x` over `axis` (axes kept), clamped to the finite numbers.
 
     An infinite maximum would turn `x - max` into `inf - inf = nan`: a row of -inf (or a row
     with an inf) is shifted by the lowest (or highest) finite number instead, given as `initial`
-    to the reduction and by one `minimum`; cheaper than testing the maxima for finiteness.
+    to the reduction and by one `minimum`; cheaper than testing the maxima for finiteness. With
+    `clamp=False` the `minimum` is left out, for a caller that checks its result instead.
     """
     if x.size == 0 or x.dtype.kind != "f":  # (an empty reduction raises, as it should)
         m = np.maximum.reduce(x, axis=axis, keepdims=True)
         return np.where(np.isfinite(m), m, 0)
     lowest, highest = _FINITE.get(x.dtype) or _finite_range(x.dtype)
-    return np.minimum(np.maximum.reduce(x, axis=axis, keepdims=True, initial=lowest), highest)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True, initial=lowest)
+    return np.minimum(m, highest) if clamp else m
 
 
 def _finite_range(dtype):
@@ -1670,12 +1672,12 @@ def _softmax_jvp(t, ans, x, axis=None):
     return tp - ans * tp.sum(axis=_from_right(_axes(axis, x.ndim), x.ndim), keepdims=True)
 
 
-def _softmax_parts(z, axis):
+def _softmax_parts(z, axis, clamp=True):
     """`s = z - max z`, `e = exp(s)` and `total = sum(e)` (axes kept): softmax `e / total`.
 
     The shift is a constant taken from the primal value: the softmax does not depend on it.
     """
-    s = z - _shift(primal(z), axis)
+    s = z - _shift(primal(z), axis, clamp)
     e = np.exp(s)
     return s, e, _sum(e, axis, True)
 
@@ -1700,25 +1702,16 @@ defjvp(log_softmax, _log_softmax_jvp)
 
 
 # --- softmax cross-entropy: one fused function ----------------------------------------------
-def _cross_entropy(z, y, axis, reduction):
+def _cross_entropy(z, y, axis, reduction, clamp=False):
     r"""$-\sum_{\text{axis}} y \log \operatorname{softmax}(z)$ per example, then `reduction`.
 
     Returns the loss and the residuals `(e, total, logp, n)`, with the softmax `e / total`, its
-    logarithm `logp` and the number of examples `n`, which the rules below reuse.
+    logarithm `logp` and the number of examples `n`, which the rules below reuse. A scalar loss
+    of plain arrays is checked for finiteness instead of clamping the maxima (one operation
+    fewer): a maximum of +inf makes it NaN, and then it is computed again with `clamp`.
     """
-    if reduction != "none" and type(z) is np.ndarray and type(y) is np.ndarray and z.size:
-        # The common case, as below with `_softmax_parts` written out and its maximum not clamped
-        # above: a maximum of +inf would make the loss NaN, so a finite loss shows it was not.
-        lowest = (_FINITE.get(z.dtype) or _finite_range(z.dtype))[0]
-        s = z - np.maximum.reduce(z, axis=axis, keepdims=True, initial=lowest)
-        e = np.exp(s)
-        total = np.add.reduce(e, axis=axis, keepdims=True)
-        logp = s - np.log(total)
-        n = logp.size // logp.shape[axis]
-        loss = (0.0 - np.vdot(y, logp)) / (n if reduction == "mean" else 1)  # (+0 if empty)
-        if math.isfinite(loss):
-            return loss, (e, total, logp, n)
-    s, e, total = _softmax_parts(z, axis)
+    checked = not clamp and reduction != "none" and type(z) is type(y) is np.ndarray
+    s, e, total = _softmax_parts(z, axis, not checked)
     logp = s - np.log(total)
     if reduction == "none":
         loss = -_sum(y * logp, axis)
@@ -1726,6 +1719,8 @@ def _cross_entropy(z, y, axis, reduction):
     else:  # (one dot product instead of a product and two sums)
         n = math.prod(logp.shape[:axis] + logp.shape[axis + 1 :])
         loss = (0.0 - np.vdot(y, logp)) / (n if reduction == "mean" else 1)  # (+0 if empty)
+    if checked and not math.isfinite(loss):
+        return _cross_entropy(z, y, axis, reduction, clamp=True)
     return loss, (e, total, logp, n)
 
 

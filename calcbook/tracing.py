@@ -746,16 +746,13 @@ class RevTracer(Tracer):
         vals = list(args)
         parents = []
         for i, a in enumerate(args):
-            if isinstance(a, Tracer):
-                if a._level == level:
-                    vals[i] = a._value
-                    parents.append((i, a._index))
-            elif type(a) is np.ndarray:
-                if a.dtype.kind == "c":
-                    raise complex_error(f"a complex argument of {_fullname(prim)}")
-                hold(level, a)
+            if isinstance(a, Tracer) and a._level == level:
+                vals[i] = a._value
+                parents.append((i, a._index))
             elif _is_complex(a):
                 raise complex_error(f"a complex argument of {_fullname(prim)}")
+            elif type(a) is np.ndarray:
+                hold(level, a)
         ans = prim(*vals, **params)
         if prim in RESIDUALS:
             ans, kept = ans
@@ -1069,13 +1066,8 @@ def backward(tape, roots, cotangents, leaves):
                 gi = g
             else:
                 gi = rule(g, ans, *vals, **params) if params else rule(g, ans, *vals)
-            if elementwise and vals[i] is not None:  # (a dropped operand had the result's shape)
-                shape = vals[i].shape
-                if gi.shape != shape:
-                    if type(gi) is np.ndarray and gi.shape[1:] == shape:  # (a bias, say)
-                        gi = np.add.reduce(gi, axis=0)
-                    else:
-                        gi = unbroadcast(gi, shape)
+            if elementwise and vals[i] is not None and gi.shape != vals[i].shape:
+                gi = unbroadcast(gi, vals[i].shape)  # (a dropped operand had the result's shape)
             prev = cts[parent]
             cts[parent] = gi if prev is None else prev + gi
     return [cts[k] for k in leaves]
