@@ -25,7 +25,9 @@ Every contestant's gradient is checked against the hand-written one before it is
 (relative to each gradient's largest entry: 1e-5 in float32, 1e-10 in float64).
 
 Sections written to `benchmarks/results/autodiff.json`: `mlp`, `cheap_gradient`, `memory`,
-`per_op_overhead` (microseconds per operation on a 4x4 array: what dominates the tiny sizes).
+`per_op_overhead` (microseconds per operation on a 4x4 array: what dominates the tiny sizes) and
+`tiny_phases` (the tiny step of calcbook with `cb.cross_entropy` and of the minimal tape, timed
+phase by phase with the clock read inside the loss function, amid hand-written steps).
 
     .venv-bench/bin/python benchmarks/bench_mlp.py            # full run, writes the JSON
     .venv-bench/bin/python benchmarks/bench_mlp.py --quick    # a few rounds, prints only
@@ -36,6 +38,7 @@ import common  # noqa: I001  (first: pins the BLAS / OpenMP threads before NumPy
 # isort: split
 import argparse
 import gc
+import time
 import tracemalloc
 
 import autograd
@@ -474,6 +477,98 @@ def bench_memory(dtype="float64"):
     return out
 
 
+# --- 5. where the time of a tiny step goes ---------------------------------------------------
+PHASES = (
+    "wrap the inputs",
+    "forward: layers",
+    "forward: loss",
+    "backward pass, gradients returned",
+    "SGD update",
+)
+
+
+def phased_loss(stamps, cross_entropy, packed=False):
+    """The loss of `numpy_loss_fused`, appending the clock to `stamps` between its parts.
+
+    With `packed`, it is called as `loss(params, x, onehot)` (as `minimal_tape` calls it).
+    """
+
+    def loss(*args):
+        params, x, onehot = args if packed else (args[:-2], *args[-2:])
+        stamps.append(time.perf_counter_ns())
+        logits = mlp_logits(params, x, np.tanh)
+        stamps.append(time.perf_counter_ns())
+        out = cross_entropy(logits, onehot)
+        stamps.append(time.perf_counter_ns())
+        return out
+
+    return loss
+
+
+def calcbook_phased(stamps, n_params):
+    vag = cb.value_and_grad(phased_loss(stamps, cb.cross_entropy), argnums=tuple(range(n_params)))
+    return lambda params, x, onehot: vag(*params, x, onehot)
+
+
+def minimal_phased(stamps, n_params):
+    loss = phased_loss(stamps, minimal_tape.cross_entropy, packed=True)
+    return lambda params, x, onehot: minimal_tape.value_and_grad(loss, params, x, onehot)
+
+
+def make_phased_step(make_value_and_grad, params, x, onehot, phases):
+    """A training step that appends the durations (ns) of its five `PHASES` to `phases`."""
+    stamps = []
+    value_and_grad = make_value_and_grad(stamps, len(params))
+
+    def step():
+        stamps.clear()
+        t0 = time.perf_counter_ns()
+        loss, grads = value_and_grad(params, x, onehot)
+        t4 = time.perf_counter_ns()
+        for p, g in zip(params, grads, strict=True):
+            p -= LR * g
+        t5 = time.perf_counter_ns()
+        t1, t2, t3 = stamps
+        phases.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))
+        return loss
+
+    return step
+
+
+def bench_phases(dtype, quick):
+    """Per phase of the tiny step: calcbook with `cb.cross_entropy` against the minimal tape.
+
+    Both run the same network and the same NumPy operations, timed between hand-written steps in
+    shuffled rounds, in the cache state of the training-step benchmark; the difference, phase by
+    phase, is what calcbook's generality costs at this size.
+    """
+    batch, sizes, rounds, inner = CONFIGS["tiny"]
+    rounds = 5 if quick else rounds
+    params, x, onehot = fresh(sizes, batch, dtype)
+    hp = [p.copy() for p in params]
+    phases = {"calcbook, cb.cross_entropy": [], "minimal MLP tape": []}
+    contestants = {"hand-written NumPy": lambda: hand_step(hp, x, onehot)}
+    for name, make in zip(phases, (calcbook_phased, minimal_phased), strict=True):
+        own = [p.copy() for p in params]
+        contestants[name] = make_phased_step(make, own, x, onehot, phases[name])
+    warmup = 3
+    times = common.interleave(contestants, rounds=rounds, inner=inner, warmup=warmup)
+    us = {
+        name: dict(zip(PHASES, 1e-3 * np.median(np.array(rows[warmup:]), axis=0), strict=True))
+        for name, rows in phases.items()
+    }
+    hand = common.summarize(times, {})["hand-written NumPy"]["ms_median"]
+    return {
+        "batch": batch,
+        "sizes": list(sizes),
+        "dtype": dtype,
+        "rounds": rounds,
+        "calls_per_round": inner,
+        "us_median_per_phase": us,
+        "hand_written_step_us_median": 1e3 * hand,
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few rounds; print, don't save")
@@ -517,6 +612,17 @@ def main():
         ],
     )
 
+    phases = {dtype: bench_phases(dtype, args.quick) for dtype in ("float64", "float32")}
+    print("\nTiny step, median microseconds per phase")
+    names = list(phases["float64"]["us_median_per_phase"])
+    common.print_table(
+        ["phase", *(f"{n} {d}" for d in phases for n in names)],
+        [
+            [ph, *(phases[d]["us_median_per_phase"][n][ph] for d in phases for n in names)]
+            for ph in PHASES
+        ],
+    )
+
     if args.quick:
         return
     prov = common.provenance()
@@ -525,7 +631,8 @@ def main():
     common.merge_results(path, "cheap_gradient", {"provenance": prov, "results": cheap})
     common.merge_results(path, "memory", {"provenance": prov, "results": memory})
     common.merge_results(path, "per_op_overhead", {"provenance": prov, "results": per_op})
-    print(f"\nwrote sections mlp, cheap_gradient, memory, per_op_overhead of {path}")
+    common.merge_results(path, "tiny_phases", {"provenance": prov, "results": phases})
+    print(f"\nwrote sections mlp, cheap_gradient, memory, per_op_overhead, tiny_phases of {path}")
 
 
 if __name__ == "__main__":

@@ -1611,7 +1611,9 @@ def _shift(x, axis, clamp=True):
     to the reduction and by one `minimum`; cheaper than testing the maxima for finiteness. With
     `clamp=False` the `minimum` is left out, for a caller that checks its result instead.
     """
-    if x.size == 0 or x.dtype.kind != "f":  # (an empty reduction raises, as it should)
+    if x.size == 0:  # (nothing to shift: a sum over no terms is 0, its logarithm -inf)
+        return np.zeros_like(np.add.reduce(x, axis=axis, keepdims=True))
+    if x.dtype.kind != "f":
         m = np.maximum.reduce(x, axis=axis, keepdims=True)
         return np.where(np.isfinite(m), m, 0)
     lowest, highest = _FINITE.get(x.dtype) or _finite_range(x.dtype)
@@ -1650,6 +1652,8 @@ def log_softmax(x, axis=None):
     r"""$x - \operatorname{logsumexp}(x)$ over `axis` (a tuple of axes >= 0, or None)."""
     if isinstance(x, Tracer):  # a primitive (as `@primitive` makes it, one call shorter)
         return x._lift1(log_softmax, {"axis": axis})
+    if x.size == 0:  # (no entries: nothing to normalise, and no log(0) to warn about)
+        return np.zeros(x.shape, np.result_type(x, 0.0))
     s, _, total = _softmax_parts(x, axis)
     return s - np.log(total)
 
@@ -1658,6 +1662,8 @@ def softmax(x, axis=None):
     r"""$e^{x_i} / \sum_j e^{x_j}$ over `axis` (a tuple of axes >= 0, or None), computed stably."""
     if isinstance(x, Tracer):  # a primitive (as `@primitive` makes it, one call shorter)
         return x._lift1(softmax, {"axis": axis})
+    if x.size == 0:
+        return np.zeros(x.shape, np.result_type(x, 0.0))
     _, e, total = _softmax_parts(x, axis)
     return e / total  # (exp(x - logsumexp(x)) would exponentiate the rounding of logsumexp)
 

@@ -89,6 +89,9 @@ _HELD: dict = {}  # id(array) -> [array, number of holds]
 # entries of the arrays its tape holds, one per hold
 _HOLDERS: dict = {}
 _levels = itertools.count(1)
+# The levels whose transform is still running, from `new_level` to `close_level`: a tracer of any
+# other level escaped from the function its transform differentiated, and refuses to be used
+_LIVE: set = set()
 _NO_PARAMS: dict = {}  # shared by all leaves; never modified
 LEAF = (None, (), _NO_PARAMS, None, ())  # the tape entry of an input: no primitive, no parents
 # The entry of an input that was a 0-d NumPy array (not a number), which `x += 1` must not rebind
@@ -117,7 +120,24 @@ def new_level() -> int:
     assert new_level() > outer
     ```
     """
-    return next(_levels)
+    level = next(_levels)
+    _LIVE.add(level)
+    return level
+
+
+def close_level(level):
+    """Note that the transform of `level` has returned: its tracers may no longer be used."""
+    _LIVE.discard(level)
+
+
+def _escaped(tracer) -> TracerError:
+    return TracerError(
+        f"a traced array (shape {np.shape(primal(tracer))}) was used after the transform that "
+        "traced it (grad, vjp, jvp, jacfwd, ...) had returned: it escaped from the function being "
+        "differentiated (kept in a list, a global, an attribute or a closure), and whatever is "
+        "computed from it would have no derivative. Return what you need from that function "
+        "instead (calcbook.tracing.primal(x) gives a traced array's plain value)."
+    )
 
 
 def primal(x):
@@ -743,6 +763,8 @@ class RevTracer(Tracer):
 
     def _lift(self, prim, args, params):
         level = self._level
+        if level not in _LIVE:
+            raise _escaped(self)
         vals = list(args)
         parents = []
         for i, a in enumerate(args):
@@ -763,6 +785,8 @@ class RevTracer(Tracer):
         return RevTracer(ans, level, len(tape) - 1, tape)
 
     def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
+        if self._level not in _LIVE:
+            raise _escaped(self)
         x = self._value
         ans = prim(x, **params) if params else prim(x)
         parents = ((0, self._index),)
@@ -779,6 +803,8 @@ class RevTracer(Tracer):
         traced = isinstance(other, Tracer)
         if traced and other._level > level:  # it belongs to an inner transform: it records
             return other._lift2(prim, a, b)
+        if level not in _LIVE:
+            raise _escaped(self)
         if traced and other._level == level:
             x, y, parents = a._value, b._value, ((0, a._index), (1, b._index))
         elif a is self:
@@ -822,6 +848,8 @@ class FwdTracer(Tracer):
         self._value, self._tangent = other._value, other._tangent
 
     def _lift1(self, prim, params=_NO_PARAMS):  # the hot path of one argument: `self`
+        if self._level not in _LIVE:
+            raise _escaped(self)
         x, t = self._value, self._tangent
         ans = prim(x, **params) if params else prim(x)
         rule = JVP_RULES[prim]
@@ -837,6 +865,8 @@ class FwdTracer(Tracer):
         traced = isinstance(other, Tracer)
         if traced and other._level > level:  # it belongs to an inner transform
             return other._lift2(prim, a, b)
+        if level not in _LIVE:
+            raise _escaped(self)
         if traced and other._level == level:
             x, y, tx, ty = a._value, b._value, a._tangent, b._tangent
         elif a is self:
@@ -864,6 +894,8 @@ class FwdTracer(Tracer):
 
     def _lift(self, prim, args, params):
         level = self._level
+        if level not in _LIVE:
+            raise _escaped(self)
         if len(args) == 1:  # `self` is the argument
             vals, tangents = (self._value,), (self._tangent,)
         else:

@@ -30,6 +30,7 @@ from .tracing import (
     Tracer,
     _is_complex,
     backward,
+    close_level,
     complex_error,
     new_level,
     open_level,
@@ -81,6 +82,21 @@ def _build(treedef, leaves):
     kind, keys, children = treedef
     built = [_build(c, leaves) for c in children]
     return dict(zip(keys, built, strict=True)) if kind is dict else kind(built)
+
+
+def _ordered_like(tree, like):
+    """`tree` with the keys of its dicts in the order of `like`'s, where they are the same keys."""
+    if isinstance(tree, dict) and isinstance(like, dict) and tree.keys() == like.keys():
+        return {k: _ordered_like(tree[k], like[k]) for k in like}
+    if type(tree) in (tuple, list) and type(like) is type(tree) and len(tree) == len(like):
+        return type(tree)(_ordered_like(t, u) for t, u in zip(tree, like, strict=True))
+    return tree
+
+
+def _copied(tree):
+    """`tree` with a copy of each of its NumPy arrays."""
+    leaves, treedef = _flatten(tree)
+    return _unflatten(treedef, [x.copy() if type(x) is np.ndarray else x for x in leaves])
 
 
 def _is_numbers(x):
@@ -160,10 +176,17 @@ def _one(dtype):
     return one
 
 
+def _zero(x):
+    """The derivative 0 for `x`: an array of zeros, or a NumPy scalar for a 0-d `x` (as what a
+    nonzero derivative of a 0-d `x` comes out as: NumPy's reductions give scalars)."""
+    z = _zeros_like(x)
+    return z[()] if not z.ndim else z
+
+
 def _finish(g, x):
     """A gradient as returned to the user: the shape and dtype of `x`, a writeable array."""
     if g is None:
-        return _zeros_like(x)
+        return _zero(x)
     if g.dtype != x.dtype:
         g = g.astype(x.dtype)
     return _writeable(g)
@@ -210,37 +233,39 @@ def _trace_reverse(f, args, kwargs, nums):
     """
     level, tape = new_level(), []
     open_level(level)
-    args = list(args)
-    xs, places, trees = [], [], None
-    for k, n in enumerate(nums):
-        arg = args[n]
-        if type(arg) is np.ndarray and arg.dtype.kind == "f":  # the common case
-            leaf = LEAF if arg.ndim else LEAF_ARRAY
-        elif _is_tree(arg):
-            if trees is None:
-                trees = [None] * k
-            leaves, treedef = _flatten(arg)
-            boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
-            args[n] = _unflatten(treedef, boxes)
-            trees.append((treedef, len(boxes)))
-            for box in boxes:
-                xs.append(box._value)
-                places.append(box._index)
-            continue
-        else:
-            leaf = LEAF_ARRAY if _array_0d(arg) else LEAF
-            arg = _prepare(arg)
-        tape.append(leaf)
-        args[n] = RevTracer(arg, level, len(tape) - 1, tape)
-        xs.append(arg)
-        places.append(len(tape) - 1)
-        if trees is not None:
-            trees.append(None)
-    try:
+    try:  # (an error here or in f: give back what the tape held)
+        args = list(args)
+        xs, places, trees = [], [], None
+        for k, n in enumerate(nums):
+            arg = args[n]
+            if type(arg) is np.ndarray and arg.dtype.kind == "f":  # the common case
+                leaf = LEAF if arg.ndim else LEAF_ARRAY
+            elif _is_tree(arg):
+                if trees is None:
+                    trees = [None] * k
+                leaves, treedef = _flatten(arg)
+                boxes = [RevTracer.leaf(_prepare(x), level, tape) for x in leaves]
+                args[n] = _unflatten(treedef, boxes)
+                trees.append((treedef, len(boxes)))
+                for box in boxes:
+                    xs.append(box._value)
+                    places.append(box._index)
+                continue
+            else:
+                leaf = LEAF_ARRAY if _array_0d(arg) else LEAF
+                arg = _prepare(arg)
+            tape.append(leaf)
+            args[n] = RevTracer(arg, level, len(tape) - 1, tape)
+            xs.append(arg)
+            places.append(len(tape) - 1)
+            if trees is not None:
+                trees.append(None)
         out = f(*args, **kwargs)
     except BaseException:
         release(level)  # the plain arrays the tape held (see `calcbook.tracing.release`)
         raise
+    finally:
+        close_level(level)  # (the backward pass records nothing at this level)
     return level, tape, out, (xs, places, trees)
 
 
@@ -418,8 +443,9 @@ def vjp(f, *primals):
     vjp_fn : callable
         `vjp_fn(cotangent)` returns a tuple with one cotangent per primal, each of the primal's
         shape. `cotangent` must have the structure and shapes of `out`. `vjp_fn` keeps the tape
-        and can be called any number of times; while it exists, the plain arrays the tape reads
-        (constants of `f`) are read-only, so that changing one cannot change its result.
+        and can be called any number of times. Changing an array afterwards cannot change its
+        result: `f` is evaluated on copies of the primal arrays, and while `vjp_fn` exists the
+        other plain arrays the tape reads (constants of `f`) are read-only.
 
     Raises
     ------
@@ -439,6 +465,7 @@ def vjp(f, *primals):
     ```
     """
     nums = tuple(range(len(primals)))
+    primals = tuple(_copied(p) for p in primals)  # (the caller may change theirs later)
     level, tape, out, inputs = _trace_reverse(f, primals, {}, nums)
     try:
         values, boxes, treedef = _split(out, level)
@@ -448,7 +475,7 @@ def vjp(f, *primals):
         raise
 
     def vjp_fn(cotangent):
-        cts, ct_def = _flatten(cotangent)
+        cts, ct_def = _flatten(_ordered_like(cotangent, out_value))
         if ct_def != treedef:
             raise ValueError("the cotangent must have the same structure as the output of f")
         cts = [ct if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
@@ -511,28 +538,40 @@ def jvp(f, primals, tangents):
     if p_def != t_def:
         raise ValueError("the tangents must have the same structure as the primals")
     level = new_level()
-    boxes = []
-    for k, x in enumerate(p_leaves):
-        box = FwdArrayInput if _array_0d(x) else FwdInput
-        x, t = _prepare(x), t_leaves[k]
-        t = t if isinstance(t, Tracer) else np.asarray(t)
-        if t.shape != x.shape:
-            raise ValueError(
-                f"tangent shape {t.shape} does not match primal shape {x.shape}; "
-                "each tangent must have the shape of its primal."
-            )
-        if t.dtype != x.dtype:
-            t = _real_like(t, x, "tangent")
-        boxes.append(box(x, level, t))
-    out = f(*_unflatten(p_def, boxes))
+    try:
+        boxes = []
+        for k, x in enumerate(p_leaves):
+            box = FwdArrayInput if _array_0d(x) else FwdInput
+            x, t = _prepare(x), t_leaves[k]
+            t = t if isinstance(t, Tracer) else np.asarray(t)
+            if t.shape != x.shape:
+                raise ValueError(
+                    f"tangent shape {t.shape} does not match primal shape {x.shape}; "
+                    "each tangent must have the shape of its primal."
+                )
+            if t.dtype != x.dtype:
+                t = _real_like(t, x, "tangent")
+            boxes.append(box(x, level, t))
+        out = f(*_unflatten(p_def, boxes))
+    finally:
+        close_level(level)
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
-        return out._value, _writeable(out._tangent)
+        return out._value, _tangent_out(out._tangent, out._value)
     values, out_boxes, treedef = _split(out, level)
     tangents_out = [
-        _zeros_like(v) if b is None else _writeable(b._tangent)
+        _zero(v) if b is None else _tangent_out(b._tangent, v)
         for v, b in zip(values, out_boxes, strict=True)
     ]
     return _unflatten(treedef, values), _unflatten(treedef, tangents_out)
+
+
+def _tangent_out(t, v):
+    """The tangent of an output `v`, in `v`'s dtype (a float32 input combined with a float64
+    constant gives a float64 result, whose tangent some rules leave in float32)."""
+    dtype = np.result_type(primal(v))
+    if np.result_type(primal(t)) != dtype:
+        t = t.astype(dtype)
+    return _writeable(t)
 
 
 def _per_output(out_def, per_arg, multi):
@@ -586,7 +625,11 @@ def jacfwd(f, argnums=0):
             basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
             a = list(args)
             a[n] = box(x, level, basis)
-            values, boxes, out_def = _split(f(*a, **kwargs), level)
+            try:
+                out = f(*a, **kwargs)
+            finally:
+                close_level(level)
+            values, boxes, out_def = _split(out, level)
             blocks = []
             for v, b in zip(values, boxes, strict=True):
                 v_shape = np.shape(v)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import calcbook as cb
+from calcbook.tracing import TracerError
 
 
 def rosenbrock(x):
@@ -500,3 +501,129 @@ def test_check_grads_validates_its_arguments():
         cb.check_grads(np.sin, (1.0,), order=0)
     with pytest.raises(ValueError, match="modes"):
         cb.check_grads(np.sin, (1.0,), modes=("sideways",))
+
+
+# --- tracers that escape their transform -----------------------------------------------------
+def _escaping_inner(x):
+    """d/dx sum(x * y) for a `y` kept from an inner grad: it must refuse, not give zeros."""
+    kept = []
+    cb.grad(lambda y: (kept.append(y), np.sum(x * y))[1])(np.ones(2))
+    return np.sum(x * kept[0])
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda f, x: cb.grad(f)(x),
+        lambda f, x: cb.jacfwd(f)(x),
+        lambda f, x: cb.jacrev(f)(x),
+        lambda f, x: cb.jvp(f, (x,), (np.ones(2),)),
+        lambda f, x: cb.vjp(f, x),
+    ],
+)
+def test_a_tracer_kept_from_an_inner_transform_refuses_to_be_used(transform):
+    with pytest.raises(TracerError, match="after the transform that traced it"):
+        transform(_escaping_inner, np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("mode", ["rev", "fwd"])
+def test_a_tracer_used_after_its_transform_returned_refuses(mode):
+    kept = []
+    f = lambda x: (kept.append(x), np.sum(x**2))[1]  # noqa: E731
+    if mode == "rev":
+        cb.grad(f)(np.array([1.0, 2.0]))
+    else:
+        cb.jvp(f, (np.array([1.0, 2.0]),), (np.ones(2),))
+    (t,) = kept
+    for use in (
+        lambda: np.sin(t),
+        lambda: t + 1.0,
+        lambda: 1.0 + t,
+        lambda: np.sum(t),
+        lambda: t[0],
+        lambda: cb.grad(lambda y: np.sum(y * t))(np.ones(2)),
+        lambda: cb.jvp(lambda y: y * t, (np.ones(2),), (np.ones(2),)),
+    ):
+        with pytest.raises(TracerError, match="escaped"):
+            use()
+    assert (t > 0).tolist() == [True, True]  # comparisons have no derivative: they still work
+
+
+def test_a_vjp_function_kept_past_the_outer_transform_it_closed_over_refuses():
+    kept = []
+
+    def outer(x):
+        _, fn = cb.vjp(lambda y: x * y, np.ones(2))
+        kept.append(fn)
+        return np.sum(x**2)
+
+    cb.grad(outer)(np.array([1.0, 2.0]))
+    with pytest.raises(TracerError, match="escaped"):
+        kept[0](np.ones(2))
+
+
+def test_traced_arrays_inside_their_transforms_still_work_after_an_inner_one_returned():
+    def f(x):
+        inner = cb.grad(lambda y: np.sum(x * y**2))(np.ones(2))  # = 2x, traced at f's level
+        return np.sum(inner * x)  # = 2 sum(x^2)
+
+    x = np.array([1.0, -2.0])
+    np.testing.assert_allclose(cb.grad(f)(x), 4 * x)
+    np.testing.assert_allclose(cb.jacfwd(f)(x), 4 * x)
+    np.testing.assert_allclose(cb.hessian(f)(x), 4 * np.eye(2))
+
+
+# --- vjp reads copies of its primals --------------------------------------------------------
+def test_changing_a_primal_after_vjp_does_not_change_vjp_fn():
+    x = np.array([0.5, 1.0])
+    _, fn = cb.vjp(lambda x: np.sin(x) * x, x)
+    x[0] = 2.0  # still writeable
+    (g,) = fn(np.ones(2))
+    np.testing.assert_allclose(g, np.sin([0.5, 1.0]) + np.array([0.5, 1.0]) * np.cos([0.5, 1.0]))
+    base = np.arange(6.0).reshape(2, 3)
+    view, tree = base[:, 1], {"a": np.array([3.0, 4.0])}
+    _, fn = cb.vjp(lambda v, t: v * v + t["a"] ** 2, view, tree)
+    base[:] = 0.0
+    tree["a"][:] = 0.0
+    gv, gt = fn(np.ones(2))
+    np.testing.assert_array_equal(gv, [2.0, 8.0])
+    np.testing.assert_array_equal(gt["a"], [6.0, 8.0])
+
+
+def test_vjp_takes_a_dict_cotangent_in_any_key_order():
+    out, fn = cb.vjp(lambda x: {"u": 2 * x, "v": 3 * x}, np.ones(2))
+    assert list(out) == ["u", "v"]
+    (g,) = fn({"v": np.ones(2), "u": np.ones(2)})
+    np.testing.assert_array_equal(g, [5.0, 5.0])
+    with pytest.raises(ValueError, match="same structure"):
+        fn({"u": np.ones(2), "w": np.ones(2)})
+
+
+# --- dtypes and types of what comes back -----------------------------------------------------
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: x + np.float64(1.0),
+        lambda x: x - np.ones(3),
+        lambda x: np.float_power(x, 2.0),
+        lambda x: np.where(x > 0, x, np.zeros(3)),
+        lambda x: np.pad(x, 1) + np.float64(2.0),
+        lambda x: x * np.float64(2.0),
+        lambda x: (x + 1.0, x * np.ones(3)),
+    ],
+)
+def test_jvp_tangent_has_the_dtype_of_its_output(f):
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    out, tangent = cb.jvp(f, (x,), (np.ones(3, np.float32),))
+    outs, tangents = (out, tangent) if isinstance(out, tuple) else ((out,), (tangent,))
+    for o, t in zip(outs, tangents, strict=True):
+        assert t.dtype == o.dtype and t.shape == o.shape
+
+
+def test_a_zero_derivative_of_a_number_has_the_type_of_a_nonzero_one():
+    nonzero, zero = cb.grad(lambda x: x * x)(3.0), cb.grad(lambda x: 3.0)(3.0)
+    assert type(zero) is type(nonzero) and zero == 0.0 and nonzero == 6.0
+    g = cb.grad(lambda d: d["a"] * 2.0)({"a": 3.0, "b": 1.0})
+    assert type(g["a"]) is type(g["b"]) and (g["a"], g["b"]) == (2.0, 0.0)
+    _, t = cb.jvp(lambda x, y: (x * 2.0, 5.0), (1.0, 2.0), (1.0, 1.0))
+    assert type(t[0]) is type(t[1]) and t == (2.0, 0.0)
