@@ -192,6 +192,31 @@ def _finish(g, x):
     return _writeable(g)
 
 
+def _distinct(arrays, given=()):
+    """`arrays`, each one copied where it shares memory with an earlier one or with `given`.
+
+    A rule such as that of `+` passes its cotangent on unchanged, so two gradients (or a gradient
+    and the cotangent it was pulled back from) can be one array; an update of one in place
+    (`g -= ...`) would change the other.
+    """
+    seen = {id(_owner(a)) for a in given if type(a) is np.ndarray}
+    out = []
+    for a in arrays:
+        if type(a) is np.ndarray:
+            key = id(_owner(a))
+            if key in seen:
+                a = a.copy()
+                key = id(a)
+            seen.add(key)
+        out.append(a)
+    return out
+
+
+def _owner(a):
+    """The array that owns the memory of `a` (NumPy's views name it as their base)."""
+    return a if a.base is None else a.base
+
+
 def _writeable(a):
     """`a`, or a copy of it where it is a read-only view (a broadcast made by a rule, say)."""
     return a.copy() if type(a) is np.ndarray and not a.flags.writeable else a
@@ -286,6 +311,7 @@ def _pull_back(tape, boxes, cotangents, inputs):
             or not g.flags.writeable
         ):
             grads[k] = _finish(g, x)  # else it is ready: a writeable array of the input's dtype
+    grads = _distinct(grads, cts)
     if trees is None:  # one array per argnum
         return grads
     result, k = [], 0
@@ -556,12 +582,13 @@ def jvp(f, primals, tangents):
     finally:
         close_level(level)
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
-        return out._value, _tangent_out(out._tangent, out._value)
+        return out._value, _distinct([_tangent_out(out._tangent, out._value)], t_leaves)[0]
     values, out_boxes, treedef = _split(out, level)
     tangents_out = [
         _zero(v) if b is None else _tangent_out(b._tangent, v)
         for v, b in zip(values, out_boxes, strict=True)
     ]
+    tangents_out = _distinct(tangents_out, t_leaves)
     return _unflatten(treedef, values), _unflatten(treedef, tangents_out)
 
 
@@ -572,6 +599,12 @@ def _tangent_out(t, v):
     if np.result_type(primal(t)) != dtype:
         t = t.astype(dtype)
     return _writeable(t)
+
+
+def _chunks(flat, like):
+    """`flat` cut into lists of the lengths of the lists of `like`."""
+    it = iter(flat)
+    return [[next(it) for _ in part] for part in like]
 
 
 def _per_output(out_def, per_arg, multi):
@@ -639,6 +672,7 @@ def jacfwd(f, argnums=0):
                     block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
                     blocks.append(_writeable(block.astype(x.dtype, copy=False)))
             per_arg.append(blocks)
+        per_arg = _chunks(_distinct([b for blocks in per_arg for b in blocks]), per_arg)
         return _per_output(out_def, per_arg, multi)
 
     return jacfwd_f

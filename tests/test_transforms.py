@@ -627,3 +627,24 @@ def test_a_zero_derivative_of_a_number_has_the_type_of_a_nonzero_one():
     assert type(g["a"]) is type(g["b"]) and (g["a"], g["b"]) == (2.0, 0.0)
     _, t = cb.jvp(lambda x, y: (x * 2.0, 5.0), (1.0, 2.0), (1.0, 1.0))
     assert type(t[0]) is type(t[1]) and t == (2.0, 0.0)
+
+
+def test_results_never_share_memory_with_each_other_or_with_given_arrays():
+    c = np.array([1.0, 2.0])
+    gx, gy = cb.grad(lambda x, y: np.sum((x + y) * c), argnums=(0, 1))(np.ones(2), np.ones(2))
+    gx -= 100.0  # an update of one gradient in place ...
+    np.testing.assert_array_equal(gy, c)  # ... leaves the other as it was
+    gx, gy = cb.grad(lambda x, y: np.sum((x.reshape(4) + y) * np.arange(4.0)), argnums=(0, 1))(
+        np.ones((2, 2)), np.ones(4)
+    )
+    assert not np.shares_memory(gx, gy)  # (a view of the other, not the same object)
+    ct = np.ones(2)
+    ga, gb = cb.vjp(lambda x, y: x + y, np.ones(2), np.ones(2))[1](ct)
+    assert not (np.shares_memory(ga, ct) or np.shares_memory(gb, ct) or np.shares_memory(ga, gb))
+    t = np.ones(2)
+    _, tt = cb.jvp(lambda x: x + 1.0, (np.ones(2),), (t,))
+    assert not np.shares_memory(tt, t)
+    _, (t1, t2) = cb.jvp(lambda x: (x, x * 1.0), (np.ones(2),), (t,))
+    assert not (np.shares_memory(t1, t) or np.shares_memory(t1, t2))
+    ja, jb = cb.jacfwd(lambda x: (x, x))(np.ones(2))
+    assert not np.shares_memory(ja, jb)
