@@ -47,7 +47,11 @@ varies faster than the first steps resolve), keeping the smaller error estimate,
 *relative* one where it refutes the other: a scan that steps over the pole of $x^{-3}$ converges
 to a wrong value near 0. Large steps can alias a fast function into entries that agree
 ($\sin 1000x$ at steps $1/2, 1/8, \dots$), so each entry errs by at least its distance to every
-first-level entry of a shorter step, less that one's own error.
+first-level entry of a shorter step, less that one's own error. Where every step of the first
+scan is long beside the period ($\sin 0.979x$ at $x = -118317$: all are 3.6 or more, and their
+entries agree on a wrong value), no entry shows it; so the result is also compared with one
+central difference at the second scan's scale (2 calls), and errs by at least their distance
+less twice that difference's rounding floor, which starts the second scan where it matters.
 On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
@@ -66,7 +70,7 @@ dropped imaginary part); `info.evaluations` always holds the true count.
 | `"forward"`, `"backward"` | 2 / 3 | $m + 1$ | $m^2 + m + 1$ |
 | `"central"` | 2 / 3 | $2m$ | $m^2 + m + 1$ |
 | `"complex"` | 1 / not available | $m$ | not available |
-| `"richardson"` | 16 / 17 | $16m$ | $2m^2 + 2(K - 1)m + 1$ |
+| `"richardson"` | 18 / 19 | $18m$ | $2m^2 + 2(K - 1)m + 1$ |
 
 $K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, at most 20.
 
@@ -80,8 +84,12 @@ many again for each shorter step
 which keeps $2h$). Richardson's error comes
 with its table, except off the Hessian's diagonal, where a third step costs 2 calls per pair.
 Floating-point warnings are silenced while `f` is probed; a value that is not finite raises a
-`ValueError` naming the point instead. `x` is promoted to float64 (integers, bools, float32);
-an `f` that returns float32 values raises, since the rounding floors assume float64 ones.
+`ValueError` naming the point instead (Richardson drops the steps whose probes are not finite),
+as does an estimate or error bound that is not finite (a step whose square underflows, say: a
+default second-difference step stops shrinking with $|x|$ below $x = 10^{-140}$ for that reason,
+and a caller's complex step must be a normal float). `x` is promoted to float64 (integers,
+bools, float32); an `f` that returns float32 values raises, since the rounding floors assume
+float64 ones.
 """
 
 import functools
@@ -286,6 +294,8 @@ def _complex(g, h, n=1):
     $10^{-20} x_c$ and the estimate is as accurate as $f$ itself.
     """
     value = g(1j * h)
+    if not np.all(np.isfinite(value)):  # (the probe is x itself, in its real part)
+        raise ValueError(g.shared["bad"] + "; numerical derivatives need f finite near x")
     if value.size and not np.iscomplexobj(value):
         raise ValueError(
             f"method='complex' needs f to return complex values for complex input, but f "
@@ -430,12 +440,19 @@ def _step(method, n, scale, table=_TABLE):
         return np.maximum(1e-20 * scale, 1e-280)
     if method == "richardson":
         return table[0] * scale  # the largest step of the sequence
+    if n == 2:  # (h^2 must not underflow: below x = 1e-140 the step stops shrinking with |x|)
+        scale = np.maximum(scale, 1e-140)
     return 0.5 * EPS ** (1 / (_ORDER[method] + n)) * scale
 
 
 def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
     """The n-th derivative of `t -> g(t)` at 0: value, error bound, step; see "Default step"."""
     if h is not None:
+        if method == "complex" and np.any(h < np.finfo(np.float64).tiny):
+            raise ValueError(
+                f"h={np.min(h):g} is subnormal: the complex step h f'(x) loses its digits; use "
+                f"h >= {np.finfo(np.float64).tiny:.3g} (the default is 1e-20 x_c)"
+            )
         if method != "complex" and np.any(g.exact(h) == 0):
             k = np.argmax(np.broadcast_to(g.exact(h) == 0, np.shape(g.x0)))
             x, step = np.ravel(g.x0)[k], np.ravel(np.broadcast_to(h, np.shape(g.x0)))[k]
@@ -452,6 +469,13 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
     out = _estimate(g, method, n, base, full, table, choose=True)
     value, error, _, floor, trunc = out
     outputs = tuple(range(np.ndim(value) - np.ndim(first)))  # one step for all of an output
+    if rich and rescan is not table:  # steps of x_c may all alias (sin 0.979x at x = -118317):
+        # a central difference at the second scan's scale that disagrees beyond its rounding
+        # sets a floor under the error, which starts the second scan
+        check, noise = _central(g, g.exact(_step("central", n, second)), n)
+        gap = np.abs(value - check) - 2 * _ROUNDING * noise
+        error = np.maximum(error, np.where(np.isnan(gap), 0.0, gap))
+        out = (value, error, *out[2:])
     if rich:  # its error estimate is reliable: redo where it is poor (or not finite)
         redo = ~(error <= _RETRY[n] * np.abs(value))
     else:  # redo where rounding (or the truncation measured) is 1000x its expected size, or 0
@@ -572,8 +596,16 @@ def _quiet(function):
 
 
 def _result(value, error, shared, h, full_output):
-    if "bad" in shared and not np.all(np.isfinite(value)):
-        raise ValueError(shared["bad"] + "; numerical derivatives need f finite near x")
+    if not (np.all(np.isfinite(value)) and np.all(np.isfinite(error))):
+        if "bad" in shared:
+            raise ValueError(shared["bad"] + "; numerical derivatives need f finite near x")
+        k = np.argmax(~np.isfinite(np.broadcast_to(value, np.shape(error))) | ~np.isfinite(error))
+        raise ValueError(
+            f"the estimate is not finite although f was finite at every probe: the step "
+            f"h={np.ravel(np.broadcast_to(h, np.shape(value)))[k] if np.size(h) else h} "
+            "underflows in the difference quotient, or the differences of f overflow; "
+            "give a step h explicitly"
+        )
     value = np.asarray(value)[()]
     if not full_output:
         return value
@@ -630,7 +662,7 @@ def derivative(f, x, *, n=1, method="central", h=None, full_output=False):
     x = np.array([0.5, 1.0, 2.0])
     d, info = numdiff.derivative(np.exp, x, method="richardson", full_output=True)
     np.testing.assert_allclose(d, np.exp(x), rtol=1e-12)
-    assert np.all(np.abs(d - np.exp(x)) <= info.error) and info.evaluations == 16
+    assert np.all(np.abs(d - np.exp(x)) <= info.error) and info.evaluations == 18
     assert np.isclose(numdiff.derivative(np.sin, 1.0, n=2), -np.sin(1.0), rtol=1e-6)
     ```
     """
@@ -649,7 +681,8 @@ def _jacobian(f, x, method, h, full_output, expect):
     g = _Line(f, x, _axes(x.size), x.ravel(), shared, expect)  # every column at once
     value, error, step = _along(g, method, 1, None if h is None else h.ravel(), full_output)
     shape = value.shape[:-1] + x.shape
-    step = np.min(step, axis=tuple(range(np.ndim(step) - 1)))
+    step = np.min(step, axis=tuple(range(np.ndim(step) - 1)), initial=np.inf)
+    step = np.where(np.isinf(step), np.nan, step)  # (an empty output: no step taken)
     return _result(
         value.reshape(shape), error.reshape(shape), shared, step.reshape(x.shape), full_output
     )

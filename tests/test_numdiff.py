@@ -90,8 +90,8 @@ def test_elementwise_arrays_and_default_output():
         ("central", 1, 2, 4),
         ("central", 2, 3, 5),
         ("complex", 1, 1, 1),
-        ("richardson", 1, 16, 16),
-        ("richardson", 2, 17, 17),
+        ("richardson", 1, 18, 18),
+        ("richardson", 2, 19, 19),
     ],
 )
 def test_derivative_evaluation_counts(method, n, plain, full):
@@ -122,7 +122,7 @@ def test_richardson_skips_steps_that_leave_the_domain():
 
 
 @pytest.mark.parametrize(
-    ("method", "calls"), [("forward", 7), ("central", 12), ("complex", 6), ("richardson", 96)]
+    ("method", "calls"), [("forward", 7), ("central", 12), ("complex", 6), ("richardson", 108)]
 )
 def test_gradient_shape_value_and_counts(method, calls):
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
@@ -584,3 +584,50 @@ def test_directional_step_is_not_rounded_away_by_a_large_coordinate():
     for method in ("forward", "central"):
         d, info = numdiff.directional_derivative(f, x, np.ones(3), method=method, full_output=True)
         assert abs(d - np.sum((1 + x) * np.exp(x))) <= info.error <= 1e-5
+
+
+def test_richardson_is_not_fooled_by_first_steps_that_all_alias_a_sinusoid():
+    cases = [(1, 0.979, -118317.55236128268), (2, 0.783, -65866.86149735328)]
+    rng = np.random.default_rng(7)
+    cases += [
+        (int(n), c, x)
+        for n, c, x in zip(
+            rng.integers(1, 3, 40), rng.uniform(0.3, 3, 40), rng.uniform(-2e5, 2e5, 40), strict=True
+        )
+    ]
+    for n, c, x in cases:
+        exact = c * np.cos(c * x) if n == 1 else -(c**2) * np.sin(c * x)
+        value, info = numdiff.derivative(
+            lambda t, c=c: np.sin(c * t), x, n=n, method="richardson", full_output=True
+        )
+        # (1e-9: the closed form itself rounds c * x, by about 1e-16 |c x|)
+        assert abs(value - exact) <= info.error + 1e-9 and info.error <= 1e-4
+
+
+def test_estimates_that_are_not_finite_raise_instead_of_returning_nan():
+    calls = [
+        lambda: numdiff.derivative(np.sin, 5e-324),  # the step underflows
+        lambda: numdiff.derivative(  # f is nan at the second step, which measures truncation
+            lambda x: np.where(x > 1 + 1e-5, np.nan, x**2), 1.0, full_output=True
+        ),
+        lambda: numdiff.derivative(lambda x: np.log(0 * x), 1.0, method="complex"),
+        lambda: numdiff.derivative(np.sin, 1.0, method="complex", h=1e-320),  # subnormal
+    ]
+    for call in calls:
+        with pytest.raises(ValueError):
+            call()
+
+
+def test_second_derivatives_at_a_tiny_x_are_finite():
+    value, info = numdiff.derivative(np.cos, 1e-160, n=2, full_output=True)
+    assert abs(value + 1.0) <= info.error <= 1e-5
+    H = numdiff.hessian(lambda z: np.sum(np.cos(z)), np.array([1e-200, 1.0]))
+    np.testing.assert_allclose(H, np.diag([-1.0, -np.cos(1.0)]), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "complex", "richardson"])
+def test_jacobian_of_an_empty_output(method):
+    J, info = numdiff.jacobian(
+        lambda z: z[:0], np.array([1.0, 2.0]), method=method, full_output=True
+    )
+    assert J.shape == info.error.shape == (0, 2) and info.h.shape == (2,)
