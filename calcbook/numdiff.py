@@ -77,8 +77,8 @@ $K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, 
 With `full_output=True` a difference method is repeated at step $4h$ ($2h$ for a one-sided
 second difference, which shares its probes) to estimate its truncation error: one more call
 per line for `forward`/`backward` and for the complex step at a caller's `h` (its default
-$10^{-20} x_c$ truncates by $10^{-40}$ relative, and stays one call), two for `central`, and as
-many again for each shorter step
+$10^{-20} x_c$ truncates by $10^{-40}$ relative: its one more call measures $f''$ instead),
+two for `central`, and as many again for each shorter step
 (a line is the one point of `derivative` and `directional_derivative`, a coordinate of
 `gradient`, `jacobian` and the diagonal of `hessian`, a pair of coordinates off the diagonal,
 which keeps $2h$). Richardson's error comes
@@ -114,6 +114,7 @@ _RATIO = {  # full_output: the second step, r h, that measures truncation (one-s
     ("forward", 2): 2.0, ("backward", 2): 2.0, ("complex", 1): 4.0,
 }  # fmt: skip
 _REBALANCE = 3  # full_output: at most this many shorter steps where truncation dominates
+_CURVE = EPS ** (1 / 4)  # full_output, complex step: Re f(x + iH) measures f'' at H = this x_c
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,12 @@ class Info:
         truncation error measured with a second step (see "Cost"; Richardson: the distance to
         the neighbouring entry of its table), plus the rounding floor
         $4\epsilon \sum_k |w_k| (|f(x + k h)| + |x f'|) / h^n$.
-        The complex step reports $4\epsilon |f'| (1 + |x f'^2 / f|)$, the last ratio capped
-        at $|x| / (\epsilon^{1/3} x_c)$: it covers an $f$ that rounds a scaled argument. At a
-        caller's `h` its truncation is measured with $4h$ and added, as for the differences.
+        The complex step reports $4\epsilon$ times the larger of $|f'| (1 + |x f'^2 / f|)$ (the
+        last ratio capped at $|x| / (\epsilon^{1/3} x_c)$) and $|f'| + |x f''|$, with $f''$
+        measured from $\operatorname{Re} f(x + iH)$ at $H = \epsilon^{1/4} |x|$: an $f$ that
+        rounds a scaled argument errs by about $\epsilon |x f''|$, which matters where $f'$ is
+        small ($\cos 3x$ at $\pi/3$). At a caller's `h` its truncation is measured with $4h$
+        and added, as for the differences.
     evaluations : int
         Number of calls to `f`.
     h : numpy.ndarray or float
@@ -405,6 +409,10 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
         return value, error, step, floor, error - floor
     if method == "complex" and choose:
         value, noise = _complex(g, h)
+        if full:  # rounding a scaled argument costs eps |x f''|: f'' from one more call
+            far = g(1j * _CURVE * g.scale[0])
+            curve = 2 * np.abs(g(1j * h).real - far.real) / (_CURVE * g.scale[0]) ** 2
+            noise = np.maximum(noise, np.abs(value) + np.abs(g.x0) * np.nan_to_num(curve))
         return value, _ROUNDING * noise, h, _ROUNDING * noise, 0 * noise
     formula = _FORMULAS[method]
     h = h if method == "complex" else g.exact(h)  # an imaginary step needs no exact probe
