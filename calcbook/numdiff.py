@@ -93,6 +93,7 @@ float64 ones.
 """
 
 import functools
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,7 +214,7 @@ class _Line:
         values = [np.asarray(self.f(p)) for p in points]  # under _quiet: non-finite are named
         self.shared["calls"] += len(values)
         for value in values:
-            if value.dtype.kind not in "biufc":
+            if value.dtype.kind not in "iufc":  # (bools: a step function, no derivative)
                 got = value.flat[0] if value.size else value
                 raise TypeError(f"f must return numbers, but it returned {got!r} ({value.dtype})")
         shape, message = self.expect or (self.shared.setdefault("shape", values[0].shape), "")
@@ -560,7 +561,10 @@ def _rebalance(g, method, n, out, base, outputs, table):
 def _real(name, a):
     """`a` as a finite float64 array: bools and integers (even past int64) are promoted."""
     a = np.asarray(a)
-    if a.dtype.kind == "O":  # a Python int too large for int64, say
+    if a.dtype.kind == "O":  # a Python int too large for int64, say (None is no number)
+        bad = [v for v in a.flat if not isinstance(v, numbers.Real)]
+        if bad:
+            raise TypeError(f"{name} must be real numbers, got {bad[0]!r}")
         try:
             a = a.astype(np.float64)
         except (TypeError, ValueError, OverflowError):
@@ -576,11 +580,11 @@ def _real(name, a):
 def _checked(method, n, h, x):
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, METHODS))}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"n must be an integer (1 or 2), got {n!r}")
     if n not in (1, 2) or (method == "complex" and n != 1):
         orders = "n=1 only" if method == "complex" else "n=1 and n=2"
         raise ValueError(f"n={n} is not supported by method={method!r}, which gives {orders}")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-        raise TypeError(f"n must be an integer (1 or 2), got {n!r}")
     x = _real("x", x)
     if h is not None:
         h = np.asarray(h, dtype=np.float64)

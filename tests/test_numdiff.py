@@ -648,3 +648,16 @@ def test_complex_step_bound_covers_an_argument_rounded_at_a_stationary_point():
         )
         exact = float(c * np.cos(np.longdouble(c) * np.longdouble(x)))  # (c x rounded less)
         assert abs(value - exact) <= info.error
+
+
+def test_arguments_that_are_not_numbers_get_a_type_error_that_says_so():
+    with pytest.raises(TypeError, match="n must be an integer"):
+        numdiff.derivative(np.sin, 1.0, n="1")
+    for x in (None, [1.0, None]):
+        with pytest.raises(TypeError, match="x must be real numbers, got None"):
+            numdiff.derivative(np.sin, x)
+    with pytest.raises(TypeError, match="f must return numbers"):
+        numdiff.derivative(lambda x: x > 0, 1.0)  # a step function: no derivative to estimate
+    from fractions import Fraction
+
+    assert abs(numdiff.derivative(np.sin, Fraction(1, 2)) - np.cos(0.5)) < 1e-9
