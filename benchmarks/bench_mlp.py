@@ -255,6 +255,17 @@ def check_gradients(params, x, onehot, dtype):
     return errors
 
 
+def _setting(batch, sizes, dtype, rounds, inner):
+    """What a section's results were measured on, for its JSON record."""
+    return {
+        "batch": batch,
+        "sizes": list(sizes),
+        "dtype": dtype,
+        "rounds": rounds,
+        "calls_per_round": inner,
+    }
+
+
 def fresh(sizes, batch, dtype):
     params = init_params(sizes, dtype)
     x, onehot = make_batch(batch, sizes, dtype)
@@ -291,11 +302,7 @@ def bench_step(config, dtype, quick):
     pairs = {f"{n} / hand": (n, "hand-written NumPy") for n in contestants}
     summary = common.summarize(times, pairs)
     return {
-        "batch": batch,
-        "sizes": list(sizes),
-        "dtype": dtype,
-        "rounds": rounds,
-        "calls_per_round": inner,
+        **_setting(batch, sizes, dtype, rounds, inner),
         "gradient_check_max_error": errors,
         "ms_per_step": {n: summary[n]["ms_median"] for n in contestants},
         "ratio_to_hand": {n: summary[f"{n} / hand"]["ratio_median"] for n in contestants},
@@ -363,11 +370,7 @@ def bench_cheap_gradient(config, dtype, quick):
     times = common.interleave(contestants, rounds=rounds, inner=inner)
     summary = common.summarize(times, pairs)
     return {
-        "batch": batch,
-        "sizes": list(sizes),
-        "dtype": dtype,
-        "rounds": rounds,
-        "calls_per_round": inner,
+        **_setting(batch, sizes, dtype, rounds, inner),
         "ms": {n: summary[n]["ms_median"] for n in contestants},
         "ratio_value_and_grad_over_f": {p: summary[p]["ratio_median"] for p in pairs},
         "ratio_iqr": {p: [summary[p]["ratio_q1"], summary[p]["ratio_q3"]] for p in pairs},
@@ -559,11 +562,7 @@ def bench_phases(dtype, quick):
     }
     hand = common.summarize(times, {})["hand-written NumPy"]["ms_median"]
     return {
-        "batch": batch,
-        "sizes": list(sizes),
-        "dtype": dtype,
-        "rounds": rounds,
-        "calls_per_round": inner,
+        **_setting(batch, sizes, dtype, rounds, inner),
         "us_median_per_phase": us,
         "hand_written_step_us_median": 1e3 * hand,
     }
