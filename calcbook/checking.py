@@ -174,9 +174,11 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         cb.check_grads(step, (np.array([1.0]),), order=1)
     ```
     """
-    if int(order) < 1:
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool):
+        raise TypeError(f"order must be an integer >= 1, got {order!r}")
+    if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
-    modes = tuple(modes)
+    modes = (modes,) if isinstance(modes, str) else tuple(modes)
     if not modes or any(m not in ("fwd", "rev") for m in modes):
         raise ValueError(f"modes must be a non-empty subset of ('fwd', 'rev'), got {modes}")
     if not isinstance(args, (tuple, list)):
@@ -189,4 +191,6 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     narrow = any(a.dtype.itemsize < 8 for a in args)
     atol = (1e-2 if narrow else 1e-6) if atol is None else float(atol)
     rtol = (1e-2 if narrow else 1e-6) if rtol is None else float(rtol)
+    if not (atol >= 0 and rtol >= 0):
+        raise ValueError(f"atol and rtol must be >= 0, got atol={atol}, rtol={rtol}")
     _check(f, args, int(order), modes, atol, rtol, h, np.random.default_rng(seed), "")

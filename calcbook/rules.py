@@ -191,7 +191,7 @@ def _axes(axis, ndim):
         axis = (axis,)
     out = []
     for a in axis:
-        a = int(a)
+        a = operator.index(a)  # (as NumPy: 1.5 or "1" is no axis, a TypeError)
         if not -ndim <= a < max(ndim, 1):
             raise np.exceptions.AxisError(a, ndim)
         out.append(a % ndim if ndim else 0)
@@ -1636,12 +1636,18 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
-    return _keep(g, x, axis, keepdims) * np.exp(x - _keep(ans, x, axis, keepdims))
+    return _keep(g, x, axis, keepdims) * _softmax_of(x, axis)
 
 
 def _logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
-    p = np.exp(x - _keep(ans, x, axis, keepdims))
-    return _sum_jvp(t * p, ans, x, axis, keepdims)
+    return _sum_jvp(t * _softmax_of(x, axis), ans, x, axis, keepdims)
+
+
+def _softmax_of(x, axis):
+    """The softmax of `x` over `axis`, the derivative of logsumexp: `exp(x - logsumexp(x))`
+    would exponentiate the rounding of logsumexp, which is large beside 1 when |x| is large."""
+    _, e, total = _softmax_parts(x, axis)
+    return e / total
 
 
 defvjp(logsumexp, _logsumexp_vjp)

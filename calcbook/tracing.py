@@ -248,7 +248,9 @@ def _mutation_error(what: str) -> TracerError:
     )
 
 
-def _conversion_error(what: str) -> TracerError:
+def _conversion_error(what: str, tracer) -> TracerError:
+    if tracer._level not in _LIVE:
+        return _escaped(tracer)
     return TracerError(
         f"{what} of a traced array: its value is being differentiated (inside grad, vjp, jvp, "
         "jacobian, hessian, ...), and converting it to a plain NumPy array or Python number would "
@@ -383,22 +385,22 @@ class Tracer:
         raise unsupported(func)
 
     def __array__(self, dtype=None, copy=None):
-        raise _conversion_error("numpy.asarray / numpy.array")
+        raise _conversion_error("numpy.asarray / numpy.array", self)
 
     def __float__(self):
-        raise _conversion_error("float()")
+        raise _conversion_error("float()", self)
 
     def __int__(self):
-        raise _conversion_error("int()")
+        raise _conversion_error("int()", self)
 
     def __complex__(self):
-        raise _conversion_error("complex()")
+        raise _conversion_error("complex()", self)
 
     def item(self, *args):
-        raise _conversion_error(".item()")
+        raise _conversion_error(".item()", self)
 
     def tolist(self):
-        raise _conversion_error(".tolist()")
+        raise _conversion_error(".tolist()", self)
 
     def __bool__(self):  # control flow on values is fine: it has no derivative to lose
         return bool(primal(self))

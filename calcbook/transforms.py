@@ -21,6 +21,7 @@ import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
 from .tracing import (
+    _LIVE,
     LEAF,
     LEAF_ARRAY,
     FwdArrayInput,
@@ -28,6 +29,7 @@ from .tracing import (
     FwdTracer,
     RevTracer,
     Tracer,
+    _escaped,
     _is_complex,
     backward,
     close_level,
@@ -134,7 +136,9 @@ def _argnums(argnums, nargs):
 
 def _prepare(x):
     """An input as a float array (integers promoted to float64); tracers are left alone."""
-    if isinstance(x, Tracer) or (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+    if isinstance(x, Tracer):
+        return _live(x)
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
     x = np.asarray(x)
     if x.dtype.kind != "f":
@@ -227,13 +231,26 @@ def _array_0d(x):
     return type(x) is np.ndarray and not x.ndim
 
 
+def _live(t):
+    """The tracer `t`, unless its transform has returned (it escaped from its function)."""
+    if t._level not in _LIVE:
+        raise _escaped(t)
+    return t
+
+
 def _split(out, level):
-    """Per output leaf: the value (unwrapped at `level`) and its tracer, or None if constant."""
+    """Per output leaf: the value (unwrapped at `level`) and its tracer, or None if constant.
+
+    A tracer of another level is a constant here if its transform still runs (an outer one);
+    one whose transform has returned escaped from it (kept in a cache, say) and is refused.
+    """
     if isinstance(out, Tracer) and out._level == level:
         return [out._value], [out], None
     leaves, treedef = _flatten(out)
     values, boxes = [], []
     for leaf in leaves:
+        if isinstance(leaf, Tracer) and leaf._level != level:
+            _live(leaf)
         traced = isinstance(leaf, Tracer) and leaf._level == level
         values.append(leaf._value if traced else leaf)
         boxes.append(leaf if traced else None)
@@ -504,7 +521,7 @@ def vjp(f, *primals):
         cts, ct_def = _flatten(_ordered_like(cotangent, out_value))
         if ct_def != treedef:
             raise ValueError("the cotangent must have the same structure as the output of f")
-        cts = [ct if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
+        cts = [_live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
         for ct, v in zip(cts, values, strict=True):
             if np.shape(ct) != np.shape(v):
                 raise ValueError(
@@ -569,7 +586,7 @@ def jvp(f, primals, tangents):
         for k, x in enumerate(p_leaves):
             box = FwdArrayInput if _array_0d(x) else FwdInput
             x, t = _prepare(x), t_leaves[k]
-            t = t if isinstance(t, Tracer) else np.asarray(t)
+            t = _live(t) if isinstance(t, Tracer) else np.asarray(t)
             if t.shape != x.shape:
                 raise ValueError(
                     f"tangent shape {t.shape} does not match primal shape {x.shape}; "
@@ -655,10 +672,10 @@ def jacfwd(f, argnums=0):
             x = _prepare(args[n])
             shape, size = np.shape(x), int(np.size(x))
             level = new_level()
-            basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
-            a = list(args)
-            a[n] = box(x, level, basis)
             try:
+                basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
+                a = list(args)
+                a[n] = box(x, level, basis)
                 out = f(*a, **kwargs)
             finally:
                 close_level(level)

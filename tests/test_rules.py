@@ -797,3 +797,29 @@ def test_logsumexp_and_softmax_over_an_empty_axis():
             assert f(np.zeros((0, 3), np.float32), axis=1).dtype == np.float32
             assert cb.grad(lambda x, f=f: np.sum(f(x, axis=1)))(x).shape == (2, 0)
             assert cb.jacfwd(lambda x, f=f: f(x, axis=1))(x).shape == (2, 0, 2, 0)
+
+
+def test_an_axis_that_is_not_an_integer_is_refused_as_numpy_refuses_it():
+    x = np.ones((2, 3))
+    for axis in (0.9, 1.5, "1"):
+        for f in (
+            lambda a, axis=axis: cb.softmax(a, axis=axis),
+            lambda a, axis=axis: cb.logsumexp(a, axis=axis),
+            lambda a, axis=axis: np.sum(np.sum(a, axis=axis) ** 2),
+        ):
+            with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+                f(x)
+            with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+                cb.grad(lambda a, f=f: np.sum(f(a)))(x)
+
+
+def test_logsumexp_derivatives_are_the_softmax_even_for_huge_inputs():
+    # exp(x - logsumexp(x)) exponentiates the rounding of logsumexp: at 1e17 it gave [1, 1]
+    for x in (np.full(3, 1e6, np.float32), np.array([1e15, 1e15]), np.array([1e17, 1e17, -1e17])):
+        p = cb.softmax(x)
+        np.testing.assert_allclose(cb.grad(cb.logsumexp)(x), p, rtol=1e-6)
+        v = np.arange(1.0, x.size + 1).astype(x.dtype)
+        np.testing.assert_allclose(cb.jvp(cb.logsumexp, (x,), (v,))[1], p @ v, rtol=1e-6)
+        np.testing.assert_allclose(
+            cb.hessian(cb.logsumexp)(x), np.diag(p) - np.outer(p, p), rtol=1e-6, atol=1e-7
+        )

@@ -648,3 +648,46 @@ def test_results_never_share_memory_with_each_other_or_with_given_arrays():
     assert not (np.shares_memory(t1, t) or np.shares_memory(t1, t2))
     ja, jb = cb.jacfwd(lambda x: (x, x))(np.ones(2))
     assert not np.shares_memory(ja, jb)
+
+
+def test_check_grads_refuses_arguments_it_cannot_honour():
+    cb.check_grads(np.sin, (1.0,), order=1, modes="fwd")  # one mode, given as a string
+    with pytest.raises(TypeError, match="order must be an integer"):
+        cb.check_grads(np.sin, (1.0,), order=1.5)
+    with pytest.raises(ValueError, match="atol and rtol must be >= 0"):
+        cb.check_grads(np.sin, (1.0,), atol=-1.0)
+
+
+def test_an_escaped_tracer_returned_or_given_to_a_transform_refuses():
+    cache = {}
+
+    def cached_loss(w):  # the second call returns the first call's traced result
+        if "v" not in cache:
+            cache["v"] = np.sum(np.tanh(w) ** 2)
+        return cache["v"]
+
+    w = np.ones(3)
+    assert np.isclose(cb.value_and_grad(cached_loss)(w)[0], 3 * np.tanh(1.0) ** 2)
+    kept = []
+    cb.grad(lambda x: (kept.append(x), np.sum(x))[1])(np.ones(3))
+    (old,) = kept
+    for call in (
+        lambda: cb.value_and_grad(cached_loss)(w),  # was: the tracer and zeros
+        lambda: cb.hessian(cached_loss)(w),
+        lambda: cb.jvp(lambda z: {"a": z, "b": cache["v"]}, (w,), (w,)),
+        lambda: cb.vjp(lambda z: cache["v"], w),
+        lambda: cb.vjp(lambda z: z + 1.0, w)[1](old),  # an escaped cotangent
+        lambda: cb.jvp(lambda z: z, (w,), (old,)),  # an escaped tangent
+        lambda: cb.vjp(lambda z: z, old),  # an escaped primal
+        lambda: cb.jacfwd(lambda z: z)(old),
+        lambda: np.asarray(old),  # (the escape is named, not "being differentiated")
+    ):
+        with pytest.raises(TracerError, match="escaped"):
+            call()
+
+    # a traced array of a transform that still runs is a constant to an inner one: fine
+    def outer(x):
+        (_, x_again), _ = cb.jvp(lambda z: (2 * z, x), (np.ones(3),), (np.ones(3),))
+        return np.sum(x_again**2)
+
+    np.testing.assert_array_equal(cb.grad(outer)(np.ones(3)), [2.0, 2.0, 2.0])
