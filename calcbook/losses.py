@@ -92,6 +92,12 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
         )
     kind = yp.dtype.kind
     if kind == "f":
+        if yp.shape != shape and yp.shape == _without(shape, axis):
+            raise ValueError(
+                f"targets of shape {yp.shape} fit class indices, but their dtype is {yp.dtype}: "
+                f"give class indices as integers (labels.astype(int)), or probability targets "
+                f"of the logits' shape {shape}"
+            )
         if yp.shape != shape:
             raise ValueError(
                 f"probability targets must have the shape of the logits: targets {yp.shape}, "

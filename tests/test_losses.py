@@ -200,3 +200,12 @@ def test_complex_logits_are_refused():
         cb.cross_entropy(np.zeros((4, 3)) + 0j, np.zeros(4, int))
     with pytest.raises(NotImplementedError, match="complex numbers are not supported"):
         cb.grad(lambda z: cb.cross_entropy(z + 0j, np.zeros(4, int)))(np.zeros((4, 3)))
+
+
+def test_float_targets_shaped_as_class_indices_are_named_as_such():
+    z = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"fit class indices, but their dtype is float64"):
+        cb.cross_entropy(z, np.array([0.0, 1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match=r"fit class indices"):
+        cb.cross_entropy(np.zeros(3), np.float64(1.0))
+    np.testing.assert_allclose(cb.cross_entropy(z, np.array([0, 1, 2, 1])), np.log(3.0))
