@@ -611,12 +611,10 @@ def _result(value, error, shared, h, full_output):
     if not (np.all(np.isfinite(value)) and np.all(np.isfinite(error))):
         if "bad" in shared:
             raise ValueError(shared["bad"] + "; numerical derivatives need f finite near x")
-        k = np.argmax(~np.isfinite(np.broadcast_to(value, np.shape(error))) | ~np.isfinite(error))
         raise ValueError(
-            f"the estimate is not finite although f was finite at every probe: the step "
-            f"h={np.ravel(np.broadcast_to(h, np.shape(value)))[k] if np.size(h) else h} "
-            "underflows in the difference quotient, or the differences of f overflow; "
-            "give a step h explicitly"
+            f"the estimate is not finite although f was finite at every probe: a step (the "
+            f"smallest is h={np.min(h, initial=np.inf):g}) underflows in the difference "
+            "quotient, or the differences of f overflow; give a step h explicitly"
         )
     value = np.asarray(value)[()]
     if not full_output:

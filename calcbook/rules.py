@@ -1635,19 +1635,14 @@ def logsumexp(x, axis=None, keepdims=False):
     return out + (m if keepdims else m.reshape(np.shape(out)))
 
 
+# The derivative of logsumexp is the softmax, computed as such: exp(x - logsumexp(x)) would
+# exponentiate the rounding of logsumexp, which is large beside 1 when |x| is large
 def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
-    return _keep(g, x, axis, keepdims) * _softmax_of(x, axis)
+    return _keep(g, x, axis, keepdims) * softmax(x, axis)
 
 
 def _logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
-    return _sum_jvp(t * _softmax_of(x, axis), ans, x, axis, keepdims)
-
-
-def _softmax_of(x, axis):
-    """The softmax of `x` over `axis`, the derivative of logsumexp: `exp(x - logsumexp(x))`
-    would exponentiate the rounding of logsumexp, which is large beside 1 when |x| is large."""
-    _, e, total = _softmax_parts(x, axis)
-    return e / total
+    return _sum_jvp(t * softmax(x, axis), ans, x, axis, keepdims)
 
 
 defvjp(logsumexp, _logsumexp_vjp)

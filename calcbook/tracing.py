@@ -53,6 +53,7 @@ __all__ = [
     "backward",
     "complex_error",
     "hold",
+    "live",
     "mark_view",
     "new_level",
     "open_level",
@@ -128,6 +129,13 @@ def new_level() -> int:
 def close_level(level):
     """Note that the transform of `level` has returned: its tracers may no longer be used."""
     _LIVE.discard(level)
+
+
+def live(tracer):
+    """Return `tracer`, or raise if its transform has returned (it escaped from its function)."""
+    if tracer._level not in _LIVE:
+        raise _escaped(tracer)
+    return tracer
 
 
 def _escaped(tracer) -> TracerError:
@@ -268,7 +276,7 @@ def open_level(level):
 def hold(level, c):
     """Make the plain array `c` read-only while the tape of `level` reads it."""
     held = _HOLDERS.get(level)
-    if held is None:  # a tracer used after its transform returned: no one would release it
+    if held is None:  # a level no transform opened (a tape built by hand): nothing to give back
         return
     entry = _HELD.get(id(c))
     if entry is None:

@@ -21,7 +21,6 @@ import numpy as np
 
 from . import rules  # noqa: F401 - fills the rule table
 from .tracing import (
-    _LIVE,
     LEAF,
     LEAF_ARRAY,
     FwdArrayInput,
@@ -29,11 +28,11 @@ from .tracing import (
     FwdTracer,
     RevTracer,
     Tracer,
-    _escaped,
     _is_complex,
     backward,
     close_level,
     complex_error,
+    live,
     new_level,
     open_level,
     primal,
@@ -137,7 +136,7 @@ def _argnums(argnums, nargs):
 def _prepare(x):
     """An input as a float array (integers promoted to float64); tracers are left alone."""
     if isinstance(x, Tracer):
-        return _live(x)
+        return live(x)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
     x = np.asarray(x)
@@ -231,13 +230,6 @@ def _array_0d(x):
     return type(x) is np.ndarray and not x.ndim
 
 
-def _live(t):
-    """The tracer `t`, unless its transform has returned (it escaped from its function)."""
-    if t._level not in _LIVE:
-        raise _escaped(t)
-    return t
-
-
 def _split(out, level):
     """Per output leaf: the value (unwrapped at `level`) and its tracer, or None if constant.
 
@@ -250,7 +242,7 @@ def _split(out, level):
     values, boxes = [], []
     for leaf in leaves:
         if isinstance(leaf, Tracer) and leaf._level != level:
-            _live(leaf)
+            live(leaf)
         traced = isinstance(leaf, Tracer) and leaf._level == level
         values.append(leaf._value if traced else leaf)
         boxes.append(leaf if traced else None)
@@ -521,7 +513,7 @@ def vjp(f, *primals):
         cts, ct_def = _flatten(_ordered_like(cotangent, out_value))
         if ct_def != treedef:
             raise ValueError("the cotangent must have the same structure as the output of f")
-        cts = [_live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
+        cts = [live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
         for ct, v in zip(cts, values, strict=True):
             if np.shape(ct) != np.shape(v):
                 raise ValueError(
@@ -586,7 +578,7 @@ def jvp(f, primals, tangents):
         for k, x in enumerate(p_leaves):
             box = FwdArrayInput if _array_0d(x) else FwdInput
             x, t = _prepare(x), t_leaves[k]
-            t = _live(t) if isinstance(t, Tracer) else np.asarray(t)
+            t = live(t) if isinstance(t, Tracer) else np.asarray(t)
             if t.shape != x.shape:
                 raise ValueError(
                     f"tangent shape {t.shape} does not match primal shape {x.shape}; "
