@@ -17,6 +17,7 @@ teaching size.
 Every step is deterministic, so the same graph always gives byte-identical SVG.
 """
 
+import numbers
 import re
 from bisect import bisect_right, insort
 from collections import Counter
@@ -45,8 +46,9 @@ def draw_graph(root, *, rankdir="LR", max_nodes=500):
         The output of the computation; every node it depends on is drawn.
     rankdir : {"LR", "TB"}
         Inputs on the left and flow to the right ("LR"), or from top to bottom ("TB").
-    max_nodes : int
-        Refuse larger graphs (a drawing of thousands of nodes is unreadable).
+    max_nodes : int or None
+        Refuse larger graphs (a drawing of thousands of nodes is unreadable); None draws any
+        size.
 
     Returns
     -------
@@ -74,8 +76,12 @@ def draw_graph(root, *, rankdir="LR", max_nodes=500):
         raise TypeError(f"draw_graph needs a Value, got {type(root).__name__}")
     if rankdir not in ("LR", "TB"):
         raise ValueError(f'rankdir must be "LR" or "TB", got {rankdir!r}')
+    if max_nodes is not None and (
+        isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral)
+    ):
+        raise TypeError(f"max_nodes must be an int or None, got {max_nodes!r}")
     order = root.topological_order()
-    if len(order) > max_nodes:
+    if max_nodes is not None and len(order) > max_nodes:
         raise ValueError(f"the graph has {len(order)} nodes, more than max_nodes={max_nodes}")
 
     verts, layer, rows, chains, ups, downs = _layout(order)

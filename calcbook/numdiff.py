@@ -503,6 +503,9 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
             ok, ok2 = np.isfinite(value) & np.isfinite(error), np.isfinite(v2) & np.isfinite(e2)
             relative = (e2 * np.abs(value) < error * np.abs(v2)) & (np.abs(v2 - value) > e2)
             better = ok2 & (~ok | (e2 < error) | relative)  # a scan over a pole looks converged
+            # and where the scans disagree beyond both bounds, one bound is wrong: the first's,
+            # whose large steps can alias a sinusoid into entries that agree (Hessian axes)
+            better |= ok & ok2 & (np.abs(v2 - value) > e2 + error)
         elif full:  # the smaller bound; and a 0 where f is not constant was no estimate
             better = (e2 < error) | ((value == 0) & np.isfinite(e2))
         else:  # agreement within the first one's rounding, or the first was a 0 (all probes equal)

@@ -141,6 +141,10 @@ def test_bad_input():
         y = y + 1
     with pytest.raises(ValueError, match="61 nodes, more than max_nodes=50"):
         draw_graph(y, max_nodes=50)
+    assert parse(draw_graph(y, max_nodes=None)).findall(NS + "rect")  # None: no limit
+    for bad in ("50", 50.0, True):
+        with pytest.raises(TypeError, match="max_nodes must be an int or None"):
+            draw_graph(y, max_nodes=bad)
 
 
 def test_crossing_count_and_placement_helpers():

@@ -235,6 +235,21 @@ def test_hessian_richardson_scan_stops_only_when_converged(case):
     assert err.max() <= 1e-8 * np.abs(exact(x)).max() and np.all(err <= info.error)
 
 
+def test_hessian_richardson_axes_are_not_fooled_by_steps_that_alias_a_sinusoid():
+    # |x| ~ 1e5 makes the first scan's steps (4 |x|, 2 |x|, ...) far longer than the period of
+    # cos(2.56 x_1); some of them agreed by aliasing, and H_11 came out as -2.3e-4 +- 5.4e-6
+    # (exact -0.140): the second scan, from steps of 4, disagreed beyond both bounds but lost
+    a = np.array([2.9491193, 2.56261357])
+    x = np.array([-105959.79022618, 669724.0894023])
+    f = lambda z: np.sin(a[0] * z[0]) * np.cos(a[1] * z[1]) + 0.1 * z[0] * z[1]  # noqa: E731
+    (s0, s1), (c0, c1) = np.sin(a * x), np.cos(a * x)
+    off = 0.1 - a[0] * a[1] * c0 * s1
+    exact = np.array([[-(a[0] ** 2) * s0 * c1, off], [off, -(a[1] ** 2) * s0 * c1]])
+    H, info = numdiff.hessian(f, x, method="richardson", full_output=True)
+    # (f(x) is about 7e9, so its rounding leaves the pairs no better than about 10 percent)
+    assert np.all(np.abs(H - exact) <= info.error) and np.all(info.error <= 0.2 * np.abs(exact))
+
+
 def test_hessian_2d_point_and_general_function():
     x = np.array([[0.3, -0.5], [0.8, 0.1]])
     f = lambda x: np.log(np.sum(np.exp(x))) + x[0, 0] * x[1, 1] ** 2  # noqa: E731
