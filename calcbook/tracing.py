@@ -821,7 +821,10 @@ class RevTracer(Tracer):
             x, y, parents = a._value, _constant(b), ((0, a._index),)
         else:
             x, y, parents = _constant(a), b._value, ((1, b._index),)
-        ans = prim(x, y)
+        try:
+            ans = prim(x, y)
+        except ValueError as e:  # (free when nothing is raised)
+            raise _mismatch(prim, x, y, e) from None
         tape = self._tape
         if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
             if type(x) is np.ndarray and x.shape == ans.shape:
@@ -883,7 +886,10 @@ class FwdTracer(Tracer):
             x, y, tx, ty = a._value, _constant(b), a._tangent, None
         else:
             x, y, tx, ty = _constant(a), b._value, None, b._tangent
-        ans = prim(x, y)
+        try:
+            ans = prim(x, y)
+        except ValueError as e:  # (free when nothing is raised)
+            raise _mismatch(prim, x, y, e) from None
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
             return FwdTracer(ans, level, rule([tx, ty], ans, x, y))
@@ -964,6 +970,18 @@ class FwdArrayInput(FwdInput):
 
     def _is_number_input(self):
         return False
+
+
+def _mismatch(prim, x, y, error):
+    """`error` of `prim(x, y)`, naming both shapes where NumPy's message gives only sizes."""
+    if prim is np.matmul and "mismatch in its core dimension" in str(error):
+        a, b = np.shape(x), np.shape(y)
+        which = "next-to-last" if len(b) > 1 else "only"
+        return ValueError(
+            f"matmul: shapes {a} and {b} do not fit: the first's last axis ({a[-1]}) must have "
+            f"the length of the second's {which} axis ({b[-2] if len(b) > 1 else b[0]})"
+        )
+    return error
 
 
 def _constant(c):

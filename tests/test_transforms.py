@@ -192,6 +192,18 @@ def test_errors_name_both_shapes():
         cb.jvp(np.sin, (np.ones(3),), (np.ones(2),))
     with pytest.raises(TypeError, match="tuples"):
         cb.jvp(np.sin, np.ones(3), np.ones(3))
+    # NumPy's own matmul message gives only the two sizes; both modes, either operand traced
+    a, b = np.ones((2, 3)), np.ones((4, 2))
+    both = r"matmul: shapes \(2, 3\) and \(4, 2\) do not fit.*\(3\).*next-to-last axis \(4\)"
+    for f, args in [(lambda w: a @ w, (b,)), (lambda v: v @ b, (a,)), (np.matmul, (a, b))]:
+        with pytest.raises(ValueError, match=both):
+            cb.vjp(f, *args)
+        with pytest.raises(ValueError, match=both):
+            cb.jvp(f, args, args)
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\).*only axis \(4\)"):
+        cb.grad(lambda v: np.sum(a @ v))(np.ones(4))
+    with pytest.raises(ValueError, match=r"shapes \(4,2\) \(3,\)"):  # (NumPy's names both)
+        cb.grad(lambda w: np.sum(w + np.ones(3)))(b)
 
 
 def test_grad_of_non_scalar_function_says_so():
