@@ -42,6 +42,11 @@ class Dual:
         The derivative $\dot a$ of this number along the chosen direction (default 0: a
         constant).
 
+    Notes
+    -----
+    `==` is identity, as for any Python object, and ordering is not defined: compare
+    `.value` (and `.tangent`) for numbers.
+
     Examples
     --------
     ```python

@@ -43,6 +43,10 @@ class Value:
     always $\partial\,\text{root} / \partial\,\text{node}$ for the latest call and is never
     counted twice. An operation whose result overflows raises `OverflowError`.
 
+    `==` is identity, as for any Python object (so that nodes can be kept in sets); compare
+    numbers through `.data`. Ordering (`<`, `>`) is not defined: `a.data < b.data` says what
+    is meant.
+
     Examples
     --------
     ```python

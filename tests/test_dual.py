@@ -138,6 +138,9 @@ def test_repr_and_slots():
     assert repr(d) == "Dual(value=2.0, tangent=1.0)"
     with pytest.raises(AttributeError):
         d.other = 1
+    assert d == d and d != Dual(2, 1) and d != 2.0  # identity: compare .value instead
+    with pytest.raises(TypeError, match="'<' not supported"):
+        d < Dual(3)  # noqa: B015
 
 
 @pytest.mark.parametrize(

@@ -294,6 +294,15 @@ def test_repr_labels_op_names_and_parents():
     assert isinstance(y.data, float) and isinstance((w**2).data, float)
 
 
+def test_equality_is_identity_and_ordering_is_refused():
+    a, b = Value(1.0), Value(1.0)
+    assert a == a and a != b and a != 1.0 and len({a, b, a}) == 2  # (nodes live in sets)
+    assert [b, a].index(a) == 1  # a list finds the node itself, not an equal number
+    with pytest.raises(TypeError, match="'<' not supported"):
+        a < b  # noqa: B015
+    assert a.data == b.data
+
+
 class Values:
     exp, log, tanh = Value.exp, Value.log, Value.tanh
     sigmoid, relu = Value.sigmoid, Value.relu
