@@ -100,10 +100,10 @@ import numpy as np
 
 __all__ = ["Info", "derivative", "directional_derivative", "gradient", "hessian", "jacobian"]
 
-EPS = float(np.finfo(np.float64).eps)
+EPS_MACH = float(np.finfo(np.float64).eps)  # machine epsilon; `eps` names stability constants
 METHODS = ("forward", "backward", "central", "complex", "richardson")
 _ORDER = {"forward": 1, "backward": 1, "central": 2, "complex": 2}  # truncation order p
-_ROUNDING = 4 * EPS  # relative error assumed for each value of f: a few units in the last place
+_ROUNDING = 4 * EPS_MACH  # relative error assumed for each value of f: a few ulps
 # Richardson tables: (first step / x_c, most steps, levels, ratio of steps, patience)
 _TABLE = (0.5, 8, 4, 4.0, None)  # derivatives: 8 steps down to 3e-5 x_c, up to O(h^10)
 _RESCAN = (0.5, 12, 4, 4.0, None)  # derivatives' second scan: 12 steps, down to 1e-7 x_c
@@ -115,7 +115,7 @@ _RATIO = {  # full_output: the second step, r h, that measures truncation (one-s
     ("forward", 2): 2.0, ("backward", 2): 2.0, ("complex", 1): 4.0,
 }  # fmt: skip
 _REBALANCE = 3  # full_output: at most this many shorter steps where truncation dominates
-_CURVE = EPS ** (1 / 4)  # full_output, complex step: Re f(x + iH) measures f'' at H = this x_c
+_CURVE = EPS_MACH ** (1 / 4)  # full_output, complex step: Re f(x + iH) measures f'' at H = this x_c
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _scales(x):
     kept above $2^{20}\epsilon |x|$); all three are 1 where $x = 0$.
     """
     a = np.abs(x)
-    small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS * a)
+    small = np.maximum(np.where(a > 0, np.minimum(a, 1.0), 1.0), 2**20 * EPS_MACH * a)
     return np.where(a > 0, a, 1.0), np.maximum(a, 1.0), small
 
 
@@ -223,10 +223,10 @@ class _Line:
                 message = message or f"f(x) has shape {shape}, but f returned shape {{got}}"
                 raise ValueError(message.format(got=value.shape))
         values = np.stack(values, axis=-1)
-        if values.dtype.kind in "fc" and np.finfo(values.dtype).eps > EPS:
+        if values.dtype.kind in "fc" and np.finfo(values.dtype).eps > EPS_MACH:
             raise ValueError(
                 f"f returned dtype {values.dtype}: the steps and error bounds assume float64 "
-                f"values (eps {EPS:.1e}), so compute f in float64 (float32 input is promoted)"
+                f"values (eps {EPS_MACH:.1e}), so compute f in float64 (float32 input is promoted)"
             )
         finite = np.isfinite(values)
         if not np.all(finite) and "bad" not in self.shared:
@@ -309,7 +309,7 @@ def _complex(g, h, n=1):
         )
     slope = value.imag / h
     if np.any(value.imag == 0):  # f' = 0 there, or f dropped the imaginary part: look
-        real, noise = _central(g, g.exact(EPS ** (1 / 3) * g.scale[1]), 1)
+        real, noise = _central(g, g.exact(EPS_MACH ** (1 / 3) * g.scale[1]), 1)
         if np.any((value.imag == 0) & (np.abs(real) > 1e3 * _ROUNDING * noise)):
             raise ValueError(
                 "method='complex': Im f(x + ih) is exactly 0 where f is not constant, so f "
@@ -318,7 +318,7 @@ def _complex(g, h, n=1):
             )
     # f may round a scaled argument (exp(50 x) rounds 50 x): f' then errs by eps |x f''|,
     # estimated as |x f'^2 / f| (f = Re f(x + ih)), at most |x f'| / (eps^(1/3) x_c)
-    grow = np.minimum(np.abs(slope) / np.abs(value.real), 1 / (EPS ** (1 / 3) * g.scale[1]))
+    grow = np.minimum(np.abs(slope) / np.abs(value.real), 1 / (EPS_MACH ** (1 / 3) * g.scale[1]))
     return slope, np.abs(slope) * (1 + np.abs(g.x0) * np.nan_to_num(grow))
 
 
@@ -418,13 +418,13 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
     formula = _FORMULAS[method]
     h = h if method == "complex" else g.exact(h)  # an imaginary step needs no exact probe
     value, noise = formula(g, h, n)
-    floor = _ROUNDING * noise + EPS * np.abs(value)
+    floor = _ROUNDING * noise + EPS_MACH * np.abs(value)
     if not full:
         return value, floor, h, floor, np.zeros_like(floor)
     r = _RATIO[method, n]
     big = r * h if method == "complex" else g.exact(r * h)
     other, noise2 = formula(g, big, n)
-    floor2 = _ROUNDING * noise2 + EPS * np.abs(other)
+    floor2 = _ROUNDING * noise2 + EPS_MACH * np.abs(other)
     c = (big / h) ** _ORDER[method]  # r^p, for the steps as rounded
     change = np.abs(value - other)
     trunc = change / (big / h - 1)
@@ -451,7 +451,7 @@ def _step(method, n, scale, table=_TABLE):
         return table[0] * scale  # the largest step of the sequence
     if n == 2:  # (h^2 must not underflow: below x = 1e-140 the step stops shrinking with |x|)
         scale = np.maximum(scale, 1e-140)
-    return 0.5 * EPS ** (1 / (_ORDER[method] + n)) * scale
+    return 0.5 * EPS_MACH ** (1 / (_ORDER[method] + n)) * scale
 
 
 def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
@@ -489,7 +489,7 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
         redo = ~(error <= _RETRY[n] * np.abs(value))
     else:  # redo where rounding (or the truncation measured) is 1000x its expected size, or 0
         p = _ORDER[method]
-        expected = EPS ** (p / (p + n)) * np.abs(value)
+        expected = EPS_MACH ** (p / (p + n)) * np.abs(value)
         redo = (np.maximum(floor, trunc) > 1e3 * expected) | (value == 0)
     redo = np.any(redo, axis=outputs) & (first != second)
     if np.any(redo):

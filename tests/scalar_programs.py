@@ -6,7 +6,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-EPS = np.finfo(float).eps
+EPS_MACH = np.finfo(float).eps
 
 
 def central_difference(f, x, h=1e-5):
@@ -18,7 +18,7 @@ def central_difference(f, x, h=1e-5):
     """
     d_h = (f(x + h) - f(x - h)) / (2 * h)
     d_half = (f(x + h / 2) - f(x - h / 2)) / h
-    rounding = 4 * EPS * max(abs(f(x + h)), abs(f(x - h)), 1.0) / h
+    rounding = 4 * EPS_MACH * max(abs(f(x + h)), abs(f(x - h)), 1.0) / h
     return d_half, abs(d_h - d_half) + rounding
 
 
