@@ -55,7 +55,9 @@ less twice that difference's rounding floor, which starts the second scan where 
 On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
-steps, a rough one gets small ones.
+steps, a rough one gets small ones. Where the two scans disagree by more than both their
+error estimates, the second (shorter steps) is kept: an axis scanned from steps far longer than
+the period of a sinusoid can agree on a wrong value.
 The complex step uses $h = 10^{-20} x_c$. Every difference step is
 rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$; a caller's `h`
 that this rounds to 0 (below the spacing of floats at $x$) raises a `ValueError`.
