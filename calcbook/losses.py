@@ -67,9 +67,20 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
     np.testing.assert_allclose(g, (cb.softmax(z) - np.eye(3)[labels]) / 2)
     ```
     """
+    z, y = logits, targets
+    if type(y) is np.ndarray and reduction in _REDUCTIONS:  # the common case, checked first
+        zp = primal(z)
+        if (
+            type(zp) is np.ndarray
+            and zp.dtype.kind == y.dtype.kind == "f"
+            and y.shape == zp.shape
+            and type(axis) is int
+            and -zp.ndim <= axis < zp.ndim
+            and zp.shape[axis]
+        ):
+            return rules.cross_entropy(z, y, axis=axis % zp.ndim, reduction=reduction)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    z, y = logits, targets
     if not isinstance(z, Tracer) and type(z) is not np.ndarray:
         z = np.asarray(z)
     if not isinstance(y, Tracer) and type(y) is not np.ndarray:

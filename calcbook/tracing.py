@@ -781,10 +781,10 @@ class RevTracer(Tracer):
             if isinstance(a, Tracer) and a._level == level:
                 vals[i] = a._value
                 parents.append((i, a._index))
+            elif type(a) is np.ndarray and a.dtype.kind != "c":  # (the common constant)
+                hold(level, a)
             elif _is_complex(a):
                 raise complex_error(f"a complex argument of {_fullname(prim)}")
-            elif type(a) is np.ndarray:
-                hold(level, a)
         ans = prim(*vals, **params)
         if prim in RESIDUALS:
             ans, kept = ans
