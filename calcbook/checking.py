@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numdiff
-from .transforms import jvp, vjp
+from .transforms import _not_numbers, jvp, vjp
 
 __all__ = ["check_grads"]
 
@@ -133,8 +133,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         A function of arrays returning an array or a tuple/list/dict of arrays (boolean and
         integer outputs count as piecewise constant: their derivative is checked to be 0).
     args : tuple of array_like
-        The point, one entry per argument of `f` (`(x,)` for one argument); integers are
-        promoted to float64.
+        The point, one entry per argument of `f` (`(x,)` for one argument); integers and
+        booleans are promoted to float64.
     order : int, default 2
         Highest derivative order to check.
     modes : tuple of {"fwd", "rev"}, default ("fwd", "rev")
@@ -153,7 +153,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         If a derivative disagrees with the finite difference; the message gives the measured
         discrepancy, the tolerance and the finite difference's own error estimate.
     TypeError
-        If `args` is not a tuple or list of arguments.
+        If `args` is not a tuple or list of arguments, or one of them is not made of real
+        numbers (a string, None, an object array).
     ValueError
         If `order` < 1 or `modes` is empty or unknown.
 
@@ -186,7 +187,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
             f"check_grads takes the arguments of f as a tuple, e.g. check_grads(f, (x,)), "
             f"got {type(args).__name__}."
         )
-    args = tuple(np.asarray(a) for a in args)
+    given, args = args, tuple(np.asarray(a) for a in args)
+    for i, a in enumerate(args):
+        if a.dtype.kind not in "fcbiu":
+            raise _not_numbers(f"check_grads: argument {i}", given[i], a)
     args = tuple(a if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
     narrow = any(a.dtype.itemsize < 8 for a in args)
     atol = (1e-2 if narrow else 1e-6) if atol is None else float(atol)

@@ -8,8 +8,10 @@ mode: `jvp`, `jacfwd`). Transforms compose: `hessian` is `jacfwd(grad(f))` and `
 of the gradient, both *forward-over-reverse*.
 
 Arguments may be arrays, Python numbers, lists (converted with `np.asarray`) or, for `grad`,
-`value_and_grad`, `vjp` and `jvp`, nested tuples, lists and dicts of arrays. Integer inputs are
-promoted to float64; gradients have the dtype and shape of their input.
+`value_and_grad`, `vjp` and `jvp`, nested tuples, lists and dicts of arrays. Integer (and
+boolean) inputs are promoted to float64; gradients have the dtype and shape of their input.
+Anything else (a string, None, an object array, a `Value`) is refused with a `TypeError`, as are
+tangents and cotangents that are not numbers.
 """
 
 from __future__ import annotations
@@ -139,18 +141,46 @@ def _prepare(x):
         return live(x)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        if x.dtype.kind == "c":
+    given, x = x, np.asarray(x)
+    kind = x.dtype.kind
+    if kind != "f":
+        if kind == "c":
             raise complex_error(f"a complex input of dtype {x.dtype}")
+        if kind not in "biu":
+            raise _not_numbers("an input", given, x)
         x = x.astype(np.float64)
     return x
 
 
-def _real_like(t, x, what):
-    """A tangent or cotangent `t` for the real `x`: refused if complex, else cast to x's dtype."""
+def _not_numbers(what, given, x) -> TypeError:
+    """The error for an input, tangent or cotangent that is not made of real numbers."""
+    from .dual import Dual  # (only on this error's path)
+    from .value import Value
+
+    if isinstance(given, (Value, Dual)):
+        hint = (
+            f"calcbook.{type(given).__name__} belongs to a scalar teaching engine, which "
+            "differentiates by itself (.backward() for Value, the tangent for Dual); give the "
+            "array engine a plain number"
+        )
+    else:
+        hint = "give numbers or a numeric array (np.asarray(x, dtype=float) converts them)"
+    if x.dtype == object and not isinstance(given, np.ndarray):
+        described = f"of type {type(given).__name__}"
+    else:
+        described = f"of dtype {x.dtype}"
+    return TypeError(
+        f"{what} {described} is not made of real numbers: the array engine differentiates "
+        f"floats (integers and booleans are promoted to float64); {hint}."
+    )
+
+
+def _real_like(t, x, what, given):
+    """A tangent or cotangent `t` (as `given`) for the real `x`: refused unless real, then cast."""
     if t.dtype.kind == "c":
         raise complex_error(f"a complex {what}")
+    if t.dtype.kind not in "fiub":
+        raise _not_numbers(f"a {what}", given, t)
     return t.astype(x.dtype)
 
 
@@ -513,8 +543,10 @@ def vjp(f, *primals):
         cts, ct_def = _flatten(_ordered_like(cotangent, out_value))
         if ct_def != treedef:
             raise ValueError("the cotangent must have the same structure as the output of f")
-        cts = [live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
-        for ct, v in zip(cts, values, strict=True):
+        given, cts = cts, [live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
+        for ct, v, c in zip(cts, values, given, strict=True):
+            if not isinstance(ct, Tracer) and ct.dtype.kind not in "fiubc":
+                raise _not_numbers("a cotangent", c, ct)
             if np.shape(ct) != np.shape(v):
                 raise ValueError(
                     f"cotangent shape {np.shape(ct)} does not match the output shape "
@@ -585,7 +617,7 @@ def jvp(f, primals, tangents):
                     "each tangent must have the shape of its primal."
                 )
             if t.dtype != x.dtype:
-                t = _real_like(t, x, "tangent")
+                t = _real_like(t, x, "tangent", t_leaves[k])
             boxes.append(box(x, level, t))
         out = f(*_unflatten(p_def, boxes))
     finally:

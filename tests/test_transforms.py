@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import tracemalloc
 import weakref
 
@@ -460,6 +461,37 @@ def test_complex_numbers_are_refused_not_differentiated_wrongly(call):
     # the rules are written for reals (no conjugates): a complex value anywhere stops the trace
     with pytest.raises(NotImplementedError, match="complex numbers are not supported"):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cb.grad(lambda x: x * 2.0)(None), "an input of type NoneType"),
+        (lambda: cb.grad(lambda x: x * 2.0)("1"), "an input of dtype <U1"),
+        (lambda: cb.hessian(lambda x: x**3)("1.5"), "an input of dtype <U3"),
+        (lambda: cb.jacfwd(lambda x: 2 * x)(np.array([1.0, None])), "an input of dtype object"),
+        (lambda: cb.grad(lambda x: x * 2.0)(np.datetime64("2020-01-01")), "dtype datetime64"),
+        (lambda: cb.grad(lambda x: x * 2.0)(cb.Value(1.0)), r"\.backward\(\) for Value"),
+        (lambda: cb.jacrev(lambda x: x * 2.0)(cb.Dual(1.0, 1.0)), "calcbook.Dual belongs"),
+        (lambda: cb.jvp(np.sin, (1.0,), ("1",)), "a tangent of dtype <U1"),
+        (lambda: cb.jvp(np.sin, (1.0,), (None,)), "a tangent of type NoneType"),
+        (lambda: cb.hvp(lambda x: np.sum(x**3), np.ones(2), np.array(["a", "b"])), "a tangent"),
+        (lambda: cb.vjp(np.sin, 1.0)[1]("1"), "a cotangent of dtype <U1"),
+        (lambda: cb.vjp(np.sin, 1.0)[1](None), "a cotangent of type NoneType"),
+        (lambda: cb.check_grads(np.sin, (1.0, "1")), "check_grads: argument 1 of dtype <U1"),
+    ],
+)
+def test_inputs_tangents_and_cotangents_that_are_not_real_numbers_are_refused(call, message):
+    # (before, np.asarray(...).astype(float) turned "1" into 1.0, None into nan, a date into days)
+    with pytest.raises(TypeError, match="is not made of real numbers") as error:
+        call()
+    assert re.search(message, str(error.value)), str(error.value)
+    # integers and booleans are promoted (as calcbook.numdiff takes them), tangents cast
+    assert cb.grad(lambda x: x**2)(3) == 6.0
+    assert cb.grad(lambda x: x**2)(True) == 2.0
+    np.testing.assert_array_equal(cb.hvp(lambda x: np.sum(x**3), np.ones(2), [True, False]), [6, 0])
+    assert cb.jvp(np.sin, (0.0,), (2,))[1] == 2.0
+    assert cb.vjp(np.sin, 0.0)[1](2) == (2.0,)
 
 
 def test_converting_a_traced_array_is_refused():
