@@ -271,8 +271,6 @@ _EXTRA_HINTS = {  # what to write instead of an argument the adapters do not tak
     "dtype": "cast with .astype instead",
     "where": "choose the entries with np.where instead",
     "initial": "combine the result with the initial value afterwards",
-    "prepend": "np.concatenate the values first",
-    "append": "np.concatenate the values first",
 }
 
 
@@ -620,8 +618,6 @@ defjvp(broadcast, _broadcast_jvp)
 
 
 def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
-    if order != "C":
-        raise NotImplementedError("np.reshape on traced arrays supports only order='C'")
     shape = newshape if shape is None else shape
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     size = math.prod(_shape(a))
@@ -630,9 +626,30 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         shape = tuple(size // known if known and n == -1 else n for n in shape)
     if _shape(a) == shape:
         return a
+    if _memory_order(a, order, "np.reshape") == "F":  # column-major: reshape the reversed axes
+        return _transpose(_reshape(_transpose(a), shape[::-1]))
     if not isinstance(a, Tracer):  # a constant, possibly a list
         return np.reshape(a, shape)
     return mark_view(a, apply(_reshape_prim, a, shape=shape))
+
+
+def _memory_order(a, order, name):
+    """The index order, 'C' or 'F', that NumPy's `order` argument means for `a`."""
+    if order == "C" or order is None:
+        return "C"
+    if order == "F":
+        return "F"
+    if order == "A" or order == "K" and name == "np.ravel":  # as the layout in memory
+        flags = np.asarray(primal(a)).flags
+        if flags.f_contiguous and not flags.c_contiguous:
+            return "F"
+        if order == "A" or flags.c_contiguous:
+            return "C"
+        raise NotImplementedError(
+            f"{name}(..., order='K') of an array that is neither C- nor Fortran-contiguous is "
+            "not supported on traced arrays: give order='C' or order='F'."
+        )
+    raise ValueError(f"{name}: order must be 'C', 'F' or 'A', or also 'K' for ravel; got {order!r}")
 
 
 def _transpose(a, axes=None):
@@ -701,7 +718,7 @@ FUNCTIONS.update(
         np.moveaxis: _moveaxis,
         np.expand_dims: _expand_dims,
         np.squeeze: _squeeze,
-        np.ravel: lambda a, order="C": _reshape(a, (-1,), order),
+        np.ravel: lambda a, order="C": _reshape(a, (-1,), _memory_order(a, order, "np.ravel")),
         np.broadcast_to: _broadcast_to,
         np.flip: _flip,
         np.copy: lambda a, order="K", subok=False: _copy(a),
@@ -933,11 +950,8 @@ def _dot(a, b, out=None):
     _no_extras("dot", out=out)
     if _ndim(a) == 0 or _ndim(b) == 0:
         return a * b
-    if _ndim(b) > 2:
-        raise NotImplementedError(
-            "numpy.dot with a second argument of more than 2 dimensions is not supported on "
-            "traced arrays; use np.einsum or np.matmul."
-        )
+    if _ndim(b) > 2:  # a sum over the last axis of a and the next-to-last of b
+        return _tensordot(a, b, ([_ndim(a) - 1], [_ndim(b) - 2]))
     return apply(np.matmul, a, b)
 
 
@@ -1334,8 +1348,19 @@ def _vdot(a, b):
 
 
 def _diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
-    _no_extras("diff", prepend=prepend, append=append)
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
+    if _ndim(a) == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
+    if n == 0:
+        return a
     axis = _axes(axis, _ndim(a))[0]
+    ends = [prepend, append]
+    for k, end in enumerate(ends):  # (as NumPy: a number is broadcast to one slice along axis)
+        if end is not np._NoValue and _ndim(end) == 0:
+            ends[k] = _broadcast_to(end, _shape(a)[:axis] + (1,) + _shape(a)[axis + 1 :])
+    if any(e is not np._NoValue for e in ends):
+        a = _concatenate_adapter([e for e in (ends[0], a, ends[1]) if e is not np._NoValue], axis)
     lead = (slice(None),) * axis
     for _ in range(n):
         a = a[lead + (slice(1, None),)] - a[lead + (slice(None, -1),)]

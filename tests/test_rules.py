@@ -560,6 +560,14 @@ MORE = {  # function, arguments
     "tril_1d": (lambda a: np.tril(a, -1), [x3]),
     "triu_1d": (lambda a: np.triu(a), [x3]),
     "concatenate_many": (lambda a: np.concatenate([a[i : i + 1] for i in range(3)] * 2), [x3]),
+    "reshape_F": (lambda a: np.reshape(a, (4, 6), order="F"), [x234]),
+    "reshape_A": (lambda a: np.reshape(a.T, (6, 4), order="A"), [x234]),
+    "ravel_F": (lambda a: np.ravel(a, order="F") * a.ravel("F"), [x234]),
+    "ravel_K": (lambda a: np.ravel(np.swapaxes(a, 0, 2), order="K"), [x234]),
+    "diff_prepend": (lambda a: np.diff(a, axis=1, prepend=0.5), [x234]),
+    "diff_both": (lambda a, b: np.diff(a, 2, axis=0, prepend=b[None], append=1.0), [x23, x3]),
+    "dot_3d": (lambda a, b: np.dot(a, b), [x23, _rng.standard_normal((2, 3, 4))]),
+    "dot_1d_3d": (lambda a, b: np.dot(a, b), [x3, _rng.standard_normal((2, 3, 4))]),
 }
 
 
@@ -581,6 +589,28 @@ def test_values_match_numpy_for_the_new_modes_and_shapes():
         np.testing.assert_array_equal(y, f(x))
     with pytest.raises(ValueError, match="mode must be"):
         cb.grad(lambda a: np.sum(np.take(a, [0], mode="bogus")))(x)
+
+
+def test_index_orders_diff_ends_and_dot_of_stacks_give_numpys_values():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for f in (
+        lambda a: np.reshape(a, (4, 6), order="F"),
+        lambda a: np.reshape(a.T, (6, 4), order="A"),
+        lambda a: a.reshape((6, 4), order="A"),
+        lambda a: np.ravel(np.swapaxes(a, 0, 2), order="K"),
+        lambda a: np.ravel(a.T, order="F"),
+        lambda a: np.diff(a, axis=1, prepend=0.5, append=a[:, :1]),
+        lambda a: np.diff(a, 0, prepend=1.0),
+        lambda a: np.dot(a[0], np.ones((5, 4, 2))),
+    ):
+        y, _ = cb.vjp(f, x)
+        np.testing.assert_array_equal(y, f(x))
+    with pytest.raises(ValueError, match="order must be non-negative but got -1"):
+        cb.grad(lambda a: np.sum(np.diff(a, -1)))(x)
+    with pytest.raises(ValueError, match="order must be 'C', 'F' or 'A'"):
+        cb.grad(lambda a: np.sum(np.reshape(a, -1, order="K")))(x)
+    with pytest.raises(NotImplementedError, match="neither C- nor Fortran-contiguous"):
+        cb.grad(lambda a: np.sum(np.ravel(a[:, ::2], order="K")))(x)
 
 
 def test_fmax_and_fmin_pass_the_gradient_to_the_number_beside_a_nan():
