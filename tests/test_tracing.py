@@ -107,7 +107,7 @@ def test_unsupported_functions_name_themselves_and_list_the_supported_ones():
         (lambda: np.add.accumulate(x), r"Use np\.cumsum\."),
         (lambda: np.subtract.outer(x, x), r"np\.subtract\(a\[\.\.\., None\], b\)"),
         (lambda: np.sum(x, initial=1.0), r"initial=\.\.\.\) .*afterwards\.$"),
-        (lambda: np.diff(x, prepend=0.0), r"prepend=\.\.\.\) .*np\.concatenate"),
+        (lambda: np.mean(x, where=x > 1.0), r"where=\.\.\.\) .*np\.where instead\.$"),
     ]:
         with pytest.raises(NotImplementedError, match=hint):
             call()
