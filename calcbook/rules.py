@@ -60,6 +60,7 @@ from .tracing import (
     BROADCASTING,
     FUNCTIONS,
     HINTS,
+    JVP_BOTH,
     JVP_RULES,
     NONDIFF,
     RESIDUALS,
@@ -320,6 +321,9 @@ defelementwise(np.add, identity, identity)
 defelementwise(np.subtract, identity, lambda g, ans, x, y: -g)
 defelementwise(np.multiply, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
 defelementwise(np.true_divide, lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
+# where both arguments carry tangents: one expression instead of two terms and their sum
+JVP_BOTH[np.subtract] = lambda tx, ty, ans, x, y: tx - ty
+JVP_BOTH[np.true_divide] = lambda tx, ty, ans, x, y: (tx - ans * ty) / y
 
 
 def _power_x(g, ans, x, y):

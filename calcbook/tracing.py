@@ -44,6 +44,7 @@ __all__ = [
     "FwdArrayInput",
     "FwdInput",
     "FwdTracer",
+    "JVP_BOTH",
     "LEAF",
     "LEAF_ARRAY",
     "RESIDUALS",
@@ -66,6 +67,9 @@ __all__ = [
 VJP_RULES: dict = {}  # primitive -> tuple with one rule per argument: rule(g, ans, *args, **params)
 JVP_RULES: dict = {}  # primitive -> tuple of per-argument rules, or one rule(tangents, ans, *args)
 BROADCASTING: set = set()  # elementwise primitives: cotangents are unbroadcast, tangents lifted
+# Binary elementwise primitives whose tangent, where both arguments carry one, is one expression
+# cheaper than the sum of the two per-argument terms: rule(tx, ty, ans, x, y) (`x - y`: tx - ty)
+JVP_BOTH: dict = {}
 UFUNCS: dict = {}  # numpy ufunc -> primitive
 FUNCTIONS: dict = {}  # numpy function -> adapter called with the user's arguments
 NONDIFF: set = set()  # numpy functions and ufuncs that see primal values and return constants
@@ -894,16 +898,20 @@ class FwdTracer(Tracer):
         if not isinstance(rule, tuple):
             return FwdTracer(ans, level, rule([tx, ty], ans, x, y))
         elementwise = prim in BROADCASTING
-        out = None
-        if tx is not None:
-            if elementwise and x.ndim < ans.ndim:
+        if elementwise:  # (a tangent of an operand broadcast to more axes is lifted to them)
+            if tx is not None and x.ndim < ans.ndim:
                 tx = _lift_tangent(tx, x, ans)
-            out = tx if rule[0] is identity else rule[0](tx, ans, x, y)
-        if ty is not None:
-            if elementwise and y.ndim < ans.ndim:
+            if ty is not None and y.ndim < ans.ndim:
                 ty = _lift_tangent(ty, y, ans)
-            t = ty if rule[1] is identity else rule[1](ty, ans, x, y)
-            out = t if out is None else out + t
+        if tx is not None and ty is not None and prim in JVP_BOTH:
+            out = JVP_BOTH[prim](tx, ty, ans, x, y)
+        else:
+            out = None
+            if tx is not None:
+                out = tx if rule[0] is identity else rule[0](tx, ans, x, y)
+            if ty is not None:
+                t = ty if rule[1] is identity else rule[1](ty, ans, x, y)
+                out = t if out is None else out + t
         if elementwise and out.shape != ans.shape:  # broadcast operands, or batch axes
             out = _fill_tangent(out, ans)
         return FwdTracer(ans, level, out)
