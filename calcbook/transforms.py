@@ -232,22 +232,17 @@ def _distinct(arrays, given=()):
     and the cotangent it was pulled back from) can be one array; an update of one in place
     (`g -= ...`) would change the other.
     """
-    seen = {id(_owner(a)) for a in given if type(a) is np.ndarray}
+    seen = {id(a if a.base is None else a.base) for a in given if type(a) is np.ndarray}
     out = []
     for a in arrays:
         if type(a) is np.ndarray:
-            key = id(_owner(a))
+            key = id(a if a.base is None else a.base)  # (the array that owns the memory)
             if key in seen:
                 a = a.copy()
                 key = id(a)
             seen.add(key)
         out.append(a)
     return out
-
-
-def _owner(a):
-    """The array that owns the memory of `a` (NumPy's views name it as their base)."""
-    return a if a.base is None else a.base
 
 
 def _writeable(a):
