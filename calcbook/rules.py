@@ -1743,7 +1743,7 @@ def _cross_entropy(z, y, axis, reduction, clamp=False):
     Returns the loss and the residuals `(e, total, logp, n)`, with the softmax `e / total`, its
     logarithm `logp` and the number of examples `n`, which the rules below reuse. A scalar loss
     of plain arrays is checked for finiteness instead of clamping the maxima (one operation
-    fewer): a maximum of +inf makes it NaN, and then it is computed again with `clamp`.
+    fewer): an infinite maximum makes it NaN, and then it is computed again with `clamp`.
     """
     checked = not clamp and reduction != "none" and type(z) is type(y) is np.ndarray
     if checked:  # (`_softmax_parts` written out, unclamped: the loss is checked instead)
