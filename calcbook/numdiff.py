@@ -70,9 +70,9 @@ dropped imaginary part); `info.evaluations` always holds the true count.
 | method | `derivative` $n=1$ / $n=2$ | `gradient`, `jacobian` | `hessian` |
 |---|---|---|---|
 | `"forward"`, `"backward"` | 2 / 3 | $m + 1$ | $m^2 + m + 1$ |
-| `"central"` | 2 / 3 | $2m$ | $m^2 + m + 1$ |
+| `"central"` | 3 / 3 | $2m + 1$ | $m^2 + m + 1$ |
 | `"complex"` | 1 / not available | $m$ | not available |
-| `"richardson"` | 18 / 19 | $18m$ | $2m^2 + 2(K - 1)m + 1$ |
+| `"richardson"` | 19 / 19 | $18m + 1$ | $2m^2 + 2(K - 1)m + 1$ |
 
 $K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, at most 20.
 
@@ -85,6 +85,10 @@ two for `central`, and as many again for each shorter step
 `gradient`, `jacobian` and the diagonal of `hessian`, a pair of coordinates off the diagonal,
 which keeps $2h$). Richardson's error comes
 with its table, except off the Hessian's diagonal, where a third step costs 2 calls per pair.
+Every method but the complex step evaluates $f(x)$ itself (the one call in each count above
+that a first central difference does not use): where it is not finite, $f$ has no derivative,
+and a `ValueError` names the point. (A central difference never sees $f(x)$: at the pole of an
+even function, $1/x^2$ or $\log|x|$ at 0, it is exactly 0 at every step, with an error of 0.)
 Floating-point warnings are silenced while `f` is probed; a value that is not finite raises a
 `ValueError` naming the point instead (Richardson drops the steps whose probes are not finite),
 as does an estimate or error bound that is not finite (a step whose square underflows, say: a
@@ -456,8 +460,20 @@ def _step(method, n, scale, table=_TABLE):
     return 0.5 * EPS_MACH ** (1 / (_ORDER[method] + n)) * scale
 
 
+def _finite_at_x(g):
+    """Raise unless f is finite at x itself, where a derivative needs it to be.
+
+    Central differences of f' never evaluate f(x): at a pole of an even function (1/x**2 or
+    log|x| at 0) every one of them is exactly 0, and so would be the estimate and its error.
+    """
+    if not np.all(np.isfinite(g(0.0))):  # (one call; the other formulas reuse it)
+        raise ValueError(g.shared["bad"] + "; f has no derivative where it is not finite")
+
+
 def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
     """The n-th derivative of `t -> g(t)` at 0: value, error bound, step; see "Default step"."""
+    if method != "complex":  # (its probe's real part is f(x): `_complex` checks it)
+        _finite_at_x(g)
     if h is not None:
         if method == "complex" and np.any(h < np.finfo(np.float64).tiny):
             raise ValueError(
@@ -677,7 +693,7 @@ def derivative(f, x, *, n=1, method="central", h=None, full_output=False):
     x = np.array([0.5, 1.0, 2.0])
     d, info = numdiff.derivative(np.exp, x, method="richardson", full_output=True)
     np.testing.assert_allclose(d, np.exp(x), rtol=1e-12)
-    assert np.all(np.abs(d - np.exp(x)) <= info.error) and info.evaluations == 18
+    assert np.all(np.abs(d - np.exp(x)) <= info.error) and info.evaluations == 19
     assert np.isclose(numdiff.derivative(np.sin, 1.0, n=2), -np.sin(1.0), rtol=1e-6)
     ```
     """
@@ -802,7 +818,7 @@ def gradient(f, x, *, method="central", h=None, full_output=False):
 
 @_quiet
 def directional_derivative(f, x, v, *, method="central", h=None, full_output=False):
-    r"""Derivative of `f` at `x` along the direction `v`, with two calls to `f` (central).
+    r"""Derivative of `f` at `x` along the direction `v`: by default from f(x) and two probes.
 
     Parameters
     ----------
