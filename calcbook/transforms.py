@@ -647,7 +647,14 @@ def _per_output(out_def, per_arg, multi):
     """Arrange Jacobian blocks: the output's structure, with a tuple over argnums at each leaf."""
     if not multi:
         return _unflatten(out_def, per_arg[0])
+    if not per_arg:  # argnums=(): an empty tuple of blocks at each output
+        return _unflatten(out_def, [()] * _leaves(out_def))
     return _unflatten(out_def, [tuple(blocks) for blocks in zip(*per_arg, strict=True)])
+
+
+def _leaves(treedef):
+    """The number of leaves a structure described by `_flatten` holds."""
+    return 1 if treedef is None else sum(_leaves(c) for c in treedef[2])
 
 
 def jacfwd(f, argnums=0):
@@ -683,6 +690,8 @@ def jacfwd(f, argnums=0):
 
     def jacfwd_f(*args, **kwargs):
         nums, multi = _argnums(argnums, len(args))
+        if not nums:  # argnums=(): the output's structure, with an empty tuple at each leaf
+            return _per_output(_flatten(f(*args, **kwargs))[1], [], multi)
         per_arg, out_def = [], None
         for n in nums:
             if _is_tree(args[n]):

@@ -283,6 +283,18 @@ def test_jacobian_argnums_tuple():
     np.testing.assert_allclose(H11, np.zeros((2, 2)))
 
 
+def test_empty_argnums_give_empty_tuples_in_the_output_structure():
+    def f(x, y):
+        return x * y, {"sum": np.sum(x)}
+
+    x, y = np.ones(2), np.ones(2)
+    for jac in (cb.jacfwd, cb.jacrev):  # (before, an internal StopIteration escaped)
+        assert jac(f, argnums=())(x, y) == ((), {"sum": ()})
+    assert cb.hessian(lambda x: np.sum(x**3), argnums=())(x) == ()
+    assert cb.grad(lambda x: np.sum(x), argnums=())(x) == ()
+    assert cb.value_and_grad(lambda x: np.sum(x), argnums=())(x) == (2.0, ())
+
+
 # --- Hessians and higher order ------------------------------------------------------------------
 def test_rosenbrock_100_hessian_is_exact():
     x = np.random.default_rng(3).uniform(-2, 2, 100)
