@@ -741,6 +741,9 @@ def _normalise_index(index):
 
 def _is_basic(index):
     for i in index:  # (a loop: faster than `all` for the usual one or two entries)
+        t = type(i)
+        if t is slice or t is int:  # (the common entries first)
+            continue
         if not (
             i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
             and not isinstance(i, (bool, np.bool_))
