@@ -802,7 +802,9 @@ class RevTracer(Tracer):
         if self._level not in _LIVE:
             raise _escaped(self)
         x = self._value
-        ans = prim(x, **params) if params else prim(x)
+        ans = (
+            prim(x, **params) if params else prim(x) if type(x) is np.ndarray else _nested1(prim, x)
+        )
         parents = ((0, self._index),)
         tape = self._tape
         if prim in ANS_ONLY or prim in SHAPES_ONLY:  # (elementwise: x has the shape of ans)
@@ -826,7 +828,11 @@ class RevTracer(Tracer):
         else:
             x, y, parents = _constant(a), b._value, ((1, b._index),)
         try:
-            ans = prim(x, y)
+            ans = (
+                _nested2(prim, x, y)
+                if isinstance(x, Tracer) or isinstance(y, Tracer)
+                else prim(x, y)
+            )
         except ValueError as e:  # (free when nothing is raised)
             raise _mismatch(prim, x, y, e) from None
         tape = self._tape
@@ -868,7 +874,9 @@ class FwdTracer(Tracer):
         if self._level not in _LIVE:
             raise _escaped(self)
         x, t = self._value, self._tangent
-        ans = prim(x, **params) if params else prim(x)
+        ans = (
+            prim(x, **params) if params else prim(x) if type(x) is np.ndarray else _nested1(prim, x)
+        )
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
             return FwdTracer(ans, self._level, rule([t], ans, x, **params))
@@ -891,7 +899,11 @@ class FwdTracer(Tracer):
         else:
             x, y, tx, ty = _constant(a), b._value, None, b._tangent
         try:
-            ans = prim(x, y)
+            ans = (
+                _nested2(prim, x, y)
+                if isinstance(x, Tracer) or isinstance(y, Tracer)
+                else prim(x, y)
+            )
         except ValueError as e:  # (free when nothing is raised)
             raise _mismatch(prim, x, y, e) from None
         rule = JVP_RULES[prim]
@@ -978,6 +990,23 @@ class FwdArrayInput(FwdInput):
 
     def _is_number_input(self):
         return False
+
+
+def _nested1(prim, x):
+    """`prim(x)` where `x` may be a tracer of an outer level (then the primitive's rules run at
+    that level). A ufunc goes straight to the tracer's `_lift1`, where NumPy's dispatch (through
+    `__array_ufunc__`) would take it too, half a microsecond later; any other primitive is called,
+    for what its adapter does besides (holds, views)."""
+    if type(prim) is np.ufunc and isinstance(x, Tracer):
+        return x._lift1(prim)
+    return prim(x)
+
+
+def _nested2(prim, x, y):
+    """`prim(x, y)` where `x` or `y` is a tracer of an outer level: as `_nested1`."""
+    if type(prim) is np.ufunc:
+        return (x if isinstance(x, Tracer) else y)._lift2(prim, x, y)
+    return prim(x, y)
 
 
 def _mismatch(prim, x, y, error):
