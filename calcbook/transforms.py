@@ -330,11 +330,14 @@ def _trace_reverse(f, args, kwargs, nums):
 
 def _pull_back(tape, boxes, cotangents, inputs):
     """Cotangents of the inputs, one tree per argnum, for cotangents of the output leaves."""
-    roots, cts = [], []
-    for k, b in enumerate(boxes):
-        if b is not None:
-            roots.append(b._index)
-            cts.append(cotangents[k])
+    if len(boxes) == 1 and boxes[0] is not None:  # (the common case: one output)
+        roots, cts = [boxes[0]._index], cotangents
+    else:
+        roots, cts = [], []
+        for k, b in enumerate(boxes):
+            if b is not None:
+                roots.append(b._index)
+                cts.append(cotangents[k])
     xs, places, trees = inputs
     grads = backward(tape, roots, cts, places) if roots else [None] * len(places)
     for k, g in enumerate(grads):
@@ -342,10 +345,10 @@ def _pull_back(tape, boxes, cotangents, inputs):
         if (
             type(g) is not np.ndarray
             or (g.dtype is not x.dtype and g.dtype != x.dtype)
-            or not g.flags.writeable
+            or (g.base is not None and not g.flags.writeable)  # (a view: a broadcast, say)
         ):
             grads[k] = _finish(g, x)  # else it is ready: a writeable array of the input's dtype
-    grads = _distinct(grads, cts)
+    grads = _distinct(grads, cts)  # (which also copies a cotangent passed through unchanged)
     if trees is None:  # one array per argnum
         return grads
     result, k = [], 0
