@@ -143,6 +143,14 @@ def test_gradients_are_fresh_writeable_arrays():
     assert g.flags.writeable and g.flags.owndata
     g[0] = 5.0  # must not corrupt anything
     np.testing.assert_array_equal(cb.grad(lambda x: np.sum(x))(x), [1.0, 1.0, 1.0])
+    frozen = np.ones(3)
+    frozen.flags.writeable = False  # a read-only cotangent passed through unchanged: copied
+    (g,) = cb.vjp(lambda x: x, np.zeros(3))[1](frozen)
+    assert g.flags.writeable and not np.shares_memory(g, frozen)
+    g = cb.grad(lambda x: np.sum(x * frozen))(x)  # a read-only constant in the rule
+    assert g.flags.writeable
+    ga, gb = cb.grad(lambda a, b: np.sum(a + b), argnums=(0, 1))(x, x)  # one cotangent, twice
+    assert ga.flags.writeable and gb.flags.writeable and not np.shares_memory(ga, gb)
 
 
 def test_containers_of_arrays():
