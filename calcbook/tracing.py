@@ -14,7 +14,8 @@ How it works, in five sentences.
    level) and wraps the result at that level, with a tape entry or with a tangent computed by the
    primitive's JVP rule. Arguments that are not boxes of that level are constants there. (The
    operators and one- or two-argument ufuncs go straight to `_lift1` / `_lift2`, the same steps
-   written out for one or two arguments: the hot path.)
+   written out for one or two arguments: the hot path. A ufunc called there on values that are
+   boxes of an outer level goes straight to their `_lift1` / `_lift2` as well.)
 4. Each reverse level records one entry per operation on a **tape**, a list in recording
    order, which is a topological order; an entry names its parents by their places on the tape.
    `backward` loops over the tape in reverse (no recursion: a chain of $10^5$ operations is
