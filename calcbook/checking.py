@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numdiff
-from .transforms import _not_numbers, jvp, vjp
+from .transforms import _numeric, jvp, vjp
 
 __all__ = ["check_grads"]
 
@@ -187,10 +187,9 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
             f"check_grads takes the arguments of f as a tuple, e.g. check_grads(f, (x,)), "
             f"got {type(args).__name__}."
         )
-    given, args = args, tuple(np.asarray(a) for a in args)
-    for i, a in enumerate(args):
-        if a.dtype.kind not in "fcbiu":
-            raise _not_numbers(f"check_grads: argument {i}", given[i], a)
+    args = tuple(
+        _numeric(f"check_grads: argument {i}", np.asarray(a), a) for i, a in enumerate(args)
+    )
     args = tuple(a if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
     narrow = any(a.dtype.itemsize < 8 for a in args)
     atol = (1e-2 if narrow else 1e-6) if atol is None else float(atol)

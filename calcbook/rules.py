@@ -1635,12 +1635,13 @@ HINTS.update(
 _FINITE = {}  # float dtype -> (lowest, highest) finite numbers, as scalars of that dtype
 
 
-def _shift(x, axis):
+def _shift(x, axis, clamp=True):
     """The maximum of `x` over `axis` (axes kept), clamped to the finite numbers.
 
     An infinite maximum would turn `x - max` into `inf - inf = nan`: a row of -inf (or a row
     with an inf) is shifted by the lowest (or highest) finite number instead, given as `initial`
-    to the reduction and by one `minimum`; cheaper than testing the maxima for finiteness.
+    to the reduction and by one `minimum`; cheaper than testing the maxima for finiteness. With
+    `clamp=False` the `minimum` is left out, for a caller that checks its result instead.
     """
     if x.size == 0:  # (nothing to shift: a sum over no terms is 0, its logarithm -inf)
         return np.zeros_like(np.add.reduce(x, axis=axis, keepdims=True))
@@ -1649,7 +1650,7 @@ def _shift(x, axis):
         return np.where(np.isfinite(m), m, 0)
     lowest, highest = _FINITE.get(x.dtype) or _finite_range(x.dtype)
     m = np.maximum.reduce(x, axis=axis, keepdims=True, initial=lowest)
-    return np.minimum(m, highest)
+    return np.minimum(m, highest) if clamp else m
 
 
 def _finite_range(dtype):
@@ -1710,12 +1711,12 @@ def _softmax_jvp(t, ans, x, axis=None):
     return tp - ans * tp.sum(axis=_from_right(_axes(axis, x.ndim), x.ndim), keepdims=True)
 
 
-def _softmax_parts(z, axis):
+def _softmax_parts(z, axis, clamp=True):
     """`s = z - max z`, `e = exp(s)` and `total = sum(e)` (axes kept): softmax `e / total`.
 
     The shift is a constant taken from the primal value: the softmax does not depend on it.
     """
-    s = z - _shift(primal(z), axis)
+    s = z - _shift(primal(z), axis, clamp)
     e = np.exp(s)
     return s, e, _sum(e, axis, True)
 
@@ -1749,12 +1750,7 @@ def _cross_entropy(z, y, axis, reduction, clamp=False):
     fewer): an infinite maximum makes it NaN, and then it is computed again with `clamp`.
     """
     checked = not clamp and reduction != "none" and type(z) is type(y) is np.ndarray
-    if checked:  # (`_softmax_parts` written out, unclamped: the loss is checked instead)
-        s = z - np.maximum.reduce(z, axis=axis, keepdims=True)
-        e = np.exp(s)
-        total = np.add.reduce(e, axis=axis, keepdims=True)
-    else:
-        s, e, total = _softmax_parts(z, axis)
+    s, e, total = _softmax_parts(z, axis, not checked)
     logp = s - np.log(total)
     if reduction == "none":
         loss = -_sum(y * logp, axis)
@@ -1776,11 +1772,7 @@ def _scale(g, n, axis, reduction):
 
 def _cross_entropy_vjp_z(g, res, z, y, axis, reduction):  # (softmax sum(y) - y) g
     e, total, logp, n = res
-    if type(y) is np.ndarray:  # (the common case: `_sum` and `_scale` written out)
-        d = e * (np.add.reduce(y, axis=axis, keepdims=True) / total)
-    else:
-        d = e * (_sum(y, axis, True) / total)
-    scale = g / n if reduction == "mean" else _scale(g, n, axis, reduction)
+    d, scale = e * (_sum(y, axis, True) / total), _scale(g, n, axis, reduction)
     if type(d) is np.ndarray and type(y) is np.ndarray and not isinstance(scale, Tracer):
         d -= y  # (in place: d is new, and nothing traced reads it)
         d *= scale

@@ -803,9 +803,7 @@ class RevTracer(Tracer):
         if self._level not in _LIVE:
             raise _escaped(self)
         x = self._value
-        ans = (
-            prim(x, **params) if params else prim(x) if type(x) is np.ndarray else _nested1(prim, x)
-        )
+        ans = _call1(prim, x, params)
         parents = ((0, self._index),)
         tape = self._tape
         if prim in ANS_ONLY or prim in SHAPES_ONLY:  # (elementwise: x has the shape of ans)
@@ -828,14 +826,7 @@ class RevTracer(Tracer):
             x, y, parents = a._value, _constant(b), ((0, a._index),)
         else:
             x, y, parents = _constant(a), b._value, ((1, b._index),)
-        try:
-            ans = (
-                _nested2(prim, x, y)
-                if isinstance(x, Tracer) or isinstance(y, Tracer)
-                else prim(x, y)
-            )
-        except ValueError as e:  # (free when nothing is raised)
-            raise _mismatch(prim, x, y, e) from None
+        ans = _call2(prim, x, y)
         tape = self._tape
         if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
             if type(x) is np.ndarray and x.shape == ans.shape:
@@ -875,9 +866,7 @@ class FwdTracer(Tracer):
         if self._level not in _LIVE:
             raise _escaped(self)
         x, t = self._value, self._tangent
-        ans = (
-            prim(x, **params) if params else prim(x) if type(x) is np.ndarray else _nested1(prim, x)
-        )
+        ans = _call1(prim, x, params)
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
             return FwdTracer(ans, self._level, rule([t], ans, x, **params))
@@ -899,14 +888,7 @@ class FwdTracer(Tracer):
             x, y, tx, ty = a._value, _constant(b), a._tangent, None
         else:
             x, y, tx, ty = _constant(a), b._value, None, b._tangent
-        try:
-            ans = (
-                _nested2(prim, x, y)
-                if isinstance(x, Tracer) or isinstance(y, Tracer)
-                else prim(x, y)
-            )
-        except ValueError as e:  # (free when nothing is raised)
-            raise _mismatch(prim, x, y, e) from None
+        ans = _call2(prim, x, y)
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
             return FwdTracer(ans, level, rule([tx, ty], ans, x, y))
@@ -993,21 +975,26 @@ class FwdArrayInput(FwdInput):
         return False
 
 
-def _nested1(prim, x):
-    """`prim(x)` where `x` may be a tracer of an outer level (then the primitive's rules run at
-    that level). A ufunc goes straight to the tracer's `_lift1`, where NumPy's dispatch (through
-    `__array_ufunc__`) would take it too, half a microsecond later; any other primitive is called,
-    for what its adapter does besides (holds, views)."""
-    if type(prim) is np.ufunc and isinstance(x, Tracer):
+def _call1(prim, x, params):
+    """`prim(x, **params)` on the unwrapped value `x` of a box, which may be a box of an outer
+    level (then the primitive runs at that level). A ufunc goes straight to that box's `_lift1`,
+    where NumPy's dispatch (through `__array_ufunc__`) would take it too, half a microsecond
+    later; any other primitive is called, for what its adapter does besides (holds, views)."""
+    if params:
+        return prim(x, **params)
+    if type(x) is not np.ndarray and type(prim) is np.ufunc and isinstance(x, Tracer):
         return x._lift1(prim)
     return prim(x)
 
 
-def _nested2(prim, x, y):
-    """`prim(x, y)` where `x` or `y` is a tracer of an outer level: as `_nested1`."""
-    if type(prim) is np.ufunc:
-        return (x if isinstance(x, Tracer) else y)._lift2(prim, x, y)
-    return prim(x, y)
+def _call2(prim, x, y):
+    """`prim(x, y)` on unwrapped values, as `_call1`; a shape mismatch names both shapes."""
+    try:
+        if type(prim) is np.ufunc and (isinstance(x, Tracer) or isinstance(y, Tracer)):
+            return (x if isinstance(x, Tracer) else y)._lift2(prim, x, y)
+        return prim(x, y)
+    except ValueError as e:  # (free when nothing is raised)
+        raise _mismatch(prim, x, y, e) from None
 
 
 def _mismatch(prim, x, y, error):

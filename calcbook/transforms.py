@@ -141,19 +141,21 @@ def _prepare(x):
         return live(x)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
-    given, x = x, np.asarray(x)
-    kind = x.dtype.kind
-    if kind != "f":
-        if kind == "c":
+    x = _numeric("an input", np.asarray(x), x)
+    if x.dtype.kind != "f":
+        if x.dtype.kind == "c":
             raise complex_error(f"a complex input of dtype {x.dtype}")
-        if kind not in "biu":
-            raise _not_numbers("an input", given, x)
         x = x.astype(np.float64)
     return x
 
 
-def _not_numbers(what, given, x) -> TypeError:
-    """The error for an input, tangent or cotangent that is not made of real numbers."""
+def _numeric(what, x, given):
+    """The array `x` (made from `given`), or a TypeError if it is not made of numbers.
+
+    Complex numbers pass: each caller refuses them with the engine's own message.
+    """
+    if x.dtype.kind in "fiubc":
+        return x
     from .dual import Dual  # (only on this error's path)
     from .value import Value
 
@@ -169,7 +171,7 @@ def _not_numbers(what, given, x) -> TypeError:
         described = f"of type {type(given).__name__}"
     else:
         described = f"of dtype {x.dtype}"
-    return TypeError(
+    raise TypeError(
         f"{what} {described} is not made of real numbers: the array engine differentiates "
         f"floats (integers and booleans are promoted to float64); {hint}."
     )
@@ -177,10 +179,8 @@ def _not_numbers(what, given, x) -> TypeError:
 
 def _real_like(t, x, what, given):
     """A tangent or cotangent `t` (as `given`) for the real `x`: refused unless real, then cast."""
-    if t.dtype.kind == "c":
+    if _numeric(f"a {what}", t, given).dtype.kind == "c":
         raise complex_error(f"a complex {what}")
-    if t.dtype.kind not in "fiub":
-        raise _not_numbers(f"a {what}", given, t)
     return t.astype(x.dtype)
 
 
@@ -330,14 +330,11 @@ def _trace_reverse(f, args, kwargs, nums):
 
 def _pull_back(tape, boxes, cotangents, inputs):
     """Cotangents of the inputs, one tree per argnum, for cotangents of the output leaves."""
-    if len(boxes) == 1 and boxes[0] is not None:  # (the common case: one output)
-        roots, cts = [boxes[0]._index], cotangents
-    else:
-        roots, cts = [], []
-        for k, b in enumerate(boxes):
-            if b is not None:
-                roots.append(b._index)
-                cts.append(cotangents[k])
+    roots, cts = [], []
+    for k, b in enumerate(boxes):
+        if b is not None:
+            roots.append(b._index)
+            cts.append(cotangents[k])
     xs, places, trees = inputs
     grads = backward(tape, roots, cts, places) if roots else [None] * len(places)
     for k, g in enumerate(grads):
@@ -543,8 +540,8 @@ def vjp(f, *primals):
             raise ValueError("the cotangent must have the same structure as the output of f")
         given, cts = cts, [live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
         for ct, v, c in zip(cts, values, given, strict=True):
-            if not isinstance(ct, Tracer) and ct.dtype.kind not in "fiubc":
-                raise _not_numbers("a cotangent", c, ct)
+            if not isinstance(ct, Tracer):
+                _numeric("a cotangent", ct, c)
             if np.shape(ct) != np.shape(v):
                 raise ValueError(
                     f"cotangent shape {np.shape(ct)} does not match the output shape "
