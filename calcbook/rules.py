@@ -1620,13 +1620,390 @@ FUNCTIONS.update(
 )  # fmt: skip
 
 
+# --- remainders, copysign, arccosh, sinc --------------------------------------------------------
+def _quotient(ans, x, y):
+    """The whole number n with x = n y + remainder (a constant): exact, once rounded."""
+    return np.round((primal(x) - primal(ans)) / primal(y))
+
+
+# remainder(x, y) = x - n y with n = floor(x / y) (fmod: n = trunc(x / y)), n piecewise constant
+for _f in (np.remainder, np.fmod):
+    defelementwise(_f, identity, lambda g, ans, x, y: -g * _quotient(ans, x, y))
+
+
+# copysign(x, y) = |x| sign(y): slope sign(x) sign(y) in x (0 at x = 0, as |x|), 0 in y
+def _copysign_x(g, ans, x, y):
+    sign = np.sign(primal(x))
+    return g * np.where(np.signbit(primal(y)), -sign, sign)
+
+
+defelementwise(np.copysign, _copysign_x, lambda g, ans, x, y: 0 * g)
+defelementwise(np.arccosh, lambda g, ans, x: g / np.sqrt(x * x - 1))
+ARGS_ONLY.add(np.arccosh)
+# floor division: piecewise constant, as np.floor; `divmod` is the pair of both
+NONDIFF.add(np.floor_divide)
+_PI2 = math.pi**2
+
+
+@primitive
+def _sinc(x):
+    return np.sinc(x)
+
+
+def _sinc_slope(x, ans):
+    r"""$\operatorname{sinc}'(x) = (\cos \pi x - \operatorname{sinc} x)/x$, by its Taylor series
+    $-\frac{\pi^2}{3}x + \frac{\pi^4}{30}x^3 - \frac{\pi^6}{840}x^5$ where $|x| < 10^{-2}$ (at
+    0 too, and so are the higher derivatives there: $\operatorname{sinc}''(0) = -\pi^2/3$)."""
+    small = np.abs(primal(x)) < 1e-2
+    xs = np.where(small, 1, x)  # (the formula's branch, away from 0 where it is not chosen)
+    x2 = x * x
+    series = x * (-_PI2 / 3 + x2 * (_PI2**2 / 30 - x2 * (_PI2**3 / 840)))
+    return np.where(small, series, (np.cos(np.pi * xs) - ans) / xs)
+
+
+defelementwise(_sinc, lambda g, ans, x: g * _sinc_slope(x, ans))
+
+
+# --- cumulative products ------------------------------------------------------------------------
+@primitive
+def _cumprod(x, axis):
+    """Cumulative product along `axis` (negative), of an `x` without zeros (see the adapter)."""
+    return np.cumprod(x, axis=axis)
+
+
+# y_j = x_1 ... x_j, so dy_j / dx_i = y_j / x_i for i <= j (and 0 for i > j)
+defvjp(_cumprod, lambda g, ans, x, axis: _reverse(_cumsum(_reverse(g * ans, axis), axis), axis) / x)
+defjvp(_cumprod, lambda t, ans, x, axis: ans * _cumsum(t / x, axis))
+
+
+def _cumprod_adapter(a, axis=None, dtype=None, out=None):
+    _no_extras("cumprod", out=out)
+    if dtype is not None:
+        a = _astype_adapter(a, dtype)
+    if axis is None:
+        a, axis = _reshape(a, (-1,)), 0
+    nd = _ndim(a)
+    axis = _axes(axis, nd)[0] - nd
+    if not np.any(primal(a) == 0):
+        return apply(_cumprod, a, axis=axis)
+    # a zero: y_j = prod_i (x_i if i <= j else 1), a triangle of n x n factors per row
+    n = _shape(a)[axis]
+    rows = _moveaxis(a, axis, -1)[..., None, :]
+    wide = np.where(np.tri(n, dtype=bool), rows, 1)
+    return _moveaxis(np.prod(wide, axis=-1), -1, axis)
+
+
+# --- reductions that skip NaN, order statistics -------------------------------------------------
+def _nan_filled(a, fill):
+    nan = np.isnan(primal(a))
+    return np.where(nan, fill, a), nan
+
+
+def _nansum(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
+    _no_extras("nansum", out=out, **kw)
+    return np.sum(_nan_filled(a, 0)[0], axis=axis, dtype=dtype, keepdims=_kd(keepdims))
+
+
+def _nanprod(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
+    _no_extras("nanprod", out=out, **kw)
+    return np.prod(_nan_filled(a, 1)[0], axis=axis, dtype=dtype, keepdims=_kd(keepdims))
+
+
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
+    _no_extras("nanmean", out=out, **kw)
+    filled, nan = _nan_filled(a, 0)
+    count = np.sum(~nan, axis=axis, keepdims=_kd(keepdims)).astype(filled.dtype)
+    return np.sum(filled, axis=axis, dtype=dtype, keepdims=_kd(keepdims)) / count
+
+
+def _nan_extreme(name, fill, reduce):
+    def adapter(a, axis=None, out=None, keepdims=np._NoValue, **kw):
+        _no_extras(name, out=out, **kw)
+        filled, nan = _nan_filled(a, fill)
+        kd = _kd(keepdims)
+        r = reduce(filled, axis=axis, keepdims=kd)
+        return np.where(np.all(nan, axis=axis, keepdims=kd), np.nan, r)  # (all NaN: NaN)
+
+    return adapter
+
+
+def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+              keepdims=False, *, weights=None, interpolation=None, _name="quantile"):  # fmt: skip
+    _no_extras(_name, out=out, weights=weights, interpolation=interpolation)
+    if method != "linear":
+        raise NotImplementedError(
+            f"numpy.{_name}(..., method={method!r}) is not supported on traced arrays; the "
+            "default method='linear' is (it interpolates between the two nearest entries)."
+        )
+    # the result's dtype, as NumPy's: a's for a number q (float32 stays), else promoted with q's
+    given = q if isinstance(q, (float, int)) else np.asarray(primal(q))
+    dtype = np.result_type(primal(a), given, 0.5)
+    if not isinstance(q, Tracer):
+        q = np.asarray(q, dtype=dtype)
+    pq = np.asarray(primal(q), dtype=np.float64)
+    if not np.all((pq >= 0) & (pq <= 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]" if _name == "quantile" else
+                         "Percentiles must be in the range [0, 100]")  # fmt: skip
+    nd = _ndim(a)
+    axes = _axes(axis, nd)
+    kept = _kept_shape(_shape(a), axes) if keepdims else [
+        n for i, n in enumerate(_shape(a)) if i not in axes]  # fmt: skip
+    last = tuple(range(nd - len(axes), nd))
+    moved = _moveaxis(a, axes, last) if nd else _reshape(a, (1,))
+    rows = _reshape(moved, tuple(_shape(moved)[: nd - len(axes)]) + (-1,))
+    n = _shape(rows)[-1]
+    if n == 0:
+        raise ValueError(f"numpy.{_name} of an empty array (or over empty axes) has no value")
+    ordered = _sort(rows, axis=-1)
+    pos = q * (n - 1)  # (traced if q is: the slope in q is the gap between the two entries)
+    lo = np.floor(pq * (n - 1))
+    frac = pos - lo.astype(dtype)
+    lo = lo.astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    below, above = ordered[..., lo], ordered[..., hi]  # (rows..., *q.shape)
+    r = below + (above - below) * frac
+    r = np.where(np.any(np.isnan(primal(rows)), axis=-1).reshape(
+        np.shape(primal(rows))[:-1] + (1,) * pq.ndim), np.nan, r)  # fmt: skip
+    # NumPy's layout: the axes of q first, then the kept axes of a
+    r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
+    return _reshape(r, pq.shape + tuple(kept))
+
+
+def _percentile(a, q, *args, **kwargs):
+    q = q / 100 if isinstance(q, (Tracer, float, int)) else np.asarray(q, dtype=np.float64) / 100
+    return _quantile(a, q, *args, _name="percentile", **kwargs)
+
+
+def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    return _quantile(a, 0.5, axis, out, keepdims=keepdims, _name="median")
+
+
+def _ptp(a, axis=None, out=None, keepdims=np._NoValue):
+    _no_extras("ptp", out=out)
+    kd = _kd(keepdims)
+    return np.max(a, axis=axis, keepdims=kd) - np.min(a, axis=axis, keepdims=kd)
+
+
+# --- more shapes and products: flips, rotations, kron, cross, meshgrid --------------------------
+def _flipud(m):
+    if _ndim(m) < 1:
+        raise ValueError("Input must be >= 1-d.")
+    return _flip(m, 0)
+
+
+def _fliplr(m):
+    if _ndim(m) < 2:
+        raise ValueError("Input must be >= 2-d.")
+    return _flip(m, 1)
+
+
+def _rot90(m, k=1, axes=(0, 1)):
+    if len(axes) != 2:
+        raise ValueError("len(axes) must be 2.")
+    nd = _ndim(m)
+    a0, a1 = _axis(axes[0], nd), _axis(axes[1], nd)
+    if a0 == a1:
+        raise ValueError("Axes must be different.")
+    k %= 4
+    if k == 0:
+        return m[...]
+    if k == 2:
+        return _flip(_flip(m, a0), a1)
+    order = list(range(nd))
+    order[a0], order[a1] = a1, a0
+    return _transpose(_flip(m, a1), order) if k == 1 else _flip(_transpose(m, order), a1)
+
+
+def _kron(a, b):
+    nd = max(_ndim(a), _ndim(b))
+    sa = (1,) * (nd - _ndim(a)) + tuple(_shape(a))
+    sb = (1,) * (nd - _ndim(b)) + tuple(_shape(b))
+    wide = _reshape(a, tuple(x for n in sa for x in (n, 1))) * _reshape(
+        b, tuple(x for n in sb for x in (1, n)))  # fmt: skip
+    return _reshape(wide, tuple(p * q for p, q in zip(sa, sb, strict=True)))
+
+
+def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = _moveaxis(a, axisa, -1), _moveaxis(b, axisb, -1)
+    if _shape(a)[-1] != 3 or _shape(b)[-1] != 3:
+        raise NotImplementedError(
+            "numpy.cross on traced arrays takes vectors of 3 components (got "
+            f"{_shape(a)[-1]} and {_shape(b)[-1]}); for 2 components write the scalar "
+            "a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]."
+        )
+    c = [a[..., i] * b[..., j] - a[..., j] * b[..., i] for i, j in ((1, 2), (2, 0), (0, 1))]
+    c = _stack(c, axis=-1)
+    return _moveaxis(c, -1, axisc)
+
+
+def _meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    nd = len(xi)
+    out = []
+    for i, x in enumerate(xi):
+        shape = [1] * nd
+        shape[i] = -1
+        out.append(_reshape(x, tuple(shape)))
+    if indexing == "xy" and nd > 1:
+        out[0] = _reshape(out[0], (1, -1) + (1,) * (nd - 2))
+        out[1] = _reshape(out[1], (-1, 1) + (1,) * (nd - 2))
+    if not sparse:
+        full = np.broadcast_shapes(*(np.shape(primal(o)) for o in out))
+        out = [_copy(_broadcast_to(o, full)) if copy else _broadcast_to(o, full) for o in out]
+    return tuple(out)
+
+
+# --- integrals, polynomials, convolutions -------------------------------------------------------
+def _trapezoid(y, x=None, dx=1.0, axis=-1):
+    nd = _ndim(y)
+    axis = _axis(axis, nd)
+    if x is None:
+        d = dx
+    elif _ndim(x) == 1:
+        d = _reshape(_diff(x), tuple(-1 if i == axis else 1 for i in range(nd)))
+    else:
+        d = _diff(x, axis=axis)
+    n = _shape(y)[axis]
+    head = (slice(None),) * axis
+    return np.sum(d * (y[head + (slice(1, n),)] + y[head + (slice(0, n - 1),)]) / 2, axis=axis)
+
+
+def _polyval(p, x):
+    y = np.zeros_like(primal(x))
+    for i in range(_shape(p)[0]):  # Horner: ((p0 x + p1) x + p2) x + ...
+        y = y * x + p[i]
+    return y
+
+
+def _convolve(a, v, mode="full"):
+    if _ndim(a) != 1 or _ndim(v) != 1:
+        a, v = _reshape(a, (-1,)), _reshape(v, (-1,))  # (NumPy flattens too, 0-d included)
+    if not _shape(a)[0] or not _shape(v)[0]:
+        raise ValueError(("a" if not _shape(a)[0] else "v") + " cannot be empty")
+    if _shape(v)[0] > _shape(a)[0]:
+        a, v = v, a
+    n, m = _shape(a)[0], _shape(v)[0]
+    # full: c_k = sum_j v_j a_{k-j}, one shifted copy of a per entry of the shorter v
+    zeros = np.zeros(m - 1, dtype=np.result_type(primal(a), primal(v)))
+    padded = _concatenate_adapter([zeros, a, zeros])
+    c = None
+    for j in range(m):
+        term = v[j] * padded[m - 1 - j : m - 1 - j + n + m - 1]
+        c = term if c is None else c + term
+    if mode == "full":
+        return c
+    if mode == "same":
+        start = (m - 1) // 2
+        return c[start : start + n]
+    if mode == "valid":
+        return c[m - 1 : n]
+    raise ValueError(f"mode must be one of 'full', 'same', or 'valid' (got {mode!r})")
+
+
+def _correlate(a, v, mode="valid"):  # c_k = sum_n a_(n+k) v_n: a convolution with v reversed
+    a, v = _reshape(a, (-1,)), _flip(_reshape(v, (-1,)), 0)
+    n, m = _shape(a)[0], _shape(v)[0]
+    if mode != "same" or m <= n:
+        return _convolve(a, v, mode)
+    return _convolve(a, v)[n // 2 : n // 2 + m]  # (NumPy centres this case one entry later)
+
+
+# --- more linear algebra: matrix powers, Cholesky -----------------------------------------------
+def _matrix_power(a, n):
+    n = operator.index(n)
+    if _ndim(a) < 2 or _shape(a)[-1] != _shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    if n == 0:  # (a constant)
+        eye = np.eye(_shape(a)[-1], dtype=np.result_type(primal(a)))
+        return np.broadcast_to(eye, _shape(a)).copy()
+    if n == 1:  # (a new array, as NumPy's)
+        return _copy(a)
+    if n < 0:
+        a, n = apply(_inv, a), -n
+    result = None
+    while n:  # binary powers: a, a^2, a^4, ... multiplied in where n has a bit set
+        if n & 1:
+            result = a if result is None else result @ a
+        n >>= 1
+        if n:
+            a = a @ a
+    return result
+
+
+def _lower_half(x):
+    r"""$\Phi(X)$: the lower triangle of $X$ with its diagonal halved."""
+    n = _shape(x)[-1]
+    return np.where(np.tri(n, k=-1, dtype=bool), x, np.where(np.eye(n, dtype=bool), 0.5 * x, 0))
+
+
+@primitive
+def _cholesky(a):
+    return np.linalg.cholesky(a)
+
+
+def _cholesky_vjp(g, ans, a):
+    # dL = L Phi(L^-1 dM L^-T), dM = tril(dA) + tril(dA, -1)^T (NumPy reads the lower triangle)
+    s = _solve(_mT(ans), _mT(_solve(_mT(ans), _mT(_lower_half(_mT(ans) @ g)))))
+    return _triangle(s, 0, True) + _triangle(_mT(s), -1, True)
+
+
+def _cholesky_jvp(t, ans, a):
+    m = _triangle(t, 0, True) + _mT(_triangle(t, -1, True))
+    return ans @ _lower_half(_solve(ans, _mT(_solve(ans, _mT(m)))))
+
+
+defvjp(_cholesky, _cholesky_vjp)
+defjvp(_cholesky, _cholesky_jvp)
+
+
+def _cholesky_adapter(a, /, *, upper=False):  # (upper: U = L^T, from the upper triangle of a)
+    return _mT(apply(_cholesky, _mT(a))) if upper else apply(_cholesky, a)
+
+
+# --- piecewise-linear interpolation -------------------------------------------------------------
+def _interp(x, xp, fp, left=None, right=None, period=None):
+    if period is not None:
+        raise NotImplementedError("numpy.interp(..., period=...) is not supported on traced arrays")
+    xp, fp = (v if isinstance(v, Tracer) else np.asarray(v, dtype=np.float64) for v in (xp, fp))
+    pxp = np.asarray(primal(xp))
+    if pxp.ndim != 1 or np.ndim(primal(fp)) != 1 or pxp.size != np.size(primal(fp)):
+        raise ValueError("fp and xp are not of the same length.")
+    px = np.asarray(primal(x))
+    if pxp.size == 1:
+        y = fp[0] + 0 * x
+    else:  # the segment [xp_i, xp_i+1] holding x (at a knot: the one to its right)
+        i = np.clip(np.searchsorted(pxp, px, side="right") - 1, 0, pxp.size - 2)
+        x0, f0 = xp[i], fp[i]
+        y = f0 + (x - x0) * (fp[i + 1] - f0) / (xp[i + 1] - x0)
+    y = np.where(px < pxp[0], fp[0] if left is None else left, y)
+    y = np.where(px > pxp[-1], fp[-1] if right is None else right, y)
+    return y.astype(np.float64, copy=False)  # (NumPy's interp computes in float64)
+
+
+FUNCTIONS.update(
+    {
+        np.sinc: lambda x: apply(_sinc, x), np.cumprod: _cumprod_adapter, np.nansum: _nansum,
+        np.nanprod: _nanprod, np.nanmean: _nanmean,
+        np.nanmax: _nan_extreme("nanmax", -np.inf, np.max),
+        np.nanmin: _nan_extreme("nanmin", np.inf, np.min), np.quantile: _quantile,
+        np.percentile: _percentile, np.median: _median, np.ptp: _ptp, np.flipud: _flipud,
+        np.fliplr: _fliplr, np.rot90: _rot90, np.kron: _kron, np.cross: _cross,
+        np.meshgrid: _meshgrid, np.trapezoid: _trapezoid, np.polyval: _polyval,
+        np.convolve: _convolve, np.correlate: _correlate,
+        np.linalg.matrix_power: _matrix_power, np.linalg.cholesky: _cholesky_adapter,
+        np.interp: _interp,
+    }
+)  # fmt: skip
+
+
 # --- hints for functions without rules ----------------------------------------------------------
-_ZERO = "Its derivative is zero almost everywhere, so apply it to a plain (non-traced) value."
 HINTS.update(
     {
-        np.floor_divide: _ZERO, np.remainder: _ZERO, np.mod: _ZERO,
         np.array: "Use np.stack or np.concatenate to build arrays from traced pieces.",
-        np.cumprod: "For positive x use np.exp(np.cumsum(np.log(x))); else np.prod of slices.",
+        np.divmod: "Use np.floor_divide (a constant) and np.remainder, or divmod(x, y).",
     }
 )  # fmt: skip
 

@@ -484,7 +484,7 @@ class Tracer:
     def __getitem__(self, index):
         return FUNCTIONS["getitem"](self, index)
 
-    # no derivative rule: NumPy's own error names the function and what to use instead
+    # floor division gives a constant (as np.floor); the remainder has a rule
     def __floordiv__(self, other):
         return np.floor_divide(self, other)
 
@@ -497,8 +497,11 @@ class Tracer:
     def __rmod__(self, other):
         return np.remainder(other, self)
 
-    def __divmod__(self, other):
-        return np.divmod(self, other)
+    def __divmod__(self, other):  # (np.divmod, a ufunc of two outputs, has no rule)
+        return np.floor_divide(self, other), np.remainder(self, other)
+
+    def __rdivmod__(self, other):
+        return np.floor_divide(other, self), np.remainder(other, self)
 
     # comparisons have no derivative: they return plain boolean arrays
     def __lt__(self, other):
@@ -664,6 +667,9 @@ class Tracer:
 
     def cumsum(self, axis=None, dtype=None, out=None):
         return np.cumsum(self, axis=axis, dtype=dtype, out=out)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return np.cumprod(self, axis=axis, dtype=dtype, out=out)
 
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return np.diagonal(self, offset, axis1, axis2)

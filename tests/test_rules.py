@@ -585,6 +585,73 @@ MORE = {  # function, arguments
     "diff_both": (lambda a, b: np.diff(a, 2, axis=0, prepend=b[None], append=1.0), [x23, x3]),
     "dot_3d": (lambda a, b: np.dot(a, b), [x23, _rng.standard_normal((2, 3, 4))]),
     "dot_1d_3d": (lambda a, b: np.dot(a, b), [x3, _rng.standard_normal((2, 3, 4))]),
+    # remainders, copysign, arccosh, sinc
+    "remainder": (np.remainder, [3 * x23, np.abs(x3) + 0.5]),
+    "mod_operator": (lambda x, y: x % y + 7.5 % (y + 3), [3 * x23, np.abs(x3) + 0.5]),
+    "fmod": (np.fmod, [3 * x23, -np.abs(x3) - 0.5]),
+    "divmod": (lambda x: divmod(x, 0.7)[1] * divmod(x, 0.7)[0], [3 * x23]),
+    "copysign": (np.copysign, [x23, x3]),
+    "arccosh": (np.arccosh, [np.abs(x23) + 1.2]),
+    "sinc": (np.sinc, [2 * x23]),
+    "sinc_near_0": (np.sinc, [1e-3 * x23]),
+    # cumulative products, NaN-skipping reductions, order statistics
+    "cumprod": (lambda a: np.cumprod(a, axis=1), [x234]),
+    "cumprodNone": (np.cumprod, [x23]),
+    "cumprod_zeros": (lambda a: np.cumprod(a * np.array([1.0, 0.0, 1.0]), axis=-1), [x23]),
+    "cumprod_method": (lambda a: a.cumprod(axis=0), [x23]),
+    "nansum": (lambda a: np.nansum(np.where(np.abs(a) > 1.2, np.nan, a), axis=1), [x234]),
+    "nanmean": (lambda a: np.nanmean(np.where(np.abs(a) > 1.2, np.nan, a), axis=(0, 2)), [x234]),
+    "nanprod": (lambda a: np.nanprod(np.where(a > 1.2, np.nan, a), 0, keepdims=True), [x234]),
+    "nanmax": (lambda a: np.nanmax(np.where(a > 1.2, np.nan, a), axis=-1), [x234]),
+    "nanmin": (lambda a: np.nanmin(np.where(a > 1.2, np.nan, a)), [x234]),
+    "median": (lambda a: np.median(a, axis=1), [x234]),
+    "medianNone": (np.median, [x234]),
+    "median_keepdims": (lambda a: np.median(a, axis=(0, 2), keepdims=True), [x234]),
+    "quantile": (lambda a: np.quantile(a, [0.1, 0.5, 0.93], axis=-1), [x234]),
+    "quantile_traced_q": (lambda a, q: np.quantile(a, q), [x234, np.array([0.3, 0.77])]),
+    "percentile": (lambda a: np.percentile(a, 30, axis=0), [x234]),
+    "ptp": (lambda a: np.ptp(a, axis=1), [x234]),
+    # flips, rotations, kron, cross, meshgrid
+    "flipud": (np.flipud, [x23]),
+    "fliplr": (np.fliplr, [x234]),
+    "rot90": (np.rot90, [x234]),
+    "rot90_k3": (lambda m: np.rot90(m, 3, axes=(2, 0)), [x234]),
+    "rot90_k-2": (lambda m: np.rot90(m, -2), [x23]),
+    "kron": (np.kron, [x23, x3]),
+    "kron_2d": (np.kron, [x23, x23.T]),
+    "cross": (np.cross, [x23, x3]),
+    "cross_axis": (lambda a, b: np.cross(a, b, axis=0), [x23.T, x23.T[:, ::-1]]),
+    "meshgrid": (lambda a, b: np.stack(np.meshgrid(a, b)) * 1.0, [x3, x23[0, :2]]),
+    "meshgrid_ij": (
+        lambda a, b, c: (
+            np.meshgrid(a, b, c, indexing="ij")[2]
+            * np.meshgrid(a, b, c, indexing="ij", sparse=True)[0]
+        ),
+        [x3, x23[0, :2], x234[0, 0]],
+    ),
+    # integrals, polynomials, convolutions, interpolation
+    "trapezoid": (lambda y: np.trapezoid(y, axis=1), [x234]),
+    "trapezoid_x": (np.trapezoid, [x234, np.cumsum(np.abs(x234[0, 0]))]),
+    "trapezoid_x_nd": (lambda y, x: np.trapezoid(y, x, axis=0), [x23, x23**2]),
+    "trapezoid_dx": (lambda y, d: np.trapezoid(y, dx=d[0]), [x23, x3]),
+    "polyval": (np.polyval, [x3, x23]),
+    "convolve": (np.convolve, [x234[0, 0], x3]),
+    "convolve_same": (lambda a, v: np.convolve(a, v, "same"), [x234[0, 0], x3]),
+    "convolve_same_long_v": (lambda a, v: np.convolve(a, v, "same"), [x3, x234[0, 0]]),
+    "convolve_valid": (lambda a, v: np.convolve(a, v, "valid"), [x3, x234[0, 0]]),
+    "correlate": (np.correlate, [x234[0, 0], x3]),
+    "correlate_full": (lambda a, v: np.correlate(a, v, "full"), [x3, x234[0, 0]]),
+    "interp": (np.interp, [np.array([-1.0, 0.3, 1.7, 2.5, 5.0]), np.cumsum(x3**2), x3]),
+    "interp_ends": (
+        lambda x, fp: np.interp(x, [0.0, 1.0, 2.0, 4.0], fp, left=-3.0, right=fp[0]),
+        [np.array([-1.0, 0.3, 1.7, 2.5, 5.0]), x234[0, 0]],
+    ),
+    # matrix powers, Cholesky (of a symmetric positive definite matrix; NumPy reads one triangle)
+    "matrix_power": (lambda a: np.linalg.matrix_power(a, 5), [A]),
+    "matrix_power-2": (lambda a: np.linalg.matrix_power(a, -2), [As]),
+    "cholesky": (np.linalg.cholesky, [A @ A.T]),
+    "cholesky_b": (np.linalg.cholesky, [As @ np.swapaxes(As, 1, 2)]),
+    "cholesky_upper": (lambda a: np.linalg.cholesky(a, upper=True), [A @ A.T]),
 }
 
 
@@ -628,6 +695,124 @@ def test_index_orders_diff_ends_and_dot_of_stacks_give_numpys_values():
         cb.grad(lambda a: np.sum(np.reshape(a, -1, order="K")))(x)
     with pytest.raises(NotImplementedError, match="neither C- nor Fortran-contiguous"):
         cb.grad(lambda a: np.sum(np.ravel(a[:, ::2], order="K")))(x)
+
+
+NEW_FUNCTIONS = [  # (the second batch of MORE) values against NumPy's, in float64 and float32
+    name for name in MORE if list(MORE).index(name) >= list(MORE).index("remainder")
+]
+
+
+@pytest.mark.parametrize("name", NEW_FUNCTIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_values_and_dtypes_of_the_second_batch_match_numpy(name, dtype):
+    f, args = MORE[name]
+    args = [a.astype(dtype) for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (NumPy warns for none of these inputs: neither may we)
+        expected = f(*args)
+        y, pullback = cb.vjp(f, *args)
+    tol = 1e-13 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(y, expected, rtol=tol, atol=tol)
+    assert np.result_type(y) == np.result_type(expected)
+    for a, g in zip(args, pullback(np.ones_like(expected)), strict=True):
+        assert g.shape == a.shape and g.dtype == dtype
+
+
+def test_remainder_has_slope_1_in_x_and_minus_the_quotient_in_y():
+    x, y = np.array([7.5, -7.5, 2.0]), np.array([2.0, 2.0, -0.75])
+    gx, gy = cb.grad(lambda x, y: np.sum(x % y), argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(gx, 1.0)
+    np.testing.assert_array_equal(gy, -np.floor_divide(x, y))  # [-3, 4, 3]
+    gx, gy = cb.grad(lambda x, y: np.sum(np.fmod(x, y)), argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(gy, -np.trunc(x / y))  # [-3, 3, 2]
+    q, r = cb.jvp(lambda x: divmod(x, 2.0), (x,), (np.ones(3),))[1]
+    np.testing.assert_array_equal(q, 0)  # floor division is piecewise constant
+    np.testing.assert_array_equal(r, 1)
+
+
+def test_sinc_derivatives_at_zero():
+    sinc1 = cb.grad(np.sinc)
+    assert sinc1(0.0) == 0.0
+    np.testing.assert_allclose(cb.grad(sinc1)(0.0), -(np.pi**2) / 3, rtol=1e-14)
+    np.testing.assert_allclose(cb.grad(cb.grad(sinc1))(0.0), 0.0, atol=1e-14)
+    # either side of the switch to the Taylor series, the slope is continuous
+    for x in (0.0099999, 0.0100001, 0.3, -2.5):
+        exact = (np.cos(np.pi * x) - np.sinc(x)) / x
+        np.testing.assert_allclose(sinc1(x), exact, rtol=1e-9)
+
+
+@SETTINGS
+@given(case=shape_and_axis(), seed=SEEDS)
+def test_cumprod_with_and_without_zeros(case, seed):
+    shape, axis, _ = case
+    axis = axis if axis is None or isinstance(axis, int) else axis[0]
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+    check_rule(lambda x: np.cumprod(x, axis=axis), x, seed=seed)
+    x = x * (rng.random(shape) < 0.7)  # about 30% zeros
+    check_rule(lambda x: np.cumprod(x, axis=axis), x, seed=seed)
+
+
+@SETTINGS
+@given(case=shape_and_axis(), seed=SEEDS, q=st.lists(st.floats(0, 1), min_size=1, max_size=3))
+def test_quantiles_along_axes(case, seed, q):
+    shape, axis, keepdims = case
+    x = np.random.default_rng(seed).standard_normal(shape)  # continuous: no ties
+    for f in (
+        lambda x: np.quantile(x, q, axis=axis, keepdims=keepdims),
+        lambda x: np.median(x, axis=axis, keepdims=keepdims),
+        lambda x: np.percentile(x, 100 * q[0], axis=axis, keepdims=keepdims),
+    ):
+        np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-13, atol=1e-13)
+        # (smooth in x away from ties, a q landing on an entry included: that is a kink in q)
+        check_rule(f, x, seed=seed)
+
+
+@SETTINGS
+@given(n=st.integers(1, 6), m=st.integers(1, 6), seed=SEEDS)
+def test_convolve_and_correlate_in_every_mode(n, m, seed):
+    rng = np.random.default_rng(seed)
+    a, v = rng.standard_normal(n), rng.standard_normal(m)
+    for mode in ("full", "same", "valid"):
+        for f in (np.convolve, np.correlate):
+            g = lambda a, v, f=f, mode=mode: f(a, v, mode)  # noqa: E731
+            np.testing.assert_allclose(cb.vjp(g, a, v)[0], g(a, v), rtol=1e-13, atol=1e-13)
+            check_rule(g, a, v, seed=seed)
+
+
+def test_cholesky_reads_one_triangle_as_numpy_does():
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((4, 4))
+    a = b @ b.T + 4 * np.eye(4)
+    w = rng.standard_normal((4, 4))
+    g = cb.grad(lambda a: np.sum(w * np.linalg.cholesky(a)))(a)
+    assert np.all(np.triu(g, 1) == 0)  # NumPy never reads the strict upper triangle
+    gu = cb.grad(lambda a: np.sum(w.T * np.linalg.cholesky(a, upper=True)))(a)
+    assert np.all(np.tril(gu, -1) == 0)
+    # through a symmetric parametrisation a = b b^T + 4 I, both triangles count, as the chain
+    # rule says: against central differences in b
+    f = lambda b: np.sum(w * np.linalg.cholesky(b @ b.T + 4 * np.eye(4)))  # noqa: E731
+    check_rule(f, b)
+
+
+def test_the_second_batch_refuses_what_it_does_not_cover():
+    x = np.ones(3)
+    for call, match in [
+        (lambda x: np.cross(x[:2], x[1:]), r"3 components .*a\[\.\.\., 0\] \* b"),
+        (lambda x: np.quantile(x, 0.5, method="nearest"), "method='linear'"),
+        (lambda x: np.quantile(x, 1.5), r"range \[0, 1\]"),
+        (lambda x: np.percentile(x, -5), r"range \[0, 100\]"),
+        (lambda x: np.median(x[:0]), "empty"),
+        (lambda x: np.interp(x, [0.0, 1.0], x[:2], period=2.0), "period"),
+        (lambda x: np.convolve(x, x[:0]), "v cannot be empty"),
+        (lambda x: np.convolve(x, x, mode="bogus"), "mode must be"),
+        (lambda x: np.linalg.matrix_power(x, 2), "square"),
+        (lambda x: np.rot90(np.outer(x, x), axes=(1, 1)), "different"),
+        (lambda x: np.fliplr(x), ">= 2-d"),
+        (lambda x: np.meshgrid(x, indexing="xx"), "indexing"),
+    ]:
+        with pytest.raises((ValueError, NotImplementedError, np.linalg.LinAlgError), match=match):
+            cb.jacrev(call)(x)
 
 
 def test_fmax_and_fmin_pass_the_gradient_to_the_number_beside_a_nan():
