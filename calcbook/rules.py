@@ -172,7 +172,7 @@ def supported() -> list[str]:
 
     names = supported()
     assert "numpy.exp" in names and "numpy.einsum" in names
-    assert "numpy.linalg.solve" in names and "numpy.linalg.eigh" not in names
+    assert "numpy.linalg.solve" in names and "numpy.linalg.qr" not in names
     ```
     """
     funs = [*UFUNCS, *(f for f in FUNCTIONS if not isinstance(f, str) and f not in _REFUSED)]
@@ -1301,10 +1301,9 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
         pick = np.max if ord > 0 else np.min
         r = pick(np.sum(np.abs(x), axis=inner, keepdims=True), axis=outer, keepdims=True)
         return r if keepdims else _squeeze(r, (row, col))
-    raise NotImplementedError(
-        f"numpy.linalg.norm(..., ord={ord!r}) of a matrix needs singular values, which calcbook "
-        "does not differentiate; use ord='fro', 1, -1, np.inf or -np.inf."
-    )
+    if ord in (2, -2, "nuc"):
+        return _matrix_norm_by_svd(x, ord, row, col, keepdims)
+    raise ValueError("Invalid norm order for matrices.")
 
 
 def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
@@ -1983,6 +1982,247 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
     return y.astype(np.float64, copy=False)  # (NumPy's interp computes in float64)
 
 
+# --- eigenvalues of symmetric matrices, singular values: one packed array, unpacked by indexing --
+# A decomposition has several outputs; its primitive returns them side by side in one array, and
+# the adapter takes them apart with traced indexing and reshapes, so the rules see one cotangent.
+_EighResult = type(np.linalg.eigh(np.eye(1)))
+_SVDResult = type(np.linalg.svd(np.eye(1)))
+
+
+def _gaps(w):
+    r"""$F_{ij} = 1/(w_j - w_i)$ for $i \ne j$; 0 on the diagonal and where $w_i$ repeats."""
+    d = w[..., None, :] - w[..., :, None]
+    apart = np.abs(primal(d)) > _repeat_tol(w)
+    return np.where(apart, 1 / np.where(apart, d, 1), 0)
+
+
+def _repeat_tol(w):
+    """Values closer than rounding (16 ulp of the largest) count as one repeated value."""
+    pw = np.asarray(primal(w))
+    return 16 * np.finfo(pw.dtype).eps * np.max(np.abs(pw), axis=-1, initial=0)[..., None, None]
+
+
+def _refuse_repeated(w, coupling, what):
+    """A repeated value's vectors are any basis of their space: no derivative to give.
+
+    `coupling[i, j]` is what the rule would divide by $w_j - w_i$. Where that gap is 0 the rule
+    refuses unless the coupling is 0 too, even for functions that do not depend on the basis
+    (a projector, the matrix rebuilt): their derivative is a limit the rule cannot see.
+    """
+    pw, pc = np.asarray(primal(w)), np.abs(np.asarray(primal(coupling)))
+    same = np.abs(pw[..., None, :] - pw[..., :, None]) <= _repeat_tol(w)
+    same &= ~np.eye(pw.shape[-1], dtype=bool)
+    if np.any(same) and np.any(same & (pc > 1e-9 * (np.max(pc) + 1e-300))):
+        raise ValueError(
+            f"the {what} of a repeated value are not unique (any basis of its space will do), so "
+            "they have no derivative there, and calcbook does not differentiate through them; "
+            "differentiate the values alone (np.linalg.eigvalsh, np.linalg.svd(..., "
+            "compute_uv=False)), or move the point off the repeated value."
+        )
+
+
+def _diag_embed(d):
+    n = _shape(d)[-1]
+    return np.where(np.eye(n, dtype=bool), d[..., None, :], 0)
+
+
+@primitive
+def _eigh_packed(m, uplo):
+    """Eigenvalues (row 0) above eigenvectors (rows 1 to n, as columns) of a symmetric `m`.
+
+    (LAPACK reads the triangle `uplo` of `m`, as NumPy's eigh of the caller's matrix: the same
+    numbers, so the same signs of the vectors.)
+    """
+    w, v = np.linalg.eigh(m, UPLO=uplo)
+    return np.concatenate([w[..., None, :], v], axis=-2)
+
+
+def _eigh_vjp(g, ans, m, uplo):  # dw = diag(V^T dM V), dV = V (F o (V^T dM V)), dM symmetric
+    w, v, gw, gv = ans[..., 0, :], ans[..., 1:, :], g[..., 0, :], g[..., 1:, :]
+    k = _mT(v) @ gv
+    _refuse_repeated(w, k, "eigenvectors")
+    return v @ (_gaps(w) * k + _diag_embed(gw)) @ _mT(v)
+
+
+def _eigh_jvp(t, ans, m, uplo):
+    w, v = ans[..., 0, :], ans[..., 1:, :]
+    x = _mT(v) @ t @ v
+    _refuse_repeated(w, x, "eigenvectors")
+    dw = _diagonal(x, 0, -2, -1)
+    return _concatenate_adapter([dw[..., None, :], v @ (_gaps(w) * x)], axis=-2)
+
+
+defvjp(_eigh_packed, _eigh_vjp)
+defjvp(_eigh_packed, _eigh_jvp)
+
+
+def _eigh_parts(m, uplo="L"):
+    packed = apply(_eigh_packed, m, uplo=uplo)
+    return packed[..., 0, :], packed[..., 1:, :]
+
+
+@primitive
+def _eigvalsh(m, uplo):
+    return np.linalg.eigvalsh(m, UPLO=uplo)
+
+
+def _eigvalsh_vjp(g, ans, m, uplo):  # V diag(g) V^T
+    v = _eigh_parts(m, uplo)[1]
+    return (v * g[..., None, :]) @ _mT(v)
+
+
+def _eigvalsh_jvp(t, ans, m, uplo):  # diag(V^T t V)
+    v = _eigh_parts(m, uplo)[1]
+    return np.sum(v * (t @ v), axis=-2)
+
+
+defvjp(_eigvalsh, _eigvalsh_vjp)
+defjvp(_eigvalsh, _eigvalsh_jvp)
+
+
+def _symmetric(a, uplo):
+    """The symmetric matrix NumPy's eigh sees: one triangle of `a` and its mirror image."""
+    if _ndim(a) < 2 or _shape(a)[-1] != _shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    if uplo not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    lower = uplo == "L"
+    return _triangle(a, 0, lower) + _mT(_triangle(a, -1 if lower else 1, lower))
+
+
+def _eigh(a, UPLO="L"):  # noqa: N803 - NumPy's name
+    return _EighResult(*_eigh_parts(_symmetric(a, UPLO), UPLO))
+
+
+def _eigvalsh_adapter(a, UPLO="L"):  # noqa: N803
+    return apply(_eigvalsh, _symmetric(a, UPLO), uplo=UPLO)
+
+
+@primitive
+def _svd_packed(a):
+    """U (m x k), s (k) and Vh (k x n) of the thin SVD, each raveled, side by side."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    lead = a.shape[:-2]
+    return np.concatenate([u.reshape(lead + (-1,)), s, vh.reshape(lead + (-1,))], axis=-1)
+
+
+def _svd_unpack(p, m, n):
+    k, lead = min(m, n), tuple(_shape(p)[:-1])
+    u = _reshape(p[..., : m * k], lead + (m, k))
+    vh = _reshape(p[..., m * k + k :], lead + (k, n))
+    return u, p[..., m * k : m * k + k], vh
+
+
+def _svd_pack(u, s, vh):
+    lead = tuple(_shape(s)[:-1])
+    return _concatenate_adapter([_reshape(u, lead + (-1,)), s, _reshape(vh, lead + (-1,))], -1)
+
+
+def _refuse_zero(s, what, coupling):
+    """Vectors outside the span of a rank-deficient matrix: as `_refuse_repeated`, for s = 0."""
+    ps = np.asarray(primal(s))
+    if np.any(ps <= _repeat_tol(s)[..., 0]) and np.any(np.asarray(primal(coupling)) != 0):
+        raise ValueError(
+            f"the singular vectors of a non-square matrix of lower rank have no derivative ({what}"
+            "); differentiate the singular values alone (np.linalg.svd(..., compute_uv=False))."
+        )
+
+
+def _svd_vjp(g, ans, a):
+    r"""$\bar A = U[(F \circ (J - J^\top))S + \bar S + S(F \circ (K - K^\top))]V^\top$ plus the
+    parts outside the spans of $U$ and $V$, with $J = U^\top \bar U$, $K = V^\top \bar V$ and
+    $F_{ij} = 1/(s_j^2 - s_i^2)$ (J. Townsend, "Differentiating the singular value decomposition",
+    2016)."""
+    m, n = a.shape[-2:]
+    (u, s, vh), (gu, gs, gvh) = _svd_unpack(ans, m, n), _svd_unpack(g, m, n)
+    v, gv = _mT(vh), _mT(gvh)
+    j, k = _mT(u) @ gu, _mT(v) @ gv
+    cols, rows = s[..., None, :], s[..., :, None]  # (scale the columns, the rows, by s)
+    _refuse_repeated(s, np.abs(j) + np.abs(k), "singular vectors")
+    f = _gaps(s * s)
+    r = u @ ((f * (j - _mT(j))) * cols + _diag_embed(gs) + rows * (f * (k - _mT(k)))) @ vh
+    if m > n:
+        _refuse_zero(s, "the columns of U", gu)
+        r = r + ((gu - u @ j) / cols) @ vh
+    if n > m:
+        _refuse_zero(s, "the rows of Vh", gvh)
+        r = r + u @ ((gvh - _mT(k) @ vh) / rows)
+    return r
+
+
+def _svd_jvp(t, ans, a):
+    m, n = a.shape[-2:]
+    u, s, vh = _svd_unpack(ans, m, n)
+    v = _mT(vh)
+    dp = _mT(u) @ t @ v
+    cols, rows = s[..., None, :], s[..., :, None]
+    _refuse_repeated(s, dp, "singular vectors")
+    f = _gaps(s * s)
+    du = u @ (f * (dp * cols + rows * _mT(dp)))
+    dv = v @ (f * (rows * dp + _mT(dp) * cols))
+    if m > n:
+        _refuse_zero(s, "the columns of U", t)
+        tv = t @ v
+        du = du + (tv - u @ (_mT(u) @ tv)) / cols
+    if n > m:
+        _refuse_zero(s, "the rows of Vh", t)
+        tu = _mT(t) @ u
+        dv = dv + (tu - v @ (_mT(v) @ tu)) / cols
+    return _svd_pack(du, _diagonal(dp, 0, -2, -1), _mT(dv))
+
+
+defvjp(_svd_packed, _svd_vjp)
+defjvp(_svd_packed, _svd_jvp)
+
+
+@primitive
+def _svdvals(a):
+    return np.linalg.svd(a, compute_uv=False)
+
+
+def _svd_vectors(a):
+    m, n = _shape(a)[-2:]
+    u, _, vh = _svd_unpack(apply(_svd_packed, a), m, n)
+    return u, vh
+
+
+defvjp(_svdvals, lambda g, ans, a: (_svd_vectors(a)[0] * g[..., None, :]) @ _svd_vectors(a)[1])
+defjvp(
+    _svdvals,
+    lambda t, ans, a: np.sum(_svd_vectors(a)[0] * (t @ _mT(_svd_vectors(a)[1])), axis=-2),
+)
+
+
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    if _ndim(a) < 2:
+        raise np.linalg.LinAlgError(
+            f"{_ndim(a)}-dimensional array given. Array must be at least two-dimensional"
+        )
+    if not compute_uv:
+        return apply(_svdvals, a)
+    m, n = _shape(a)[-2:]
+    if hermitian:
+        raise NotImplementedError(
+            "numpy.linalg.svd(..., hermitian=True) is not supported on traced arrays (NumPy takes "
+            "other signs of the vectors then); use np.linalg.eigh for a symmetric matrix."
+        )
+    if full_matrices and m != n:
+        raise NotImplementedError(
+            f"numpy.linalg.svd of a {m} x {n} matrix with full_matrices=True: the extra "
+            f"{abs(m - n)} singular vectors are any basis of a space, with no derivative; pass "
+            "full_matrices=False."
+        )
+    return _SVDResult(*_svd_unpack(apply(_svd_packed, a), m, n))
+
+
+def _matrix_norm_by_svd(x, ord, row, col, keepdims):  # noqa: A002
+    s = apply(_svdvals, _moveaxis(x, (row, col), (-2, -1)))
+    r = np.sum(s, axis=-1) if ord == "nuc" else (np.max if ord == 2 else np.min)(s, axis=-1)
+    if keepdims:
+        r = _expand_dims(r, tuple(sorted((row, col))))
+    return r
+
+
 FUNCTIONS.update(
     {
         np.sinc: lambda x: apply(_sinc, x), np.cumprod: _cumprod_adapter, np.nansum: _nansum,
@@ -1994,7 +2234,12 @@ FUNCTIONS.update(
         np.meshgrid: _meshgrid, np.trapezoid: _trapezoid, np.polyval: _polyval,
         np.convolve: _convolve, np.correlate: _correlate,
         np.linalg.matrix_power: _matrix_power, np.linalg.cholesky: _cholesky_adapter,
-        np.interp: _interp,
+        np.interp: _interp, np.linalg.eigh: _eigh, np.linalg.eigvalsh: _eigvalsh_adapter,
+        np.linalg.svd: _svd, np.linalg.svdvals: lambda x, /: _svd(x, compute_uv=False),
+        np.linalg.matrix_norm: lambda x, /, *, keepdims=False, ord="fro": _norm(
+            x, ord, (-2, -1), keepdims),
+        np.linalg.vector_norm: lambda x, /, *, axis=None, keepdims=False, ord=2: _vector_norm(
+            x, ord, _axes(axis, _ndim(x)), keepdims),
     }
 )  # fmt: skip
 

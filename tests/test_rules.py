@@ -652,6 +652,31 @@ MORE = {  # function, arguments
     "cholesky": (np.linalg.cholesky, [A @ A.T]),
     "cholesky_b": (np.linalg.cholesky, [As @ np.swapaxes(As, 1, 2)]),
     "cholesky_upper": (lambda a: np.linalg.cholesky(a, upper=True), [A @ A.T]),
+    # symmetric eigendecomposition (NumPy reads one triangle), SVD, norms by singular values
+    "eigh_values": (lambda a: np.linalg.eigh(a)[0], [A]),
+    "eigh_vectors": (lambda a: np.linalg.eigh(a).eigenvectors, [As]),
+    "eigh_upper": (
+        lambda a: np.linalg.eigh(a, UPLO="U")[1] * np.linalg.eigh(a, "U")[0][..., None, :],
+        [As],
+    ),
+    "eigvalsh": (np.linalg.eigvalsh, [As]),
+    "eigvalsh_upper": (lambda a: np.linalg.eigvalsh(a, "U"), [A]),
+    "svd_square": (
+        lambda a: np.stack(np.linalg.svd(a)[::2]) * np.linalg.svd(a)[1][..., None],
+        [As],
+    ),
+    "svd_tall": (lambda a: np.linalg.svd(a, full_matrices=False)[0], [x234[0].T]),
+    "svd_wide": (lambda a: np.linalg.svd(a, full_matrices=False).Vh, [x234]),
+    "svd_values": (lambda a: np.linalg.svd(a, compute_uv=False), [x234]),
+    "svdvals": (np.linalg.svdvals, [x23]),
+    "norm2": (lambda a: np.linalg.norm(a, 2), [x23]),
+    "norm-2": (lambda a: np.linalg.norm(a, -2, axis=(2, 1)), [x234]),
+    "norm_nuc": (lambda a: np.linalg.norm(a, "nuc", axis=(2, 0), keepdims=True), [x234]),
+    "matrix_norm": (lambda a: np.linalg.matrix_norm(a, ord=2), [x234]),
+    "vector_norm": (
+        lambda a: np.linalg.vector_norm(a, ord=3, axis=1) + np.linalg.vector_norm(a),
+        [x23],
+    ),
 }
 
 
@@ -795,6 +820,36 @@ def test_cholesky_reads_one_triangle_as_numpy_does():
     check_rule(f, b)
 
 
+def test_vectors_of_repeated_values_are_refused_and_the_values_are_not():
+    # at a repeated eigenvalue (singular value) any basis of its space is an answer, so its
+    # vectors have no derivative; the values alone do
+    a = np.diag([1.0, 1.0, 3.0])
+    for transform in (cb.jacrev, cb.jacfwd):
+        with pytest.raises(ValueError, match="eigenvectors of a repeated value are not unique"):
+            transform(lambda a: np.linalg.eigh(a)[1])(a)
+        with pytest.raises(ValueError, match="singular vectors of a repeated value"):
+            transform(lambda a: np.linalg.svd(a)[0])(2 * np.eye(2))
+
+    def rebuilt(a):  # U S V^T = a: a function of the whole space, but through its vectors
+        u, s, vh = np.linalg.svd(a)
+        return (u * s) @ vh
+
+    with pytest.raises(ValueError, match="singular vectors of a repeated value"):
+        cb.jacrev(rebuilt)(2 * np.eye(2))  # (rather than a wrong number: its limit is not seen)
+    np.testing.assert_allclose(
+        cb.jacrev(rebuilt)(np.diag([2.0, 1.0])), cb.jacrev(lambda a: a)(a[:2, :2])
+    )
+    np.testing.assert_allclose(cb.grad(lambda a: np.sum(np.linalg.eigvalsh(a)))(a), np.eye(3))
+    np.testing.assert_allclose(cb.jacfwd(np.linalg.eigvalsh)(a), cb.jacrev(np.linalg.eigvalsh)(a))
+    np.testing.assert_allclose(cb.grad(lambda a: np.linalg.eigh(a)[0] @ [1.0, 1.0, 2.0])(a),
+                               np.diag([1.0, 1.0, 2.0]))  # fmt: skip
+    np.testing.assert_allclose(
+        cb.grad(lambda a: np.linalg.norm(a, "nuc"))(2 * np.eye(2)), np.eye(2)
+    )
+    with pytest.raises(ValueError, match="lower rank"):
+        cb.jacrev(lambda a: np.linalg.svd(a, full_matrices=False)[0])(np.ones((3, 2)))
+
+
 def test_the_second_batch_refuses_what_it_does_not_cover():
     x = np.ones(3)
     for call, match in [
@@ -810,6 +865,11 @@ def test_the_second_batch_refuses_what_it_does_not_cover():
         (lambda x: np.rot90(np.outer(x, x), axes=(1, 1)), "different"),
         (lambda x: np.fliplr(x), ">= 2-d"),
         (lambda x: np.meshgrid(x, indexing="xx"), "indexing"),
+        (lambda x: np.linalg.svd(np.outer(x, x[:2])), "full_matrices=False"),
+        (lambda x: np.linalg.svd(np.outer(x, x), hermitian=True), "eigh"),
+        (lambda x: np.linalg.eigh(np.outer(x, x[:2])), "square"),
+        (lambda x: np.linalg.eigh(np.outer(x, x), UPLO="X"), "UPLO"),
+        (lambda x: np.linalg.norm(np.outer(x, x), "bogus"), "Invalid norm order"),
     ]:
         with pytest.raises((ValueError, NotImplementedError, np.linalg.LinAlgError), match=match):
             cb.jacrev(call)(x)
@@ -958,10 +1018,10 @@ def test_rounding_functions_are_constants():
 
 
 def test_unsupported_linear_algebra_names_itself():
-    with pytest.raises(NotImplementedError, match=r"numpy\.linalg\.eigvalsh is not supported"):
-        cb.grad(lambda A: np.sum(np.linalg.eigvalsh(A)))(np.eye(2))
-    with pytest.raises(NotImplementedError, match="singular values"):
-        cb.grad(lambda A: np.linalg.norm(A, 2))(np.eye(2))
+    with pytest.raises(NotImplementedError, match=r"numpy\.linalg\.qr is not supported"):
+        cb.grad(lambda A: np.sum(np.linalg.qr(A)[1]))(np.eye(2))
+    with pytest.raises(NotImplementedError, match=r"numpy\.linalg\.eig is not supported"):
+        cb.grad(lambda A: np.sum(np.linalg.eig(A)[0]))(np.eye(2))
 
 
 # --- dtypes -------------------------------------------------------------------------------------
