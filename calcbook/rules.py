@@ -1640,7 +1640,7 @@ defelementwise(np.copysign, _copysign_x, lambda g, ans, x, y: 0 * g)
 defelementwise(np.arccosh, lambda g, ans, x: g / np.sqrt(x * x - 1))
 ARGS_ONLY.add(np.arccosh)
 # floor division: piecewise constant, as np.floor; `divmod` is the pair of both
-NONDIFF.add(np.floor_divide)
+NONDIFF.update({np.floor_divide, np.searchsorted, np.digitize, np.isin, np.linalg.matrix_rank})
 _PI2 = math.pi**2
 
 
@@ -2223,6 +2223,154 @@ def _matrix_norm_by_svd(x, ord, row, col, keepdims):  # noqa: A002
     return r
 
 
+# --- pseudo-inverse and least squares -----------------------------------------------------------
+@primitive
+def _pinv(a, opts):
+    return np.linalg.pinv(a, **dict(opts))
+
+
+def _pinv_jvp(t, ans, a, opts):  # Golub and Pereyra (1973), at a matrix of full rank
+    ta = _mT(t)
+    gap_rows = np.eye(a.shape[-2], dtype=a.dtype) - a @ ans  # I - A A^+, and I - A^+ A
+    gap_cols = np.eye(a.shape[-1], dtype=a.dtype) - ans @ a
+    return -ans @ t @ ans + ans @ _mT(ans) @ ta @ gap_rows + gap_cols @ ta @ _mT(ans) @ ans
+
+
+def _pinv_vjp(g, ans, a, opts):  # the adjoint of the map above
+    gt, pt = _mT(g), _mT(ans)
+    gap_rows = np.eye(a.shape[-2], dtype=a.dtype) - a @ ans
+    gap_cols = np.eye(a.shape[-1], dtype=a.dtype) - ans @ a
+    return -pt @ g @ pt + gap_rows @ gt @ ans @ pt + pt @ ans @ gt @ gap_cols
+
+
+defvjp(_pinv, _pinv_vjp)
+defjvp(_pinv, _pinv_jvp)
+
+
+def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
+    opts = {"rcond": rcond, "hermitian": hermitian}
+    if rtol is not np._NoValue:
+        opts["rtol"] = rtol
+    pa = np.asarray(primal(a))
+    if pa.ndim < 2:
+        raise np.linalg.LinAlgError(
+            f"{pa.ndim}-dimensional array given. Array must be at least two-dimensional"
+        )
+    full = min(pa.shape[-2:])
+    if np.any(np.linalg.matrix_rank(pa) < full):
+        raise ValueError(
+            "numpy.linalg.pinv of a matrix of lower rank than its smaller side jumps under small "
+            "changes that raise the rank, so calcbook differentiates it only at full rank."
+        )
+    return apply(_pinv, a, opts=tuple(opts.items()))
+
+
+def _lstsq(a, b, rcond=None):
+    pa = np.asarray(primal(a))
+    m, n = pa.shape
+    x = _pinv_adapter(a) @ b  # (full rank: the least-squares solution, minimal-norm if m < n)
+    s = apply(_svdvals, a)
+    if m > n:
+        r = b - a @ x
+        residuals = np.sum(r * r, axis=0)
+        residuals = _reshape(residuals, (1,)) if _ndim(b) == 1 else residuals
+    else:
+        residuals = np.empty((0,), dtype=np.result_type(pa, primal(b)))
+    return x, residuals, min(m, n), s
+
+
+def _cond(x, p=None):
+    if p in (None, 2, -2):
+        s = apply(_svdvals, x)
+        return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    return _norm(x, p, (-2, -1)) * _norm(apply(_inv, x), p, (-2, -1))
+
+
+def _multi_dot(arrays, *, out=None):
+    _no_extras("linalg.multi_dot", out=out)
+    result = arrays[0]
+    for a in arrays[1:]:
+        result = result @ a
+    return result
+
+
+# --- NumPy 2's vector and matrix products (generalised ufuncs) and array-API aliases -------------
+def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):
+    _no_extras("vecdot", out=out, **kwargs)
+    return np.sum(x1 * x2, axis=axis, keepdims=keepdims)
+
+
+def _matvec(x1, x2, /, out=None, **kwargs):
+    _no_extras("matvec", out=out, **kwargs)
+    return (x1 @ x2[..., None])[..., 0]
+
+
+def _vecmat(x1, x2, /, out=None, **kwargs):
+    _no_extras("vecmat", out=out, **kwargs)
+    return (x1[..., None, :] @ x2)[..., 0, :]
+
+
+# --- more composed functions: bincount, linspace, nan_to_num, select, delete ---------------------
+def _bincount(x, /, weights=None, minlength=0):
+    index = np.asarray(primal(x))
+    if weights is None or not isinstance(weights, Tracer):  # (a traced x: NumPy's own error)
+        return np.bincount(index, None if weights is None else primal(weights), minlength)
+    if index.ndim != 1 or _shape(weights) != index.shape:
+        raise ValueError("The weights and list don't have the same length.")
+    n = max(int(index.max(initial=-1)) + 1, minlength)
+    np.bincount(index, minlength=minlength)  # (NumPy's checks: non-negative integers)
+    return scatter_add(weights, (index,), (n,)).astype(np.float64, copy=False)
+
+
+def _linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *,
+              device=None):  # fmt: skip
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    div = num - 1 if endpoint else num
+    delta = stop - start
+    nd = max(_ndim(start), _ndim(stop))
+    steps = np.arange(num, dtype=np.result_type(primal(start), primal(stop), 1.0))
+    steps = steps.reshape((-1,) + (1,) * nd)
+    step = delta / div if div > 0 else np.nan * delta
+    y = steps * step + start if div > 0 else steps * delta + start
+    if endpoint and num > 1:  # the last sample is `stop` itself, as NumPy makes it
+        y = _concatenate_adapter([y[:-1], _expand_dims(stop + 0 * delta, 0)], 0)
+    if axis != 0:
+        y = _moveaxis(y, 0, axis)
+    if dtype is not None:
+        y = _astype_adapter(y, dtype)
+    return (y, step) if retstep else y
+
+
+def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    px = np.asarray(primal(x))
+    if px.dtype.kind != "f":
+        return x
+    big = np.finfo(px.dtype).max
+    y = np.where(np.isnan(px), nan, x)
+    y = np.where(np.isposinf(px), big if posinf is None else posinf, y)
+    return np.where(np.isneginf(px), -big if neginf is None else neginf, y)
+
+
+def _select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    result = default
+    for cond, choice in reversed(list(zip(condlist, choicelist, strict=True))):
+        result = np.where(primal(cond), choice, result)  # (the first true condition wins)
+    return result
+
+
+def _delete(arr, obj, axis=None):
+    if axis is None:
+        arr, axis = _reshape(arr, (-1,)), 0
+    axis = _axis(axis, _ndim(arr))
+    keep = np.ones(_shape(arr)[axis], dtype=bool)
+    keep[primal(obj)] = False
+    return _take(arr, np.flatnonzero(keep), axis=axis)
+
+
 FUNCTIONS.update(
     {
         np.sinc: lambda x: apply(_sinc, x), np.cumprod: _cumprod_adapter, np.nansum: _nansum,
@@ -2240,6 +2388,17 @@ FUNCTIONS.update(
             x, ord, (-2, -1), keepdims),
         np.linalg.vector_norm: lambda x, /, *, axis=None, keepdims=False, ord=2: _vector_norm(
             x, ord, _axes(axis, _ndim(x)), keepdims),
+        np.linalg.pinv: _pinv_adapter, np.linalg.lstsq: _lstsq, np.linalg.cond: _cond,
+        np.linalg.multi_dot: _multi_dot, np.vecdot: _vecdot, np.matvec: _matvec,
+        np.vecmat: _vecmat, np.linalg.vecdot: lambda x1, x2, /, *, axis=-1: _vecdot(
+            x1, x2, axis=axis), np.linalg.matmul: lambda x1, x2, /: x1 @ x2,
+        np.linalg.outer: lambda x1, x2, /: _outer(x1, x2),
+        np.linalg.cross: lambda x1, x2, /, *, axis=-1: _cross(x1, x2, axis=axis),
+        np.linalg.diagonal: lambda x, /, *, offset=0: _diagonal(x, offset, -2, -1),
+        np.linalg.trace: lambda x, /, *, offset=0, dtype=None: _trace(x, offset, -2, -1, dtype),
+        np.linalg.tensordot: lambda x1, x2, /, *, axes=2: _tensordot(x1, x2, axes),
+        np.linalg.matrix_transpose: _mT, np.bincount: _bincount, np.linspace: _linspace,
+        np.nan_to_num: _nan_to_num, np.select: _select, np.delete: _delete,
     }
 )  # fmt: skip
 

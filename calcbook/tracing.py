@@ -363,6 +363,8 @@ class Tracer:
                 if n == 2:
                     return self._lift2(prim, *inputs)  # `self` is one of them
                 return apply(prim, *inputs)
+        if method == "__call__" and ufunc in FUNCTIONS:  # a generalised ufunc, composed (vecdot)
+            return FUNCTIONS[ufunc](*inputs, **kwargs)
         out = kwargs.get("out")
         if out is not None:
             if not any(isinstance(o, Tracer) for o in out):  # `plain += traced`, say

@@ -677,6 +677,57 @@ MORE = {  # function, arguments
         lambda a: np.linalg.vector_norm(a, ord=3, axis=1) + np.linalg.vector_norm(a),
         [x23],
     ),
+    # pseudo-inverse, least squares, condition numbers, products of NumPy 2 and the array API
+    "pinv_tall": (np.linalg.pinv, [x234[0].T]),
+    "pinv_wide": (np.linalg.pinv, [x23]),
+    "pinv_batch": (np.linalg.pinv, [_rng.standard_normal((2, 4, 3))]),
+    "lstsq_x": (lambda a, b: np.linalg.lstsq(a, b)[0], [x234[0].T, _rng.standard_normal(4)]),
+    "lstsq_res": (lambda a, b: np.linalg.lstsq(a, b)[1], [x234[0].T, x234[1].T[:, :2]]),
+    "lstsq_s": (lambda a, b: np.linalg.lstsq(a, b)[3], [x234[0].T, _rng.standard_normal(4)]),
+    "lstsq_wide": (lambda a, b: np.linalg.lstsq(a, b)[0], [x23, _rng.standard_normal(2)]),
+    "cond": (np.linalg.cond, [A]),
+    "cond_fro": (lambda a: np.linalg.cond(a, "fro"), [As]),
+    "cond-2": (lambda a: np.linalg.cond(a, -2), [x234[0].T]),
+    "multi_dot": (lambda a, b, c: np.linalg.multi_dot([a, b, c]), [x3, A, x23.T]),
+    "vecdot": (np.vecdot, [x23, x3]),
+    "vecdot_axis": (lambda a, b: np.vecdot(a, b, axis=0), [x23, x23[::-1]]),
+    "matvec": (np.matvec, [np.swapaxes(x234, 1, 2), x3]),
+    "vecmat": (np.vecmat, [x3, x234]),
+    "linalg.vecdot": (np.linalg.vecdot, [x23, x3]),
+    "linalg.matmul": (np.linalg.matmul, [x23, A]),
+    "linalg.outer": (np.linalg.outer, [x3, x23[0]]),
+    "linalg.cross": (np.linalg.cross, [x23, x3]),
+    "linalg.diagonal": (lambda a: np.linalg.diagonal(a, offset=1), [x234]),
+    "linalg.trace": (np.linalg.trace, [x234]),
+    "linalg.tensordot": (lambda a, b: np.linalg.tensordot(a, b, axes=1), [x23, x234[0]]),
+    "linalg.matrix_transpose": (np.linalg.matrix_transpose, [x234]),
+    # bincount, linspace, nan_to_num, select, delete, and constants of traced arrays
+    "bincount": (lambda w: np.bincount([0, 2, 2, 5], weights=w, minlength=7), [x234[0, 0]]),
+    "linspace": (lambda a, b: np.linspace(a, b, 5), [x3, x3 + 2]),
+    "linspace_open": (lambda a: np.linspace(0.0, a[0], 4, endpoint=False), [x3]),
+    "linspace_axis": (lambda a, b: np.linspace(a, b, 3, axis=-1, retstep=True)[0], [x23, x3]),
+    "nan_to_num": (
+        lambda a: np.nan_to_num(
+            np.where(a > 1, np.nan, np.where(a < -1, -np.inf, np.where(a > 0.8, np.inf, a))),
+            nan=2.0,
+            posinf=5.0,
+            neginf=-5.0,
+        ),
+        [x234],
+    ),
+    "select": (lambda a, b: np.select([a > 0.5, b < 0], [a, 2 * b], default=a**2), [x23, x3]),
+    "delete": (lambda a: np.delete(a, [0, 2], axis=1), [x234]),
+    "deleteNone": (lambda a: np.delete(a, slice(1, 4)), [x23]),
+    "delete_mask": (lambda a: np.delete(a, np.array([True, False, False]), axis=0), [x23.T]),
+    "searchsorted_digitize_isin": (
+        lambda a: (
+            a * np.searchsorted(np.sort(a), 0.1)
+            + a * np.digitize(a, [-1, 0, 1])
+            + a * np.isin(a, a[:1])
+            + np.linalg.matrix_rank(np.outer(a, a))
+        ),
+        [x3],
+    ),
 }
 
 
@@ -848,6 +899,34 @@ def test_vectors_of_repeated_values_are_refused_and_the_values_are_not():
     )
     with pytest.raises(ValueError, match="lower rank"):
         cb.jacrev(lambda a: np.linalg.svd(a, full_matrices=False)[0])(np.ones((3, 2)))
+
+
+def test_pinv_lstsq_linspace_and_nan_to_num_match_numpy_where_the_table_does_not_reach():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    for rhs in (b, b[:, 0]):
+        got, want = cb.vjp(lambda a, r=rhs: np.linalg.lstsq(a, r), a)[0], np.linalg.lstsq(a, rhs)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+            assert np.shape(g) == np.shape(w)
+    x = np.array([1.0, -2.0])
+    for f in (
+        lambda x: np.linspace(x[0], x[1], 1),
+        lambda x: np.linspace(x[0], x[1], 0),
+        lambda x: np.linspace(x, 2 * x, 4, retstep=True)[1],
+        lambda x: np.nan_to_num(np.where(x > 0, np.inf, x)),
+    ):
+        np.testing.assert_allclose(cb.vjp(f, x)[0], f(x))
+    g = cb.grad(lambda x: np.sum(np.nan_to_num(np.where(x > 0, np.inf, x))))(x)
+    np.testing.assert_array_equal(g, [0.0, 1.0])
+    with pytest.raises(ValueError, match="full rank"):
+        cb.jacrev(np.linalg.pinv)(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="same length"):
+        cb.grad(lambda w: np.sum(np.bincount([0, 1], weights=w)))(np.ones(3))
+    with pytest.raises(ValueError, match="negative"):
+        cb.grad(lambda w: np.sum(np.bincount([0, -1], weights=w)))(np.ones(2))
+    with pytest.raises(NotImplementedError, match="vecdot"):
+        cb.grad(lambda x: np.sum(np.vecdot(x, x, axes=[(0,), (0,), ()])))(x)
 
 
 def test_the_second_batch_refuses_what_it_does_not_cover():
