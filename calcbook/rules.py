@@ -1641,7 +1641,10 @@ defelementwise(np.arccosh, lambda g, ans, x: g / np.sqrt(x * x - 1))
 ARGS_ONLY.add(np.arccosh)
 # floor division: piecewise constant, as np.floor; `divmod` is the pair of both
 NONDIFF.update({np.floor_divide, np.searchsorted, np.digitize, np.isin, np.linalg.matrix_rank})
-_PI2 = math.pi**2
+# sinc'(x) = sum_k c_k x^(2k-1), c_k = (-1)^k pi^(2k) 2k / (2k+1)!: its Taylor series, k = 1..9
+_SINC_SERIES = [
+    (-1) ** k * math.pi ** (2 * k) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 10)
+]
 
 
 @primitive
@@ -1650,14 +1653,17 @@ def _sinc(x):
 
 
 def _sinc_slope(x, ans):
-    r"""$\operatorname{sinc}'(x) = (\cos \pi x - \operatorname{sinc} x)/x$, by its Taylor series
-    $-\frac{\pi^2}{3}x + \frac{\pi^4}{30}x^3 - \frac{\pi^6}{840}x^5$ where $|x| < 10^{-2}$ (at
-    0 too, and so are the higher derivatives there: $\operatorname{sinc}''(0) = -\pi^2/3$)."""
-    small = np.abs(primal(x)) < 1e-2
+    r"""$\operatorname{sinc}'(x) = (\cos \pi x - \operatorname{sinc} x)/x$, and its Taylor series
+    where $|x| < 1/4$ (at 0 too, and so are the higher derivatives: $\operatorname{sinc}''(0) =
+    -\pi^2/3$). The formula subtracts two numbers that agree to about $(\pi x)^2/3$: it would
+    lose digits near 0, float32's most of all (a relative 1e-4 at $x = 0.01$)."""
+    small = np.abs(primal(x)) < 0.25
     xs = np.where(small, 1, x)  # (the formula's branch, away from 0 where it is not chosen)
     x2 = x * x
-    series = x * (-_PI2 / 3 + x2 * (_PI2**2 / 30 - x2 * (_PI2**3 / 840)))
-    return np.where(small, series, (np.cos(np.pi * xs) - ans) / xs)
+    series = _SINC_SERIES[-1]
+    for c in reversed(_SINC_SERIES[:-1]):  # (Horner's scheme in x^2)
+        series = series * x2 + c
+    return np.where(small, x * series, (np.cos(np.pi * xs) - ans) / xs)
 
 
 defelementwise(_sinc, lambda g, ans, x: g * _sinc_slope(x, ans))
@@ -1683,10 +1689,18 @@ def _cumprod_adapter(a, axis=None, dtype=None, out=None):
         a, axis = _reshape(a, (-1,)), 0
     nd = _ndim(a)
     axis = _axes(axis, nd)[0] - nd
-    if not np.any(primal(a) == 0):
+    pa = np.abs(np.asarray(primal(a)))
+    eps = np.finfo(np.result_type(pa, 1.0)).eps
+    if not np.any(pa <= np.sqrt(eps) * np.max(pa, axis=axis, keepdims=True, initial=0)):
         return apply(_cumprod, a, axis=axis)
-    # a zero: y_j = prod_i (x_i if i <= j else 1), a triangle of n x n factors per row
+    # an entry 0 (or near it, where dividing by it would cancel digits, or overflow): y_j =
+    # prod_i (x_i if i <= j else 1), a triangle of n x n factors per row
     n = _shape(a)[axis]
+    if n * pa.size > 10**8:
+        raise ValueError(
+            f"the derivative of cumprod over {n} entries that include zeros (or entries near 0) "
+            f"needs {n} x {pa.size} products; split the product or avoid such entries."
+        )
     rows = _moveaxis(a, axis, -1)[..., None, :]
     wide = np.where(np.tri(n, dtype=bool), rows, 1)
     return _moveaxis(np.prod(wide, axis=-1), -1, axis)

@@ -16,6 +16,7 @@ Shapes come from hypothesis, including broadcasting, size-1 and size-0 axes.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -811,10 +812,14 @@ def test_sinc_derivatives_at_zero():
     assert sinc1(0.0) == 0.0
     np.testing.assert_allclose(cb.grad(sinc1)(0.0), -(np.pi**2) / 3, rtol=1e-14)
     np.testing.assert_allclose(cb.grad(cb.grad(sinc1))(0.0), 0.0, atol=1e-14)
-    # either side of the switch to the Taylor series, the slope is continuous
-    for x in (0.0099999, 0.0100001, 0.3, -2.5):
-        exact = (np.cos(np.pi * x) - np.sinc(x)) / x
-        np.testing.assert_allclose(sinc1(x), exact, rtol=1e-9)
+    # either side of the switch to the Taylor series (at 1/4) the slope is continuous, and
+    # float32 keeps its digits where the formula would cancel them (a relative 2e-4 at 0.01)
+    for x in (0.0099999, 0.01, 0.0100001, 0.2499999, 0.25, 0.2500001, 0.3, -2.5):
+        exact = (np.cos(np.pi * x) - np.sinc(x)) / x if abs(x) > 0.2 else sum(
+            (-1) ** k * np.pi ** (2 * k) * 2 * k * x ** (2 * k - 1) / math.factorial(2 * k + 1)
+            for k in range(1, 12))  # fmt: skip
+        np.testing.assert_allclose(sinc1(x), exact, rtol=1e-13)
+        np.testing.assert_allclose(sinc1(np.float32(x)), exact, rtol=5e-6)
 
 
 @SETTINGS
@@ -827,6 +832,18 @@ def test_cumprod_with_and_without_zeros(case, seed):
     check_rule(lambda x: np.cumprod(x, axis=axis), x, seed=seed)
     x = x * (rng.random(shape) < 0.7)  # about 30% zeros
     check_rule(lambda x: np.cumprod(x, axis=axis), x, seed=seed)
+
+
+def test_cumprod_near_zero_entries_take_the_exact_branch():
+    # dividing by an entry near 0 would cancel digits in the second derivative, or overflow
+    sum_cumprod = cb.hessian(lambda x: np.sum(np.cumprod(x)))
+    np.testing.assert_array_equal(sum_cumprod(np.array([1e-8, 2.0])), [[0.0, 1.0], [1.0, 0.0]])
+    h = sum_cumprod(np.float32([1e-8, 0.7, 1.3]))
+    assert h.dtype == np.float32 and h[0, 0] == 0.0
+    np.testing.assert_allclose(h[0], [0.0, 2.3, 0.7], rtol=1e-6)
+    np.testing.assert_array_equal(
+        cb.jacfwd(np.cumprod)(np.array([1e-310, 2.0, 3.0]))[:, 0], [1, 2, 6]
+    )
 
 
 @SETTINGS
