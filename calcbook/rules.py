@@ -1690,13 +1690,17 @@ def _cumprod_adapter(a, axis=None, dtype=None, out=None):
     nd = _ndim(a)
     axis = _axes(axis, nd)[0] - nd
     pa = np.abs(np.asarray(primal(a)))
-    eps = np.finfo(np.result_type(pa, 1.0)).eps
-    if not np.any(pa <= np.sqrt(eps) * np.max(pa, axis=axis, keepdims=True, initial=0)):
+    info = np.finfo(np.result_type(pa, 1.0))
+    # the quotient rule divides by each entry: its first derivative loses nothing to an entry
+    # near 0 but its second cancels terms of size y / x^2, so nested transforms (a Hessian) want
+    # entries farther from 0 (relative to the row's largest) than a gradient does
+    nested = isinstance(a, Tracer) and isinstance(a._value, Tracer)
+    near = info.eps ** (0.25 if nested else 0.5) * np.max(pa, axis=axis, keepdims=True, initial=0)
+    if not np.any((pa <= near) | (pa < info.tiny)):
         return apply(_cumprod, a, axis=axis)
-    # an entry 0 (or near it, where dividing by it would cancel digits, or overflow): y_j =
-    # prod_i (x_i if i <= j else 1), a triangle of n x n factors per row
+    # an entry 0 or near it: y_j = prod_i (x_i if i <= j else 1), a triangle of n x n factors
     n = _shape(a)[axis]
-    if n * pa.size > 10**8:
+    if n * pa.size > 10**7:
         raise ValueError(
             f"the derivative of cumprod over {n} entries that include zeros (or entries near 0) "
             f"needs {n} x {pa.size} products; split the product or avoid such entries."
