@@ -844,6 +844,9 @@ def test_cumprod_near_zero_entries_take_the_exact_branch():
     np.testing.assert_array_equal(
         cb.jacfwd(np.cumprod)(np.array([1e-310, 2.0, 3.0]))[:, 0], [1, 2, 6]
     )
+    # (a product is linear in each entry: the diagonal of its Hessian is 0, exactly)
+    for x in (np.array([1e-5, 2.0, 0.5]), np.float32([1e-3, 0.7, 1.3, -2.0])):
+        assert np.all(np.diagonal(sum_cumprod(x)) == 0)
 
 
 @SETTINGS
