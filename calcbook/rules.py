@@ -71,6 +71,7 @@ from .tracing import (
     Tracer,
     TracerError,
     _mutation_error,
+    _primal_tree,
     apply,
     complex_error,
     hold,
@@ -1485,20 +1486,91 @@ def _splitter(equal):
     return split
 
 
+_PAD_GATHER = ("edge", "reflect", "symmetric", "wrap")  # each entry a copy of one of x's
+_PAD_STATS = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": np.median}
+
+
 def _pad(array, pad_width, mode="constant", **kwargs):
-    value = kwargs.pop("constant_values", 0)
-    if mode != "constant" or kwargs or np.ndim(value) != 0:
-        raise NotImplementedError(
-            "numpy.pad on traced arrays supports only mode='constant' with one constant value."
-        )
     shape = _shape(array)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (len(shape), 2))
-    index = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, shape, strict=True))
-    padded = tuple(int(n + lo + hi) for (lo, hi), n in zip(widths, shape, strict=True))
-    out = scatter_add(array, index, padded)
-    if value:
-        inside = scatter_add(np.ones(shape, np.result_type(primal(array))), index, padded)
-        out = out + value * (1 - inside)
+    nd = len(shape)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))
+    if np.any(widths < 0):
+        raise ValueError("index can't contain negative values")
+    value = kwargs.get("constant_values", 0)
+    if mode == "constant" and not kwargs.keys() - {"constant_values"} and np.ndim(value) == 0:
+        # (the common case: one op, the array scattered into zeros of the padded shape)
+        index = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, shape, strict=True))
+        padded = tuple(int(n + lo + hi) for (lo, hi), n in zip(widths, shape, strict=True))
+        out = scatter_add(array, index, padded)
+        if value is not None and (isinstance(value, Tracer) or value != 0):
+            inside = scatter_add(np.ones(shape, np.result_type(primal(array))), index, padded)
+            out = out + value * (1 - inside)
+        return out
+    if nd == 0:  # (nothing to pad: a copy, as NumPy's)
+        return _copy(array)
+    if kwargs.get("reflect_type") == "odd":
+        raise NotImplementedError(
+            "numpy.pad(..., reflect_type='odd') is not supported on traced arrays; "
+            "reflect_type='even' (the default) is."
+        )
+    if mode not in ("constant", *_PAD_GATHER, *_PAD_STATS):
+        raise NotImplementedError(
+            f"numpy.pad(..., mode={mode!r}) is not supported on traced arrays; the modes "
+            f"'constant', {', '.join(map(repr, _PAD_GATHER + tuple(_PAD_STATS)))} are."
+        )
+    np.pad(np.zeros((1,) * nd), widths, mode, **_primal_tree(kwargs))  # (NumPy's own checks)
+    if mode == "constant":
+        values = np.broadcast_to(np.asarray(primal(value)), (nd, 2))
+    stat = np.broadcast_to(np.asarray(kwargs.get("stat_length") or -1, dtype=int), (nd, 2))
+    # axis by axis, each padding the array the axes before it padded, as NumPy does
+    for ax in range(nd):
+        lo, hi = (int(w) for w in widths[ax])
+        n = _shape(array)[ax]
+        if not (lo or hi):
+            continue
+        block = list(_shape(array))
+        if mode in _PAD_GATHER:  # pad the indices 0..n-1 the same way: which entry goes where
+            if n == 0:
+                raise ValueError(f"can't extend empty axis {ax} using modes other than 'constant'")
+            array = _take(array, np.pad(np.arange(n), (lo, hi), mode, **kwargs), axis=ax)
+            continue
+        ends = []
+        for width, side in ((lo, 0), (hi, 1)):
+            block[ax] = width
+            if mode == "constant":
+                ends.append(np.full(block, values[ax][side], np.result_type(primal(array))))
+                continue
+            k = n if stat[ax][side] < 0 else min(int(stat[ax][side]), n)
+            part = array[(slice(None),) * ax + (slice(0, k) if side == 0 else slice(n - k, n),)]
+            ends.append(_broadcast_to(_PAD_STATS[mode](part, axis=ax, keepdims=True), block))
+        array = _concatenate_adapter([ends[0], array, ends[1]], axis=ax)
+    return array
+
+
+def _sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
+    if writeable:
+        raise _mutation_error("sliding_window_view(..., writeable=True)")
+    window = tuple(window_shape) if np.iterable(window_shape) else (window_shape,)
+    nd = _ndim(x)
+    axes = tuple(range(nd)) if axis is None else tuple(np.atleast_1d(axis))
+    if len(window) != len(axes):
+        raise ValueError(
+            f"window_shape has {len(window)} entries for {len(axes)} axes"
+            + (" (axis=None: one per dimension of x)" if axis is None else "")
+        )
+    out = x
+    for ax, w in zip(axes, window, strict=True):
+        ax, w = _axis(ax, nd), operator.index(w)
+        n = _shape(out)[ax]
+        if w < 0 or w > n:
+            raise ValueError(
+                "`window_shape` cannot contain negative values" if w < 0
+                else "window shape cannot be larger than input array shape"
+            )  # fmt: skip
+        # the windows side by side: entry (i, j) is x[i + j], a gather that repeats entries
+        out = _moveaxis(
+            _take(out, np.arange(n - w + 1)[:, None] + np.arange(w), axis=ax), ax + 1, -1
+        )
     return out
 
 
@@ -2417,6 +2489,7 @@ FUNCTIONS.update(
         np.linalg.tensordot: lambda x1, x2, /, *, axes=2: _tensordot(x1, x2, axes),
         np.linalg.matrix_transpose: _mT, np.bincount: _bincount, np.linspace: _linspace,
         np.nan_to_num: _nan_to_num, np.select: _select, np.delete: _delete,
+        np.lib.stride_tricks.sliding_window_view: _sliding_window_view,
     }
 )  # fmt: skip
 

@@ -27,6 +27,7 @@ from hypothesis.extra import numpy as hnp
 
 import calcbook as cb
 from calcbook.rules import supported
+from calcbook.tracing import TracerError
 
 H = 1e-6  # central-difference step: error ~ H**2 f''' + eps |f| / H, about 1e-9 here
 RTOL, ATOL = 1e-6, 1e-6
@@ -947,6 +948,73 @@ def test_pinv_lstsq_linspace_and_nan_to_num_match_numpy_where_the_table_does_not
         cb.grad(lambda w: np.sum(np.bincount([0, -1], weights=w)))(np.ones(2))
     with pytest.raises(NotImplementedError, match="vecdot"):
         cb.grad(lambda x: np.sum(np.vecdot(x, x, axes=[(0,), (0,), ()])))(x)
+
+
+PAD_MODES = ["edge", "reflect", "symmetric", "wrap", "maximum", "minimum", "mean", "median"]
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+@SETTINGS
+@given(shape=NONEMPTY, seed=SEEDS, data=st.data())
+def test_pad_modes(mode, shape, seed, data):
+    x = np.random.default_rng(seed).standard_normal(shape)  # continuous: no ties in max/median
+    widths = [(data.draw(st.integers(0, 4)), data.draw(st.integers(0, 4))) for _ in shape] or 1
+    f = lambda x: np.pad(x, widths, mode=mode)  # noqa: E731
+    np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-14, atol=1e-14)
+    check_rule(f, x, seed=seed)
+
+
+def test_pad_with_per_axis_constants_and_stat_lengths_and_the_refusals():
+    x = np.random.default_rng(4).standard_normal((2, 3))
+    for f in (
+        lambda x: np.pad(x, ((1, 1), (2, 1)), constant_values=((7, 8), (9, 10))),
+        lambda x: np.pad(x, ((1, 2), (2, 1)), mode="mean", stat_length=((1, 2), (2, 1))),
+        lambda x: np.pad(x, 5, mode="reflect"),  # (wider than the axis: reflected again)
+    ):
+        np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-14)
+        check_rule(f, x)
+    for call, match in [
+        (lambda x: np.pad(x, 1, mode="linear_ramp"), "mode='linear_ramp'"),
+        (lambda x: np.pad(x, 1, mode="reflect", reflect_type="odd"), "reflect_type='even'"),
+        (lambda x: np.pad(x, 1, mode="edge", bogus=1), "unsupported keyword"),
+        (lambda x: np.pad(x, -1), "negative"),
+        (lambda x: np.pad(x[:0], 1, mode="wrap"), "empty axis"),
+    ]:
+        with pytest.raises((ValueError, NotImplementedError), match=match):
+            cb.jacrev(call)(x)
+
+
+@SETTINGS
+@given(shape=NONEMPTY, seed=SEEDS, data=st.data())
+def test_sliding_window_view(shape, seed, data):
+    assume(len(shape) >= 1)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=2))
+    window = [data.draw(st.integers(0, shape[a])) for a in axes]
+    sw = np.lib.stride_tricks.sliding_window_view
+    try:
+        want = sw(x, window, axis=axes)
+    except ValueError:
+        with pytest.raises(ValueError):
+            cb.vjp(lambda x: sw(x, window, axis=axes), x)
+        return
+    f = lambda x: sw(x, window, axis=axes) * 1.0  # noqa: E731
+    np.testing.assert_array_equal(cb.vjp(f, x)[0], want)
+    check_rule(f, x, seed=seed)
+
+
+def test_a_two_dimensional_convolution_from_windows():
+    # the usual NumPy idiom for a convolution layer: windows of the padded image, then einsum
+    rng = np.random.default_rng(5)
+    image, kernel = rng.standard_normal((4, 5)), rng.standard_normal((3, 3))
+    sw = np.lib.stride_tricks.sliding_window_view
+
+    def conv(image, kernel):
+        return np.einsum("ijkl,kl->ij", sw(np.pad(image, 1, mode="reflect"), (3, 3)), kernel)
+
+    check_rule(conv, image, kernel)
+    with pytest.raises(TracerError, match="writeable"):
+        cb.grad(lambda x: np.sum(sw(x, 2, writeable=True)))(image[0])
 
 
 def test_the_second_batch_refuses_what_it_does_not_cover():
