@@ -2346,11 +2346,14 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
         raise np.linalg.LinAlgError(
             f"{pa.ndim}-dimensional array given. Array must be at least two-dimensional"
         )
-    full = min(pa.shape[-2:])
-    if np.any(np.linalg.matrix_rank(pa) < full):
+    s = np.linalg.svd(pa, compute_uv=False)
+    tol = rcond if rcond is not None else None if rtol is np._NoValue else rtol
+    tol = max(pa.shape[-2:]) * np.finfo(np.result_type(pa, 1.0)).eps if tol is None else tol
+    if np.any(s <= np.asarray(tol)[..., None] * s[..., :1]):  # (NumPy's cutoff, rcond or rtol)
         raise ValueError(
-            "numpy.linalg.pinv of a matrix of lower rank than its smaller side jumps under small "
-            "changes that raise the rank, so calcbook differentiates it only at full rank."
+            "numpy.linalg.pinv of a matrix of lower rank than its smaller side (or with singular "
+            "values below the cutoff rcond/rtol sets) jumps under small changes, so calcbook "
+            "differentiates it only at full rank, with every singular value above the cutoff."
         )
     return apply(_pinv, a, opts=tuple(opts.items()))
 
@@ -2358,7 +2361,15 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
 def _lstsq(a, b, rcond=None):
     pa = np.asarray(primal(a))
     m, n = pa.shape
-    x = _pinv_adapter(a) @ b  # (full rank: the least-squares solution, minimal-norm if m < n)
+    rank = np.linalg.lstsq(pa, np.asarray(primal(b)), rcond)[2]  # (NumPy's rank, its dtype)
+    if rank < min(m, n):
+        raise ValueError(
+            "numpy.linalg.lstsq of a matrix of lower rank than its smaller side (by rcond's "
+            "cutoff) jumps under small changes, so calcbook differentiates it only at full rank."
+        )
+    x = (
+        _pinv_adapter(a, rcond) @ b
+    )  # (full rank: the least-squares solution, minimal-norm if m < n)
     s = apply(_svdvals, a)
     if m > n:
         r = b - a @ x
@@ -2366,7 +2377,7 @@ def _lstsq(a, b, rcond=None):
         residuals = _reshape(residuals, (1,)) if _ndim(b) == 1 else residuals
     else:
         residuals = np.empty((0,), dtype=np.result_type(pa, primal(b)))
-    return x, residuals, min(m, n), s
+    return x, residuals, rank, s
 
 
 def _cond(x, p=None):

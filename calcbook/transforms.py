@@ -84,7 +84,9 @@ def _build(treedef, leaves):
         return next(leaves)
     kind, keys, children = treedef
     built = [_build(c, leaves) for c in children]
-    return dict(zip(keys, built, strict=True)) if kind is dict else kind(built)
+    if kind is dict:
+        return dict(zip(keys, built, strict=True))
+    return kind(*built) if hasattr(kind, "_fields") else kind(built)  # (a namedtuple: by field)
 
 
 def _ordered_like(tree, like):

@@ -1282,3 +1282,25 @@ def test_logsumexp_derivatives_are_the_softmax_even_for_huge_inputs():
         np.testing.assert_allclose(
             cb.hessian(cb.logsumexp)(x), np.diag(p) - np.outer(p, p), rtol=1e-6, atol=1e-7
         )
+
+
+def test_decompositions_return_numpys_named_tuples_through_every_transform():
+    a = np.random.default_rng(6).standard_normal((3, 3))
+    s = a + a.T
+    assert type(cb.vjp(np.linalg.eigh, s)[0]).__name__ == "EighResult"
+    j = cb.jacrev(np.linalg.svd)(a)
+    assert type(j).__name__ == "SVDResult" and j.U.shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(
+        cb.jacfwd(np.linalg.eigh)(s).eigenvalues, cb.jacrev(np.linalg.eigvalsh)(s)
+    )
+
+
+def test_pinv_and_lstsq_refuse_a_cutoff_that_drops_a_singular_value():
+    d = np.diag([1.0, 1e-3, 0.5])  # full rank, but rcond=1e-2 drops 1e-3: the derivative jumps
+    for f in (
+        lambda a: np.linalg.pinv(a, rcond=1e-2),
+        lambda a: np.linalg.lstsq(a, np.ones(3), rcond=1e-2)[0],
+    ):
+        with pytest.raises(ValueError, match="full rank"):
+            cb.jacrev(f)(d)
+    np.testing.assert_allclose(cb.jacrev(np.linalg.pinv)(d), cb.jacfwd(np.linalg.pinv)(d))

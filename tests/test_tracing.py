@@ -476,10 +476,21 @@ def test_index_arrays_the_tape_reads_are_read_only_too(make, pick):
 def test_holds_are_given_back_when_vjp_fails_and_skipped_for_stale_tracers():
     import collections
 
-    pair = collections.namedtuple("pair", "a b")  # (an output kind vjp cannot rebuild)
+    pair = collections.namedtuple("pair", "a b")  # (an output kind rebuilt field by field)
     c = np.arange(1.0, 4.0)
-    with pytest.raises(TypeError):
-        cb.vjp(lambda x: pair(x * c, np.sum(x)), np.ones(3))
+    out, pullback = cb.vjp(lambda x: pair(x * c, np.sum(x)), np.ones(3))
+    assert type(out) is pair and type(cb.jacrev(lambda x: pair(x * c, x))(np.ones(3))) is pair
+
+    assert not c.flags.writeable  # (held while the pullback lives)
+    del out, pullback
+    c = np.arange(1.0, 4.0)
+
+    def fails(x):
+        x * c  # (holds c)
+        raise RuntimeError("in f")
+
+    with pytest.raises(RuntimeError):
+        cb.vjp(fails, np.ones(3))
     assert c.flags.writeable
     leaked = []
     cb.grad(lambda x: (leaked.append(x), np.sum(2 * x))[1])(np.ones(3))
