@@ -1202,17 +1202,28 @@ def _reverse(x, axis):
     return x[(Ellipsis, slice(None, None, -1)) + (slice(None),) * (-1 - axis)]
 
 
-defvjp(_cumsum, lambda g, ans, x, axis: _reverse(_cumsum(_reverse(g, axis), axis), axis))
+def _cumsum_from_right(g, axis):
+    r"""$\sum_{j \ge i} g_j$ along `axis`: the transpose of a cumulative sum."""
+    return _reverse(_cumsum(_reverse(g, axis), axis), axis)
+
+
+defvjp(_cumsum, lambda g, ans, x, axis: _cumsum_from_right(g, axis))
 defjvp(_cumsum, lambda t, ans, x, axis: _cumsum(t, axis))
 
 
-def _cumsum_adapter(a, axis=None, dtype=None, out=None):
-    _no_extras("cumsum", out=out)
+def _cumulative(name, a, axis, dtype, out):
+    """The array and axis (counted from the right) of a cumulative function, as NumPy reads them."""
+    _no_extras(name, out=out)
     if dtype is not None:
         a = _astype_adapter(a, dtype)
     if axis is None:
         a, axis = _reshape(a, (-1,)), 0
-    return apply(_cumsum, a, axis=_axes(axis, _ndim(a))[0] - _ndim(a))
+    return a, _axes(axis, _ndim(a))[0] - _ndim(a)
+
+
+def _cumsum_adapter(a, axis=None, dtype=None, out=None):
+    a, axis = _cumulative("cumsum", a, axis, dtype, out)
+    return apply(_cumsum, a, axis=axis)
 
 
 # --- more functions, composed from the primitives above (so every order works) ------------------
@@ -1749,18 +1760,12 @@ def _cumprod(x, axis):
 
 
 # y_j = x_1 ... x_j, so dy_j / dx_i = y_j / x_i for i <= j (and 0 for i > j)
-defvjp(_cumprod, lambda g, ans, x, axis: _reverse(_cumsum(_reverse(g * ans, axis), axis), axis) / x)
+defvjp(_cumprod, lambda g, ans, x, axis: _cumsum_from_right(g * ans, axis) / x)
 defjvp(_cumprod, lambda t, ans, x, axis: ans * _cumsum(t / x, axis))
 
 
 def _cumprod_adapter(a, axis=None, dtype=None, out=None):
-    _no_extras("cumprod", out=out)
-    if dtype is not None:
-        a = _astype_adapter(a, dtype)
-    if axis is None:
-        a, axis = _reshape(a, (-1,)), 0
-    nd = _ndim(a)
-    axis = _axes(axis, nd)[0] - nd
+    a, axis = _cumulative("cumprod", a, axis, dtype, out)
     pa = np.abs(np.asarray(primal(a)))
     info = np.finfo(np.result_type(pa, 1.0))
     # the quotient rule divides by each entry: its first derivative loses nothing to an entry
@@ -2276,11 +2281,18 @@ def _svd_vectors(a):
     return u, vh
 
 
-defvjp(_svdvals, lambda g, ans, a: (_svd_vectors(a)[0] * g[..., None, :]) @ _svd_vectors(a)[1])
-defjvp(
-    _svdvals,
-    lambda t, ans, a: np.sum(_svd_vectors(a)[0] * (t @ _mT(_svd_vectors(a)[1])), axis=-2),
-)
+def _svdvals_vjp(g, ans, a):  # U diag(g) V^T
+    u, vh = _svd_vectors(a)
+    return (u * g[..., None, :]) @ vh
+
+
+def _svdvals_jvp(t, ans, a):  # diag(U^T t V)
+    u, vh = _svd_vectors(a)
+    return np.sum(u * (t @ _mT(vh)), axis=-2)
+
+
+defvjp(_svdvals, _svdvals_vjp)
+defjvp(_svdvals, _svdvals_jvp)
 
 
 def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
@@ -2347,8 +2359,9 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
             f"{pa.ndim}-dimensional array given. Array must be at least two-dimensional"
         )
     s = np.linalg.svd(pa, compute_uv=False)
-    tol = rcond if rcond is not None else None if rtol is np._NoValue else rtol
-    tol = max(pa.shape[-2:]) * np.finfo(np.result_type(pa, 1.0)).eps if tol is None else tol
+    tol = rcond if rcond is not None else rtol if rtol is not np._NoValue else None
+    if tol is None:  # (NumPy's default cutoff)
+        tol = max(pa.shape[-2:]) * np.finfo(np.result_type(pa, 1.0)).eps
     if np.any(s <= np.asarray(tol)[..., None] * s[..., :1]):  # (NumPy's cutoff, rcond or rtol)
         raise ValueError(
             "numpy.linalg.pinv of a matrix of lower rank than its smaller side (or with singular "
@@ -2433,8 +2446,11 @@ def _linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axi
     nd = max(_ndim(start), _ndim(stop))
     steps = np.arange(num, dtype=np.result_type(primal(start), primal(stop), 1.0))
     steps = steps.reshape((-1,) + (1,) * nd)
-    step = delta / div if div > 0 else np.nan * delta
-    y = steps * step + start if div > 0 else steps * delta + start
+    if div > 0:
+        step = delta / div
+        y = steps * step + start
+    else:  # (one sample, or none: NumPy's step is then NaN)
+        step, y = np.nan * delta, steps * delta + start
     if endpoint and num > 1:  # the last sample is `stop` itself, as NumPy makes it
         y = _concatenate_adapter([y[:-1], _expand_dims(stop + 0 * delta, 0)], 0)
     if axis != 0:
