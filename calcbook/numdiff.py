@@ -55,9 +55,13 @@ less twice that difference's rounding floor, which starts the second scan where 
 On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
-steps, a rough one gets small ones. Where the two scans disagree by more than both their
-error estimates, the second (shorter steps) is kept: an axis scanned from steps far longer than
-the period of a sinusoid can agree on a wrong value.
+steps, a rough one gets small ones. Wherever the two scans (of a derivative or of an axis)
+disagree by more than both their error estimates, the second (shorter steps) is kept: an axis
+scanned from steps far longer than the period of a sinusoid can agree on a wrong value. Not
+where the second's estimate is mostly its rounding floor: that assumes each value of $f$ errs by
+a few $\epsilon |f|$, and an $f$ computed as a sum of larger terms (a gradient, say) rounds like
+its terms, so the short steps' floor is too small and the first scan's measured estimate is the
+better witness.
 The complex step uses $h = 10^{-20} x_c$. Every difference step is
 rounded so that the probe is exactly representable: $h \leftarrow (x + h) - x$; a caller's `h`
 that this rounds to 0 (below the spacing of floats at $x$) raises a `ValueError`.
@@ -521,9 +525,12 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
             ok, ok2 = np.isfinite(value) & np.isfinite(error), np.isfinite(v2) & np.isfinite(e2)
             relative = (e2 * np.abs(value) < error * np.abs(v2)) & (np.abs(v2 - value) > e2)
             better = ok2 & (~ok | (e2 < error) | relative)  # a scan over a pole looks converged
-            # and where the scans disagree beyond both bounds, one bound is wrong: the first's,
-            # whose large steps can alias a sinusoid into entries that agree (Hessian axes)
-            better |= ok & ok2 & (np.abs(v2 - value) > e2 + error)
+            # Where the scans disagree beyond both bounds, one bound is wrong: the first's, whose
+            # large steps can alias a sinusoid into entries that agree (Hessian axes); unless the
+            # second's is mostly the rounding floor it assumes, eps |f| (an f computed with
+            # cancellation, such as a gradient, rounds like its terms): the first's was measured
+            disagree = ok & ok2 & (np.abs(v2 - value) > e2 + error)
+            better |= disagree & ~(new[3] > 0.5 * e2)
         elif full:  # the smaller bound; and a 0 where f is not constant was no estimate
             better = (e2 < error) | ((value == 0) & np.isfinite(e2))
         else:  # agreement within the first one's rounding, or the first was a 0 (all probes equal)
