@@ -8,7 +8,10 @@ results (fan-out). Each program is run
 - on plain arrays and on traced ones, which must give NumPy's values and dtypes;
 - through `check_rule` (forward and reverse mode against central differences, the dot-product
   test, both second-order compositions, and `jacfwd == jacrev`);
-- in float32, where every gradient must come back float32 as its input.
+- in float32, where every gradient must come back float32 as its input;
+- inside another transform: a gradient in one variable that closes over the outer traced one
+  (through `check_rule` again), and third derivatives, `jacfwd(hessian(f))` against
+  `jacrev(jacrev(grad(f)))`, which must also be symmetric in their three axes.
 
 Every operation keeps its arguments where it is smooth (logarithms of `1 + a**2`, solves with
 `4 I + tanh(a)`, which is diagonally dominant), so a failure is a wrong derivative, not a kink.
@@ -332,3 +335,34 @@ def test_random_programs_keep_float32_and_give_numpys_values(case):
     for g, g64, x in zip(grads, grads64, inputs32, strict=True):
         assert g.shape == x.shape and g.dtype == np.float32, text
         np.testing.assert_allclose(g, g64, rtol=2e-3, atol=2e-3, err_msg=text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs())
+def test_nested_transforms_of_random_programs(case):
+    """A gradient in `y` that closes over the outer traced `x`, and third derivatives."""
+    text, program, inputs = case
+    x, y = inputs[0], inputs[-1]
+
+    def inner_gradient(a):  # d/db at b = y of a function of (a, b), times a function of a
+        if len(inputs) > 1:
+            g = cb.grad(lambda b: np.sum(np.sin(program(a, b))))(y)
+        else:  # (one input: b scales it)
+            g = cb.grad(lambda b: np.sum(np.sin(program(a * b))))(np.full_like(x, 0.9))
+        return g * np.tanh(np.sum(a))
+
+    try:
+        check_rule(inner_gradient, x, seed=len(text), second=False)
+    except AssertionError as error:
+        raise AssertionError(f"program:\n{text}") from error
+    if x.size <= 6:  # third derivatives: one tensor by forward and by reverse mode, symmetric
+
+        def scalar(a):
+            return np.sum(np.cos(program(a, *inputs[1:])))
+
+        t = cb.jacfwd(cb.hessian(scalar))(x)
+        assert t.shape == 3 * x.shape, text
+        np.testing.assert_allclose(t, cb.jacrev(cb.jacrev(cb.grad(scalar)))(x), 1e-9, 1e-9, text)
+        t = t.reshape(3 * (x.size,))
+        for axes in [(1, 0, 2), (0, 2, 1)]:
+            np.testing.assert_allclose(t, t.transpose(axes), rtol=1e-9, atol=1e-9, err_msg=text)
