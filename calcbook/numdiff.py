@@ -52,6 +52,9 @@ scan is long beside the period ($\sin 0.979x$ at $x = -118317$: all are 3.6 or m
 entries agree on a wrong value), no entry shows it; so the result is also compared with one
 central difference at the second scan's scale (2 calls), and errs by at least their distance
 less twice that difference's rounding floor, which starts the second scan where it matters.
+A step whose difference is exactly 0 after a longer step's was not estimates nothing (every
+probe rounds to $f(x)$, as $1 + h^2$ does to 1 below $h = 10^{-8}$, and the rounding floor of
+$f = 0$ is 0): its entries, and those built on them, drop out, and such a check is ignored.
 On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
@@ -356,9 +359,12 @@ def _richardson(g, h, n, table=_TABLE):
     """
     _, steps, levels, r, patience = table
     rows, floors, found, rising = [], [], [], 0
+    changed = blind = False  # per entry: a longer step's difference was not 0; a row's since was
     for k in range(steps):
         hk = g.exact(h / r**k)
         d, noise = _central(g, hk, n)
+        blind = blind | (changed & (d == 0))  # (the probes round to f(x): 1 + h**2 == 1)
+        changed = changed | (d != 0)
         row, floor = [np.asarray(d)], [_ROUNDING * np.asarray(noise)]
         for j in range(1, min(k, levels) + 1):
             c = r ** (2 * j)
@@ -370,6 +376,9 @@ def _richardson(g, h, n, table=_TABLE):
         ]
         if k + 1 == steps and k <= levels:  # the last level has one entry: its correction
             new.append((row[k], floor[k] + np.abs(row[k] - row[k - 1]), floor[k], hk))
+        # a difference of 0 after one that was not (and what it enters) estimates nothing: its
+        # steps are below what f resolves, where every probe rounds to the same value
+        new = [(v, np.where(blind, np.inf, e), fl, s) for v, e, fl, s in new]
         rows.append(row)
         floors.append(floor)
         if patience and found and new:  # stop once converged and past the optimal step
@@ -505,7 +514,8 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
         # sets a floor under the error, which starts the second scan
         check, noise = _central(g, g.exact(_step("central", n, second)), n)
         gap = np.abs(value - check) - 2 * _ROUNDING * noise
-        error = np.maximum(error, np.where(np.isnan(gap), 0.0, gap))
+        gap = np.where(np.isnan(gap) | ((check == 0) & (value != 0)), 0.0, gap)  # (0: blind)
+        error = np.maximum(error, gap)
         out = (value, error, *out[2:])
     if rich:  # its error estimate is reliable: redo where it is poor (or not finite)
         redo = ~(error <= _RETRY[n] * np.abs(value))

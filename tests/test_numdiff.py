@@ -728,3 +728,27 @@ def test_richardson_keeps_its_measured_estimate_for_a_function_that_rounds_like_
     np.testing.assert_allclose(cb.jacfwd(h)(x), exact, rtol=1e-12, atol=1e-14)
     value, info = numdiff.jacobian(h, x, method="richardson", full_output=True)
     assert np.all(np.abs(value - exact) <= info.error + 1e-10 * np.max(np.abs(exact)))
+
+
+OFFSET_CANCELLING = [  # f(0) = 0 by cancelling an offset of 1, and f''(0)
+    ("log(1 + x^2)", lambda x: np.log(1 + x * x), 2.0),
+    ("sqrt(1 + x^2) - 1", lambda x: np.sqrt(1 + x * x) - 1, 1.0),
+    ("cosh(x) - 1", lambda x: np.cosh(x) - 1, 1.0),
+    ("1 - cos(x)", lambda x: 1 - np.cos(x), 1.0),
+    ("exp(x^2) - 1", lambda x: np.exp(x * x) - 1, 2.0),
+]
+
+
+@pytest.mark.parametrize(
+    "f, exact", [c[1:] for c in OFFSET_CANCELLING], ids=[c[0] for c in OFFSET_CANCELLING]
+)
+def test_richardson_ignores_steps_below_what_f_resolves(f, exact):
+    # Below h = 1e-8 every probe rounds to f(0) = 0 (1 + h^2 == 1), so the second difference is
+    # exactly 0 at every shorter step, with a rounding floor of 0 (|f| = 0): the second scan
+    # agreed on 0 with an error of 0 and won. Such rows now estimate nothing.
+    value, info = numdiff.derivative(f, 0.0, n=2, method="richardson", full_output=True)
+    assert abs(value - exact) <= info.error <= 1e-8
+    constant, info = numdiff.derivative(
+        lambda x: 0 * x + 5.0, 0.0, n=2, method="richardson", full_output=True
+    )
+    assert constant == 0 and info.error <= 1e-10  # (every step is 0 there: that is the derivative)
