@@ -52,9 +52,10 @@ scan is long beside the period ($\sin 0.979x$ at $x = -118317$: all are 3.6 or m
 entries agree on a wrong value), no entry shows it; so the result is also compared with one
 central difference at the second scan's scale (2 calls), and errs by at least their distance
 less twice that difference's rounding floor, which starts the second scan where it matters.
-A step whose difference is exactly 0 after a longer step's was not estimates nothing (every
-probe rounds to $f(x)$, as $1 + h^2$ does to 1 below $h = 10^{-8}$, and the rounding floor of
-$f = 0$ is 0): its entries, and those built on them, drop out, and such a check is ignored.
+A step whose probes both return exactly $f(x)$, after a longer step's difference was not 0,
+estimates nothing (they round to it, as $1 + h^2$ does to 1 below $h = 10^{-8}$, and the
+rounding floor of $f = 0$ is 0): its entries, and those built on them, drop out, and such a
+check is ignored.
 On the Hessian's axes Richardson scans instead from $4 x_c$ down by
 factors of 2, all axes together, until every axis's estimate has converged (below
 $10^{-8} |f''|$) and grown for two steps since: a smooth function is best served by large
@@ -359,11 +360,12 @@ def _richardson(g, h, n, table=_TABLE):
     """
     _, steps, levels, r, patience = table
     rows, floors, found, rising = [], [], [], 0
+    f0 = g(0.0)  # (cached, as are the probes: `_level` asks for them again at no cost)
     changed = blind = False  # per entry: a longer step's difference was not 0; a row's since was
     for k in range(steps):
         hk = g.exact(h / r**k)
         d, noise = _central(g, hk, n)
-        blind = blind | (changed & (d == 0))  # (the probes round to f(x): 1 + h**2 == 1)
+        blind = blind | (changed & _level(g, hk, f0))  # (probes round to f(x): 1 + h**2 == 1)
         changed = changed | (d != 0)
         row, floor = [np.asarray(d)], [_ROUNDING * np.asarray(noise)]
         for j in range(1, min(k, levels) + 1):
@@ -408,6 +410,11 @@ def _richardson(g, h, n, table=_TABLE):
     at = at.reshape(at.shape[:1] + (1,) * (errors.ndim - at.ndim) + at.shape[1:])  # outputs
     at = np.broadcast_to(at, errors.shape)
     return (*pick, np.take_along_axis(at, best, axis=0)[0])
+
+
+def _level(g, h, f0):
+    """Where both probes of a central difference at step `h` are exactly f(x)."""
+    return (g(h) == f0) & (g(-h) == f0)
 
 
 def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
@@ -512,9 +519,10 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
     if rich and rescan is not table:  # steps of x_c may all alias (sin 0.979x at x = -118317):
         # a central difference at the second scan's scale that disagrees beyond its rounding
         # sets a floor under the error, which starts the second scan
-        check, noise = _central(g, g.exact(_step("central", n, second)), n)
+        at = g.exact(_step("central", n, second))
+        check, noise = _central(g, at, n)
         gap = np.abs(value - check) - 2 * _ROUNDING * noise
-        gap = np.where(np.isnan(gap) | ((check == 0) & (value != 0)), 0.0, gap)  # (0: blind)
+        gap = np.where(np.isnan(gap) | _level(g, at, g(0.0)), 0.0, gap)  # (a blind check)
         error = np.maximum(error, gap)
         out = (value, error, *out[2:])
     if rich:  # its error estimate is reliable: redo where it is poor (or not finite)

@@ -752,3 +752,10 @@ def test_richardson_ignores_steps_below_what_f_resolves(f, exact):
         lambda x: 0 * x + 5.0, 0.0, n=2, method="richardson", full_output=True
     )
     assert constant == 0 and info.error <= 1e-10  # (every step is 0 there: that is the derivative)
+    # a line's second differences are rounding, sometimes exactly 0: its probes differ, so they
+    # stay (taking "a difference of 0" for "probes equal" raised here)
+    line, info = numdiff.derivative(
+        lambda x: 2.4168182157741653 + 1.4168182157741653 * x, 0.0625, n=2,
+        method="richardson", full_output=True,
+    )  # fmt: skip
+    assert abs(line) <= info.error <= 1e-9
