@@ -1,0 +1,645 @@
+r"""The derivative rules of linear algebra: `np.linalg`, and NumPy 2's vector and matrix products.
+
+This module covers the inverse, the determinant and `slogdet`, `solve`, `matrix_power`, the
+Cholesky factor, the symmetric eigendecomposition (`eigh`, `eigvalsh`), the singular value
+decomposition (`svd`, `svdvals`), the norms (`norm`, `matrix_norm`, `vector_norm`; the spectral
+and nuclear norms from the singular values), the condition number `cond`, the pseudo-inverse
+`pinv`, least squares `lstsq` and `multi_dot`, NumPy 2's generalised ufuncs `vecdot`, `matvec`
+and `vecmat`, and `np.linalg`'s array-API aliases (`matmul`, `outer`, `cross`, `diagonal`,
+`trace`, `tensordot`, `matrix_transpose`, `vecdot`); `matrix_rank`, a whole number, is a
+constant. The rules are written and registered as `calcbook.rules` explains, with that
+module's helpers; `calcbook.rules` imports this module at its end, so `supported()` lists these
+functions too.
+
+Conventions: each derivative is that of the function NumPy computes. The derivative of
+$\det A$ is the cofactor matrix $\operatorname{adj}(A)^\top = \det(A)\, A^{-\top}$, at a singular
+$A$ too (from the SVD), where the second derivative is refused. `cholesky` reads one triangle of
+its argument (the lower, or the upper with `upper=True`), `eigh` and `eigvalsh` the triangle
+`UPLO`: the derivative in the other strict triangle is 0. The vectors of a repeated eigenvalue or
+singular value (within 16 ulp of the largest) are any basis of their space, and so are the
+singular vectors outside the span of a non-square matrix of lower rank: they have no derivative,
+and the rules refuse with a `ValueError` when the result depends on them (the values alone,
+`eigvalsh` and `svd(..., compute_uv=False)`, are differentiated there). `svd` of a non-square
+matrix with `full_matrices=True`, and with `hermitian=True`, is refused. `pinv` and `lstsq` jump
+where the rank drops, so they are differentiated only at full rank, with every singular value
+above the cutoff `rcond`/`rtol`. Like `abs`, the 2-norm and the Frobenius norm have derivative 0
+where they are 0.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .rules import (
+    _axes,
+    _concatenate_adapter,
+    _copy,
+    _cross,
+    _diagonal,
+    _expand_dims,
+    _moveaxis,
+    _mT,
+    _nb,
+    _ndim,
+    _no_extras,
+    _outer,
+    _reshape,
+    _root,
+    _shape,
+    _squeeze,
+    _tensordot,
+    _trace,
+    _triangle,
+    defjvp,
+    defvjp,
+    primitive,
+)
+from .tracing import FUNCTIONS, NONDIFF, Tracer, apply, primal, unbroadcast
+
+
+# --- inverse, determinant, slogdet, solve -------------------------------------------------------
+def _trace_last(x):
+    return np.sum(_diagonal(x, 0, -2, -1), axis=-1)
+
+
+@primitive
+def _inv(a):
+    return np.linalg.inv(a)
+
+
+defvjp(_inv, lambda g, ans, a: -_mT(ans) @ g @ _mT(ans))
+defjvp(_inv, lambda t, ans, a: -ans @ t @ ans)
+
+
+@primitive
+def _det(a):
+    return np.linalg.det(a)
+
+
+def _cofactors(a, ans):
+    r"""The cofactor matrix $\partial \det A / \partial A = \operatorname{adj}(A)^\top$.
+
+    It is $\det(A)\, A^{-\top}$. Where $A$ is singular, $A^{-1}$ does not exist but the
+    cofactors do: with the SVD $A = U S V^\top$,
+    $\operatorname{adj}(A)^\top = \det(U)\det(V)\, U D V^\top$, where
+    $D = \operatorname{diag}(\prod_{j \ne i} s_j)$ (products of the other singular values).
+    """
+    try:
+        return ans[..., None, None] * _mT(_inv(a))
+    except np.linalg.LinAlgError:
+        if isinstance(a, Tracer):
+            raise NotImplementedError(
+                "second and higher derivatives of numpy.linalg.det at a singular matrix are not "
+                "supported (the first derivative, the cofactor matrix, is)"
+            ) from None
+    u, s, vt = np.linalg.svd(a)
+    ones = np.ones_like(s[..., :1])
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return sign[..., None, None] * (u * (before * after)[..., None, :]) @ vt
+
+
+defvjp(_det, lambda g, ans, a: g[..., None, None] * _cofactors(a, ans))
+defjvp(_det, lambda t, ans, a: np.sum(_cofactors(a, ans) * t, axis=(-2, -1)))
+
+
+@primitive
+def _logabsdet(a):
+    return np.linalg.slogdet(a)[1]
+
+
+defvjp(_logabsdet, lambda g, ans, a: g[..., None, None] * _mT(_inv(a)))
+defjvp(_logabsdet, lambda t, ans, a: _trace_last(_inv(a) @ t))
+_SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
+
+
+def _slogdet(a):
+    return _SlogdetResult(np.linalg.slogdet(primal(a))[0], apply(_logabsdet, a))
+
+
+@primitive
+def _solve(a, b):
+    """`np.linalg.solve(a, b)` with `b` a stack of matrices (vectors get a last axis of 1)."""
+    return np.linalg.solve(a, b)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    return unbroadcast(-_solve(_mT(a), g) @ _mT(ans), a.shape)
+
+
+defvjp(_solve, _solve_vjp_a, lambda g, ans, a, b: unbroadcast(_solve(_mT(a), g), b.shape))
+
+
+def _lift(t, x, ndim):
+    """The tangent `t` of `x` with 1s inserted after its batch axes, to `ndim` primal axes."""
+    nb = _nb(t, x)
+    return np.reshape(t, np.shape(t)[:nb] + (1,) * (ndim - x.ndim) + x.shape)
+
+
+defjvp(
+    _solve,
+    lambda t, ans, a, b: -_solve(a, _lift(t, a, ans.ndim) @ ans),
+    lambda t, ans, a, b: _solve(a, _lift(t, b, ans.ndim)),
+)
+
+
+def _solve_adapter(a, b):
+    if _ndim(b) == 1:  # a vector: solve for a one-column matrix
+        return apply(_solve, a, _reshape(b, (-1, 1)))[..., 0]
+    return apply(_solve, a, b)
+
+
+FUNCTIONS.update(
+    {
+        np.linalg.inv: lambda a: apply(_inv, a), np.linalg.det: lambda a: apply(_det, a),
+        np.linalg.slogdet: _slogdet, np.linalg.solve: _solve_adapter,
+    }
+)  # fmt: skip
+
+
+# --- matrix powers, Cholesky --------------------------------------------------------------------
+def _matrix_power(a, n):
+    n = operator.index(n)
+    if _ndim(a) < 2 or _shape(a)[-1] != _shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    if n == 0:  # (a constant)
+        eye = np.eye(_shape(a)[-1], dtype=np.result_type(primal(a)))
+        return np.broadcast_to(eye, _shape(a)).copy()
+    if n == 1:  # (a new array, as NumPy's)
+        return _copy(a)
+    if n < 0:
+        a, n = apply(_inv, a), -n
+    result = None
+    while n:  # binary powers: a, a^2, a^4, ... multiplied in where n has a bit set
+        if n & 1:
+            result = a if result is None else result @ a
+        n >>= 1
+        if n:
+            a = a @ a
+    return result
+
+
+def _lower_half(x):
+    r"""$\Phi(X)$: the lower triangle of $X$ with its diagonal halved."""
+    n = _shape(x)[-1]
+    return np.where(np.tri(n, k=-1, dtype=bool), x, np.where(np.eye(n, dtype=bool), 0.5 * x, 0))
+
+
+@primitive
+def _cholesky(a):
+    return np.linalg.cholesky(a)
+
+
+def _cholesky_vjp(g, ans, a):
+    # dL = L Phi(L^-1 dM L^-T), dM = tril(dA) + tril(dA, -1)^T (NumPy reads the lower triangle)
+    s = _solve(_mT(ans), _mT(_solve(_mT(ans), _mT(_lower_half(_mT(ans) @ g)))))
+    return _triangle(s, 0, True) + _triangle(_mT(s), -1, True)
+
+
+def _cholesky_jvp(t, ans, a):
+    m = _triangle(t, 0, True) + _mT(_triangle(t, -1, True))
+    return ans @ _lower_half(_solve(ans, _mT(_solve(ans, _mT(m)))))
+
+
+defvjp(_cholesky, _cholesky_vjp)
+defjvp(_cholesky, _cholesky_jvp)
+
+
+def _cholesky_adapter(a, /, *, upper=False):  # (upper: U = L^T, from the upper triangle of a)
+    return _mT(apply(_cholesky, _mT(a))) if upper else apply(_cholesky, a)
+
+
+FUNCTIONS.update({np.linalg.matrix_power: _matrix_power, np.linalg.cholesky: _cholesky_adapter})
+
+
+# --- eigenvalues of symmetric matrices, singular values: one packed array, unpacked by indexing --
+# A decomposition has several outputs; its primitive returns them side by side in one array, and
+# the adapter takes them apart with traced indexing and reshapes, so the rules see one cotangent.
+_EighResult = type(np.linalg.eigh(np.eye(1)))
+_SVDResult = type(np.linalg.svd(np.eye(1)))
+
+
+def _gaps(w):
+    r"""$F_{ij} = 1/(w_j - w_i)$ for $i \ne j$; 0 on the diagonal and where $w_i$ repeats."""
+    d = w[..., None, :] - w[..., :, None]
+    apart = np.abs(primal(d)) > _repeat_tol(w)
+    return np.where(apart, 1 / np.where(apart, d, 1), 0)
+
+
+def _repeat_tol(w):
+    """Values closer than rounding (16 ulp of the largest) count as one repeated value."""
+    pw = np.asarray(primal(w))
+    return 16 * np.finfo(pw.dtype).eps * np.max(np.abs(pw), axis=-1, initial=0)[..., None, None]
+
+
+def _refuse_repeated(w, coupling, what):
+    """A repeated value's vectors are any basis of their space: no derivative to give.
+
+    `coupling[i, j]` is what the rule would divide by $w_j - w_i$. Where that gap is 0 the rule
+    refuses unless the coupling is 0 too, even for functions that do not depend on the basis
+    (a projector, the matrix rebuilt): their derivative is a limit the rule cannot see.
+    """
+    pw, pc = np.asarray(primal(w)), np.abs(np.asarray(primal(coupling)))
+    same = np.abs(pw[..., None, :] - pw[..., :, None]) <= _repeat_tol(w)
+    same &= ~np.eye(pw.shape[-1], dtype=bool)
+    if np.any(same) and np.any(same & (pc > 1e-9 * (np.max(pc) + 1e-300))):
+        raise ValueError(
+            f"the {what} of a repeated value are not unique (any basis of its space will do), so "
+            "they have no derivative there, and calcbook does not differentiate through them; "
+            "differentiate the values alone (np.linalg.eigvalsh, np.linalg.svd(..., "
+            "compute_uv=False)), or move the point off the repeated value."
+        )
+
+
+def _diag_embed(d):
+    n = _shape(d)[-1]
+    return np.where(np.eye(n, dtype=bool), d[..., None, :], 0)
+
+
+@primitive
+def _eigh_packed(m, uplo):
+    """Eigenvalues (row 0) above eigenvectors (rows 1 to n, as columns) of a symmetric `m`.
+
+    (LAPACK reads the triangle `uplo` of `m`, as NumPy's eigh of the caller's matrix: the same
+    numbers, so the same signs of the vectors.)
+    """
+    w, v = np.linalg.eigh(m, UPLO=uplo)
+    return np.concatenate([w[..., None, :], v], axis=-2)
+
+
+def _eigh_vjp(g, ans, m, uplo):  # dw = diag(V^T dM V), dV = V (F o (V^T dM V)), dM symmetric
+    w, v, gw, gv = ans[..., 0, :], ans[..., 1:, :], g[..., 0, :], g[..., 1:, :]
+    k = _mT(v) @ gv
+    _refuse_repeated(w, k, "eigenvectors")
+    return v @ (_gaps(w) * k + _diag_embed(gw)) @ _mT(v)
+
+
+def _eigh_jvp(t, ans, m, uplo):
+    w, v = ans[..., 0, :], ans[..., 1:, :]
+    x = _mT(v) @ t @ v
+    _refuse_repeated(w, x, "eigenvectors")
+    dw = _diagonal(x, 0, -2, -1)
+    return _concatenate_adapter([dw[..., None, :], v @ (_gaps(w) * x)], axis=-2)
+
+
+defvjp(_eigh_packed, _eigh_vjp)
+defjvp(_eigh_packed, _eigh_jvp)
+
+
+def _eigh_parts(m, uplo="L"):
+    packed = apply(_eigh_packed, m, uplo=uplo)
+    return packed[..., 0, :], packed[..., 1:, :]
+
+
+@primitive
+def _eigvalsh(m, uplo):
+    return np.linalg.eigvalsh(m, UPLO=uplo)
+
+
+def _eigvalsh_vjp(g, ans, m, uplo):  # V diag(g) V^T
+    v = _eigh_parts(m, uplo)[1]
+    return (v * g[..., None, :]) @ _mT(v)
+
+
+def _eigvalsh_jvp(t, ans, m, uplo):  # diag(V^T t V)
+    v = _eigh_parts(m, uplo)[1]
+    return np.sum(v * (t @ v), axis=-2)
+
+
+defvjp(_eigvalsh, _eigvalsh_vjp)
+defjvp(_eigvalsh, _eigvalsh_jvp)
+
+
+def _symmetric(a, uplo):
+    """The symmetric matrix NumPy's eigh sees: one triangle of `a` and its mirror image."""
+    if _ndim(a) < 2 or _shape(a)[-1] != _shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    if uplo not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    lower = uplo == "L"
+    return _triangle(a, 0, lower) + _mT(_triangle(a, -1 if lower else 1, lower))
+
+
+def _eigh(a, UPLO="L"):  # noqa: N803 - NumPy's name
+    return _EighResult(*_eigh_parts(_symmetric(a, UPLO), UPLO))
+
+
+def _eigvalsh_adapter(a, UPLO="L"):  # noqa: N803
+    return apply(_eigvalsh, _symmetric(a, UPLO), uplo=UPLO)
+
+
+@primitive
+def _svd_packed(a):
+    """U (m x k), s (k) and Vh (k x n) of the thin SVD, each raveled, side by side."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    lead = a.shape[:-2]
+    return np.concatenate([u.reshape(lead + (-1,)), s, vh.reshape(lead + (-1,))], axis=-1)
+
+
+def _svd_unpack(p, m, n):
+    k, lead = min(m, n), tuple(_shape(p)[:-1])
+    u = _reshape(p[..., : m * k], lead + (m, k))
+    vh = _reshape(p[..., m * k + k :], lead + (k, n))
+    return u, p[..., m * k : m * k + k], vh
+
+
+def _svd_pack(u, s, vh):
+    lead = tuple(_shape(s)[:-1])
+    return _concatenate_adapter([_reshape(u, lead + (-1,)), s, _reshape(vh, lead + (-1,))], -1)
+
+
+def _refuse_zero(s, what, coupling):
+    """Vectors outside the span of a rank-deficient matrix: as `_refuse_repeated`, for s = 0."""
+    ps = np.asarray(primal(s))
+    if np.any(ps <= _repeat_tol(s)[..., 0]) and np.any(np.asarray(primal(coupling)) != 0):
+        raise ValueError(
+            f"the singular vectors of a non-square matrix of lower rank have no derivative ({what}"
+            "); differentiate the singular values alone (np.linalg.svd(..., compute_uv=False))."
+        )
+
+
+def _svd_vjp(g, ans, a):
+    r"""$\bar A = U[(F \circ (J - J^\top))S + \bar S + S(F \circ (K - K^\top))]V^\top$ plus the
+    parts outside the spans of $U$ and $V$, with $J = U^\top \bar U$, $K = V^\top \bar V$ and
+    $F_{ij} = 1/(s_j^2 - s_i^2)$ (J. Townsend, "Differentiating the singular value decomposition",
+    2016)."""
+    m, n = a.shape[-2:]
+    (u, s, vh), (gu, gs, gvh) = _svd_unpack(ans, m, n), _svd_unpack(g, m, n)
+    v, gv = _mT(vh), _mT(gvh)
+    j, k = _mT(u) @ gu, _mT(v) @ gv
+    cols, rows = s[..., None, :], s[..., :, None]  # (scale the columns, the rows, by s)
+    _refuse_repeated(s, np.abs(j) + np.abs(k), "singular vectors")
+    f = _gaps(s * s)
+    r = u @ ((f * (j - _mT(j))) * cols + _diag_embed(gs) + rows * (f * (k - _mT(k)))) @ vh
+    if m > n:
+        _refuse_zero(s, "the columns of U", gu)
+        r = r + ((gu - u @ j) / cols) @ vh
+    if n > m:
+        _refuse_zero(s, "the rows of Vh", gvh)
+        r = r + u @ ((gvh - _mT(k) @ vh) / rows)
+    return r
+
+
+def _svd_jvp(t, ans, a):
+    m, n = a.shape[-2:]
+    u, s, vh = _svd_unpack(ans, m, n)
+    v = _mT(vh)
+    dp = _mT(u) @ t @ v
+    cols, rows = s[..., None, :], s[..., :, None]
+    _refuse_repeated(s, dp, "singular vectors")
+    f = _gaps(s * s)
+    du = u @ (f * (dp * cols + rows * _mT(dp)))
+    dv = v @ (f * (rows * dp + _mT(dp) * cols))
+    if m > n:
+        _refuse_zero(s, "the columns of U", t)
+        tv = t @ v
+        du = du + (tv - u @ (_mT(u) @ tv)) / cols
+    if n > m:
+        _refuse_zero(s, "the rows of Vh", t)
+        tu = _mT(t) @ u
+        dv = dv + (tu - v @ (_mT(v) @ tu)) / cols
+    return _svd_pack(du, _diagonal(dp, 0, -2, -1), _mT(dv))
+
+
+defvjp(_svd_packed, _svd_vjp)
+defjvp(_svd_packed, _svd_jvp)
+
+
+@primitive
+def _svdvals(a):
+    return np.linalg.svd(a, compute_uv=False)
+
+
+def _svd_vectors(a):
+    m, n = _shape(a)[-2:]
+    u, _, vh = _svd_unpack(apply(_svd_packed, a), m, n)
+    return u, vh
+
+
+def _svdvals_vjp(g, ans, a):  # U diag(g) V^T
+    u, vh = _svd_vectors(a)
+    return (u * g[..., None, :]) @ vh
+
+
+def _svdvals_jvp(t, ans, a):  # diag(U^T t V)
+    u, vh = _svd_vectors(a)
+    return np.sum(u * (t @ _mT(vh)), axis=-2)
+
+
+defvjp(_svdvals, _svdvals_vjp)
+defjvp(_svdvals, _svdvals_jvp)
+
+
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    if _ndim(a) < 2:
+        raise np.linalg.LinAlgError(
+            f"{_ndim(a)}-dimensional array given. Array must be at least two-dimensional"
+        )
+    if not compute_uv:
+        return apply(_svdvals, a)
+    m, n = _shape(a)[-2:]
+    if hermitian:
+        raise NotImplementedError(
+            "numpy.linalg.svd(..., hermitian=True) is not supported on traced arrays (NumPy takes "
+            "other signs of the vectors then); use np.linalg.eigh for a symmetric matrix."
+        )
+    if full_matrices and m != n:
+        raise NotImplementedError(
+            f"numpy.linalg.svd of a {m} x {n} matrix with full_matrices=True: the extra "
+            f"{abs(m - n)} singular vectors are any basis of a space, with no derivative; pass "
+            "full_matrices=False."
+        )
+    return _SVDResult(*_svd_unpack(apply(_svd_packed, a), m, n))
+
+
+FUNCTIONS.update(
+    {
+        np.linalg.eigh: _eigh, np.linalg.eigvalsh: _eigvalsh_adapter, np.linalg.svd: _svd,
+        np.linalg.svdvals: lambda x, /: _svd(x, compute_uv=False),
+    }
+)  # fmt: skip
+
+
+# --- norms, condition numbers -------------------------------------------------------------------
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    nd = _ndim(x)
+    if axis is None:
+        if ord is None:  # the 2-norm of all entries, whatever the shape
+            return _root(np.sum(x * x, axis=tuple(range(nd)), keepdims=keepdims))
+        if nd not in (1, 2):
+            raise ValueError("Improper number of dimensions to norm.")
+        axis = tuple(range(nd))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, _axes(axes, nd), keepdims)
+    if len(axes) != 2:
+        raise ValueError("Improper number of dimensions to norm.")
+    row, col = (int(a) % nd for a in axes)
+    if ord in (None, "fro"):
+        return _root(np.sum(x * x, axis=(row, col), keepdims=keepdims))
+    if ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column (row) sum of |x|
+        inner, outer = (row, col) if ord in (1, -1) else (col, row)
+        pick = np.max if ord > 0 else np.min
+        r = pick(np.sum(np.abs(x), axis=inner, keepdims=True), axis=outer, keepdims=True)
+        return r if keepdims else _squeeze(r, (row, col))
+    if ord in (2, -2, "nuc"):
+        return _matrix_norm_by_svd(x, ord, row, col, keepdims)
+    raise ValueError("Invalid norm order for matrices.")
+
+
+def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
+    if ord is None or ord == 2:
+        return _root(np.sum(x * x, axis=axes, keepdims=keepdims))
+    if ord == np.inf:
+        return np.max(np.abs(x), axis=axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(np.abs(x), axis=axes, keepdims=keepdims)
+    if ord == 0:
+        return np.sum(primal(x) != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axes, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"Invalid norm order {ord!r} for vectors")
+    return np.sum(np.abs(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _matrix_norm_by_svd(x, ord, row, col, keepdims):  # noqa: A002
+    s = apply(_svdvals, _moveaxis(x, (row, col), (-2, -1)))
+    r = np.sum(s, axis=-1) if ord == "nuc" else (np.max if ord == 2 else np.min)(s, axis=-1)
+    if keepdims:
+        r = _expand_dims(r, tuple(sorted((row, col))))
+    return r
+
+
+def _cond(x, p=None):
+    if p in (None, 2, -2):
+        s = apply(_svdvals, x)
+        return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    return _norm(x, p, (-2, -1)) * _norm(apply(_inv, x), p, (-2, -1))
+
+
+FUNCTIONS.update(
+    {
+        np.linalg.norm: _norm,
+        np.linalg.matrix_norm: lambda x, /, *, keepdims=False, ord="fro": _norm(
+            x, ord, (-2, -1), keepdims),
+        np.linalg.vector_norm: lambda x, /, *, axis=None, keepdims=False, ord=2: _vector_norm(
+            x, ord, _axes(axis, _ndim(x)), keepdims),
+        np.linalg.cond: _cond,
+    }
+)  # fmt: skip
+
+
+# --- pseudo-inverse and least squares -----------------------------------------------------------
+@primitive
+def _pinv(a, opts):
+    return np.linalg.pinv(a, **dict(opts))
+
+
+def _pinv_jvp(t, ans, a, opts):  # Golub and Pereyra (1973), at a matrix of full rank
+    ta = _mT(t)
+    gap_rows = np.eye(a.shape[-2], dtype=a.dtype) - a @ ans  # I - A A^+, and I - A^+ A
+    gap_cols = np.eye(a.shape[-1], dtype=a.dtype) - ans @ a
+    return -ans @ t @ ans + ans @ _mT(ans) @ ta @ gap_rows + gap_cols @ ta @ _mT(ans) @ ans
+
+
+def _pinv_vjp(g, ans, a, opts):  # the adjoint of the map above
+    gt, pt = _mT(g), _mT(ans)
+    gap_rows = np.eye(a.shape[-2], dtype=a.dtype) - a @ ans
+    gap_cols = np.eye(a.shape[-1], dtype=a.dtype) - ans @ a
+    return -pt @ g @ pt + gap_rows @ gt @ ans @ pt + pt @ ans @ gt @ gap_cols
+
+
+defvjp(_pinv, _pinv_vjp)
+defjvp(_pinv, _pinv_jvp)
+
+
+def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
+    opts = {"rcond": rcond, "hermitian": hermitian}
+    if rtol is not np._NoValue:
+        opts["rtol"] = rtol
+    pa = np.asarray(primal(a))
+    if pa.ndim < 2:
+        raise np.linalg.LinAlgError(
+            f"{pa.ndim}-dimensional array given. Array must be at least two-dimensional"
+        )
+    s = np.linalg.svd(pa, compute_uv=False)
+    tol = rcond if rcond is not None else rtol if rtol is not np._NoValue else None
+    if tol is None:  # (NumPy's default cutoff)
+        tol = max(pa.shape[-2:]) * np.finfo(np.result_type(pa, 1.0)).eps
+    if np.any(s <= np.asarray(tol)[..., None] * s[..., :1]):  # (NumPy's cutoff, rcond or rtol)
+        raise ValueError(
+            "numpy.linalg.pinv of a matrix of lower rank than its smaller side (or with singular "
+            "values below the cutoff rcond/rtol sets) jumps under small changes, so calcbook "
+            "differentiates it only at full rank, with every singular value above the cutoff."
+        )
+    return apply(_pinv, a, opts=tuple(opts.items()))
+
+
+def _lstsq(a, b, rcond=None):
+    pa = np.asarray(primal(a))
+    m, n = pa.shape
+    rank = np.linalg.lstsq(pa, np.asarray(primal(b)), rcond)[2]  # (NumPy's rank, its dtype)
+    if rank < min(m, n):
+        raise ValueError(
+            "numpy.linalg.lstsq of a matrix of lower rank than its smaller side (by rcond's "
+            "cutoff) jumps under small changes, so calcbook differentiates it only at full rank."
+        )
+    x = (
+        _pinv_adapter(a, rcond) @ b
+    )  # (full rank: the least-squares solution, minimal-norm if m < n)
+    s = apply(_svdvals, a)
+    if m > n:
+        r = b - a @ x
+        residuals = np.sum(r * r, axis=0)
+        residuals = _reshape(residuals, (1,)) if _ndim(b) == 1 else residuals
+    else:
+        residuals = np.empty((0,), dtype=np.result_type(pa, primal(b)))
+    return x, residuals, rank, s
+
+
+FUNCTIONS.update({np.linalg.pinv: _pinv_adapter, np.linalg.lstsq: _lstsq})
+# the rank: a whole number, piecewise constant (as the rounding functions are)
+NONDIFF.add(np.linalg.matrix_rank)
+
+
+# --- multi_dot; NumPy 2's vector and matrix products (generalised ufuncs); array-API aliases ----
+def _multi_dot(arrays, *, out=None):
+    _no_extras("linalg.multi_dot", out=out)
+    result = arrays[0]
+    for a in arrays[1:]:
+        result = result @ a
+    return result
+
+
+def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):
+    _no_extras("vecdot", out=out, **kwargs)
+    return np.sum(x1 * x2, axis=axis, keepdims=keepdims)
+
+
+def _matvec(x1, x2, /, out=None, **kwargs):
+    _no_extras("matvec", out=out, **kwargs)
+    return (x1 @ x2[..., None])[..., 0]
+
+
+def _vecmat(x1, x2, /, out=None, **kwargs):
+    _no_extras("vecmat", out=out, **kwargs)
+    return (x1[..., None, :] @ x2)[..., 0, :]
+
+
+FUNCTIONS.update(
+    {
+        np.linalg.multi_dot: _multi_dot, np.vecdot: _vecdot, np.matvec: _matvec, np.vecmat: _vecmat,
+        np.linalg.vecdot: lambda x1, x2, /, *, axis=-1: _vecdot(x1, x2, axis=axis),
+        np.linalg.matmul: lambda x1, x2, /: x1 @ x2,
+        np.linalg.outer: lambda x1, x2, /: _outer(x1, x2),
+        np.linalg.cross: lambda x1, x2, /, *, axis=-1: _cross(x1, x2, axis=axis),
+        np.linalg.diagonal: lambda x, /, *, offset=0: _diagonal(x, offset, -2, -1),
+        np.linalg.trace: lambda x, /, *, offset=0, dtype=None: _trace(x, offset, -2, -1, dtype),
+        np.linalg.tensordot: lambda x1, x2, /, *, axes=2: _tensordot(x1, x2, axes),
+        np.linalg.matrix_transpose: _mT,
+    }
+)  # fmt: skip
