@@ -831,9 +831,9 @@ class RevTracer(Tracer):
         if traced and other._level == level:
             x, y, parents = a._value, b._value, ((0, a._index), (1, b._index))
         elif a is self:
-            x, y, parents = a._value, _constant(b), ((0, a._index),)
+            x, y, parents = a._value, _constant(b, a._value), ((0, a._index),)
         else:
-            x, y, parents = _constant(a), b._value, ((1, b._index),)
+            x, y, parents = _constant(a, b._value), b._value, ((1, b._index),)
         ans = _call2(prim, x, y)
         tape = self._tape
         if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
@@ -893,9 +893,9 @@ class FwdTracer(Tracer):
         if traced and other._level == level:
             x, y, tx, ty = a._value, b._value, a._tangent, b._tangent
         elif a is self:
-            x, y, tx, ty = a._value, _constant(b), a._tangent, None
+            x, y, tx, ty = a._value, _constant(b, a._value), a._tangent, None
         else:
-            x, y, tx, ty = _constant(a), b._value, None, b._tangent
+            x, y, tx, ty = _constant(a, b._value), b._value, None, b._tangent
         ans = _call2(prim, x, y)
         rule = JVP_RULES[prim]
         if not isinstance(rule, tuple):
@@ -1017,12 +1017,18 @@ def _mismatch(prim, x, y, error):
     return error
 
 
-def _constant(c):
-    """A constant operand of a binary operation, a list or tuple as an array (the rules read it)."""
+def _constant(c, x):
+    """A constant operand of a binary operation whose other operand is (the value) `x`.
+
+    A list or tuple becomes an array, and a float array or NumPy float of a lower precision than
+    `x` takes `x`'s dtype (the same numbers: NumPy computes in the higher precision too), since
+    the rules read it: the derivative of `np.float32(2.5) ** x` needs log 2.5 to float64
+    precision where `x` is float64, that of `x ** np.float32(0.7)` the exponent less 1.
+    """
     t = type(c)
     if t is np.ndarray:  # (the common cases first)
         if c.dtype.kind != "c":
-            return c
+            return c if c.dtype is x.dtype else _promoted(c, x)
     elif t is float or t is int:
         return c
     elif t is list or t is tuple:
@@ -1030,6 +1036,14 @@ def _constant(c):
     if _is_complex(c):
         what = repr(c) if type(c) is complex else f"array of shape {c.shape}"
         raise complex_error(f"a complex constant ({what}) combined with a traced array")
+    return _promoted(c, x) if isinstance(c, (np.ndarray, np.floating)) else c
+
+
+def _promoted(c, x):
+    """`c` in the dtype of `x` where both are floats and `c`'s has fewer bits."""
+    d, dx = c.dtype, x.dtype
+    if d.kind == "f" and dx.kind == "f" and d.itemsize < dx.itemsize:
+        return c.astype(dx)
     return c
 
 

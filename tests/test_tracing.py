@@ -622,3 +622,31 @@ def test_nested_levels_through_the_public_api():
 
     assert cb.grad(f)(2.0) == 24.0
     assert cb.jacfwd(f)(2.0) == 24.0
+
+
+LOWER_PRECISION_CONSTANTS = [  # f(x, c) with a constant c whose value the derivative reads
+    ("c ** x", lambda x, c: c**x),
+    ("x ** c", lambda x, c: x**c),
+    ("np.power(c, x)", lambda x, c: np.power(c, x)),
+    ("arctan2(x, c)", lambda x, c: np.arctan2(x, c)),
+    ("hypot(c, x)", lambda x, c: np.hypot(c, x)),
+    ("logaddexp(x, c)", lambda x, c: np.logaddexp(x, c)),
+    ("x / c", lambda x, c: x / c),
+]
+
+
+@pytest.mark.parametrize(
+    "f", [c[1] for c in LOWER_PRECISION_CONSTANTS], ids=[c[0] for c in LOWER_PRECISION_CONSTANTS]
+)
+@pytest.mark.parametrize("c32", [np.float32(2.7), np.array([0.7, 1.3], dtype=np.float32)])
+def test_a_float32_constant_meeting_float64_is_differentiated_in_float64(f, c32):
+    # NumPy computes np.float32(2.7) ** x in float64 where x is float64; the rules read the
+    # constant (log 2.7, or the exponent less 1), and read it in float32 before: errors of 3e-8
+    x = np.array([0.3, 1.9])
+    c64 = np.asarray(c32, dtype=np.float64)[()]  # the same number, in float64
+    for jac, g in [(cb.jacrev, f), (cb.jacfwd, f), (cb.hessian, lambda x, c: np.sum(f(x, c)))]:
+        got, expected = jac(lambda x: g(x, c32))(x), jac(lambda x: g(x, c64))(x)  # noqa: B023
+        np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0, err_msg=jac.__name__)
+    y, t = cb.jvp(lambda x: f(x, c32), (x,), (np.ones(2),))
+    np.testing.assert_array_equal(y, f(x, c32))  # NumPy's value, and its dtype
+    assert y.dtype == t.dtype == np.float64
