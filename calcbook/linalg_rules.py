@@ -215,7 +215,7 @@ def _cholesky_adapter(a, /, *, upper=False):  # (upper: U = L^T, from the upper 
 FUNCTIONS.update({np.linalg.matrix_power: _matrix_power, np.linalg.cholesky: _cholesky_adapter})
 
 
-# --- eigenvalues of symmetric matrices, singular values: one packed array, unpacked by indexing --
+# --- eigenvalues of symmetric matrices, singular values: one packed array, unpacked by indexing -
 # A decomposition has several outputs; its primitive returns them side by side in one array, and
 # the adapter takes them apart with traced indexing and reshapes, so the rules see one cotangent.
 _EighResult = type(np.linalg.eigh(np.eye(1)))

@@ -2123,7 +2123,7 @@ ANS_ONLY.add(log_softmax)
 defjvp(log_softmax, _log_softmax_jvp)
 
 
-# --- softmax cross-entropy: one fused function ----------------------------------------------
+# --- softmax cross-entropy: one fused function --------------------------------------------------
 def _cross_entropy(z, y, axis, reduction, clamp=False):
     r"""$-\sum_{\text{axis}} y \log \operatorname{softmax}(z)$ per example, then `reduction`.
 

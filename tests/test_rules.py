@@ -489,7 +489,7 @@ def test_einsum(spec, shapes):
         check_rule(lambda a: np.einsum(spec, a, operands[1]), operands[0], second=False)
 
 
-# --- more functions: composed from the table above, or with rules of their own ----------------
+# --- functions composed from the table above, or with rules of their own -----------------------
 _rng = np.random.default_rng(0)
 A = _rng.standard_normal((3, 3)) + 3 * np.eye(3)
 As = _rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)
