@@ -642,8 +642,10 @@ ARGS_ONLY.update({_sum, _mean})
 
 def _reduction(prim, name):
     def adapter(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-        if out is not None or initial is not None or where is not None:
-            _no_extras(name, out=out, initial=initial, where=where)
+        if out is not None:
+            _no_extras(name, out=out)
+        if initial is not None and initial is not np._NoValue or not _all_of(where):
+            return _masked_reduction(name, a, axis, dtype, keepdims, initial, where)
         if dtype is not None:  # accumulate in that dtype: cast first
             a = _astype_adapter(a, dtype)
         if type(axis) is int and isinstance(a, Tracer) and 0 <= axis < a.ndim:
@@ -659,6 +661,50 @@ def _reduction(prim, name):
     return adapter
 
 
+def _all_of(where):
+    """Whether a reduction's `where` selects every entry (not given, or True)."""
+    return where is None or where is np._NoValue or where is True
+
+
+_COMBINE = {  # a reduction with an `initial` value: the reduction of the rest, combined with it
+    "sum": np.add, "prod": np.multiply, "max": np.maximum, "amax": np.maximum,
+    "min": np.minimum, "amin": np.minimum,
+}  # fmt: skip
+
+
+def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
+    """`np.sum`, `prod`, `mean`, `max` or `min` with NumPy's `initial` and `where`, composed.
+
+    Masked-out entries are replaced by one that leaves the reduction alone (0 for sums, 1 for
+    products, `initial` for max and min, where NumPy requires it), and `initial` is combined
+    with the result: the derivative reaches exactly the entries `where` selects. A mean divides
+    by the number selected per group. NumPy checks the arguments first, on the plain values.
+    """
+    extras = {"where": where} if not _all_of(where) else {}
+    if initial is not None and initial is not np._NoValue:
+        extras["initial"] = initial
+    keep = _kd(keepdims)
+    if dtype is not None:  # (max and min take none)
+        extras["dtype"] = dtype
+    expected = getattr(np, name)(primal(a), axis=axis, keepdims=keep, **extras)
+    if dtype is not None:
+        a = _astype_adapter(a, dtype)
+    if not np.size(primal(a)):  # nothing to differentiate: NumPy's value (initial, or empty)
+        return expected
+    x = a
+    if "where" in extras:
+        fill = {"sum": 0, "mean": 0, "prod": 1}.get(name, initial)
+        x = np.where(where, a, np.asarray(fill, dtype=expected.dtype))
+    plain = {"mean": np.sum, "amax": np.max, "amin": np.min}.get(name, getattr(np, name))
+    out = plain(x, axis=axis, keepdims=keep)
+    if name == "mean":
+        mask = np.broadcast_to(where, np.shape(primal(a)))
+        out = out / np.sum(mask, axis=axis, keepdims=keep).astype(expected.dtype)
+    elif "initial" in extras:
+        out = _COMBINE[name](out, np.asarray(initial, dtype=expected.dtype))
+    return out
+
+
 for _name, _f in [("sum", _sum), ("mean", _mean), ("prod", _prod)]:
     FUNCTIONS[getattr(np, _name)] = _reduction(_f, _name)
 for _alias, _f in ((np.max, _max), (np.amax, _max), (np.min, _min), (np.amin, _min)):
@@ -668,11 +714,17 @@ for _alias, _f in ((np.max, _max), (np.amax, _max), (np.min, _min), (np.amin, _m
     )
 
 
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, **kwargs):
     _no_extras("var", out=out, **kwargs)
     if dtype is not None:
         a = _astype_adapter(a, dtype)
     axes = _axes(axis, _ndim(a))
+    if not _all_of(where):  # the entries `where` selects, counted per group
+        np.var(primal(a), axis=axes, ddof=ddof, where=where)  # (NumPy's checks of `where`)
+        d = a - np.mean(a, axis=axes, keepdims=True, where=where)
+        n = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axes, keepdims=_kd(keepdims))
+        squares = np.sum(d * d, axis=axes, keepdims=_kd(keepdims), where=where)
+        return squares / (n - ddof).astype(primal(squares).dtype)
     d = a - np.mean(a, axis=axes, keepdims=True)
     return np.sum(d * d, axis=axes, keepdims=_kd(keepdims)) / (_count(a, axes) - ddof)
 

@@ -606,29 +606,29 @@ class Tracer:
     # --- ndarray methods that are traced ----------------------------------------------------
     T = property(lambda self: FUNCTIONS[np.transpose](self))
 
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
-        return FUNCTIONS[np.sum](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):  # (initial, where)
+        return FUNCTIONS[np.sum](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
 
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
-        return FUNCTIONS[np.mean](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):  # (where)
+        return FUNCTIONS[np.mean](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
 
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
-        return FUNCTIONS[np.prod](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return FUNCTIONS[np.prod](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
 
-    def max(self, axis=None, out=None, keepdims=False):
-        return FUNCTIONS[np.max](self, axis=axis, out=out, keepdims=keepdims)
+    def max(self, axis=None, out=None, keepdims=False, **kw):
+        return FUNCTIONS[np.max](self, axis=axis, out=out, keepdims=keepdims, **kw)
 
-    def min(self, axis=None, out=None, keepdims=False):
-        return FUNCTIONS[np.min](self, axis=axis, out=out, keepdims=keepdims)
+    def min(self, axis=None, out=None, keepdims=False, **kw):
+        return FUNCTIONS[np.min](self, axis=axis, out=out, keepdims=keepdims, **kw)
 
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):  # (where)
         return FUNCTIONS[np.var](
-            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims
+            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw
         )
 
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):  # (where)
         return FUNCTIONS[np.std](
-            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims
+            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw
         )
 
     def reshape(self, *shape, order="C"):

@@ -309,6 +309,54 @@ def test_sum_over_empty_axes(case, seed):
     check_rule(lambda x: np.sum(x, axis=axis, keepdims=keepdims) * 2.0, x, seed=seed)
 
 
+MASKED = {  # f(x, axis, keepdims, where): NumPy's `where` and `initial`
+    "sum where": lambda x, a, k, w: np.sum(x, axis=a, keepdims=k, where=w),
+    "sum where initial": lambda x, a, k, w: np.sum(x, axis=a, keepdims=k, where=w, initial=0.5),
+    "sum initial": lambda x, a, k, w: x.sum(axis=a, keepdims=k, initial=-1.5),
+    "prod where initial": lambda x, a, k, w: np.prod(x, axis=a, keepdims=k, where=w, initial=2),
+    "mean where": lambda x, a, k, w: np.mean(x, axis=a, keepdims=k, where=w),
+    "max where initial": lambda x, a, k, w: np.max(x, axis=a, keepdims=k, where=w, initial=-9),
+    "max initial": lambda x, a, k, w: np.max(x, axis=a, keepdims=k, initial=0.3),
+    "min where initial": lambda x, a, k, w: x.min(axis=a, keepdims=k, where=w, initial=0.3),
+    "var where": lambda x, a, k, w: np.var(x, axis=a, keepdims=k, where=w),
+    "var where ddof method": lambda x, a, k, w: x.var(axis=a, keepdims=k, where=w, ddof=1),
+}
+
+
+@pytest.mark.parametrize("name", list(MASKED))
+@SETTINGS
+@given(case=shape_and_axis(), seed=SEEDS, broadcast=st.booleans())
+def test_reductions_with_where_and_initial(name, case, seed, broadcast):
+    shape, axis, keepdims = case
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1, 1], shape)  # continuous: no ties
+    where = rng.random(shape[-1:] if broadcast else shape) < 0.7  # (a mask may broadcast)
+    f = MASKED[name]
+    if name.startswith(("mean", "var")):  # every group needs entries (more than ddof)
+        selected = np.sum(np.broadcast_to(where, shape), axis=axis)
+        assume(np.all(selected > ("ddof" in name)))
+    with np.errstate(all="ignore"):
+        expected = f(x, axis, keepdims, where)
+    value = cb.vjp(lambda x: f(x, axis, keepdims, where), x)[0]
+    np.testing.assert_allclose(value, expected, rtol=1e-13, atol=1e-15)
+    assert np.asarray(value).dtype == np.asarray(expected).dtype
+    check_rule(lambda x: f(x, axis, keepdims, where), x, seed=seed)
+    g = cb.grad(lambda x: np.sum(f(x, axis, keepdims, where)))(x)
+    if name.startswith("sum where"):  # exactly the entries `where` selects
+        np.testing.assert_array_equal(g, np.broadcast_to(where, shape).astype(float))
+    x32 = x.astype(np.float32)
+    assert cb.grad(lambda x: np.sum(f(x, axis, keepdims, where)))(x32).dtype == np.float32
+
+
+def test_reductions_with_where_refuse_what_numpy_refuses():
+    x = cb.tracing.primal(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="initial"):  # max has no identity for masked entries
+        cb.grad(lambda x: np.max(x, where=x > 0))(x)
+    with pytest.raises(ValueError, match="broadcast"):
+        cb.grad(lambda x: np.sum(x, where=np.ones(4, dtype=bool)))(x)
+    assert cb.grad(lambda x: np.max(x[:, :0], axis=1, initial=1.0).sum())(x).shape == (2, 3)
+
+
 def test_logsumexp_and_softmax_are_stable():
     x = np.array([[1000.0, 1000.0, -np.inf], [-1000.0, -1001.0, -1002.0]])
     expected = [1000 + np.log(2), -1000 + np.log(1 + np.exp(-1) + np.exp(-2))]
