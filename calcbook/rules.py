@@ -644,7 +644,9 @@ def _reduction(prim, name):
     def adapter(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
         if out is not None:
             _no_extras(name, out=out)
-        if initial is not None and initial is not np._NoValue or not _all_of(where):
+        if (initial is not None and initial is not np._NoValue) or (
+            where is not None and where is not True and where is not np._NoValue
+        ):  # (written out: the common case costs three comparisons)
             return _masked_reduction(name, a, axis, dtype, keepdims, initial, where)
         if dtype is not None:  # accumulate in that dtype: cast first
             a = _astype_adapter(a, dtype)
