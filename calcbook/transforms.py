@@ -659,6 +659,49 @@ def _leaves(treedef):
     return 1 if treedef is None else sum(_leaves(c) for c in treedef[2])
 
 
+def _forward_blocks(f, args, kwargs, n, x, put):
+    """Jacobian blocks of `f`, one per output leaf, in the array `x` that `put(box)` makes argument
+    `n`: one pass of the whole identity basis of `x` as a batch of tangents."""
+    box = FwdArrayInput if _array_0d(x) else FwdInput
+    x = _prepare(x)
+    shape, size = np.shape(x), int(np.size(x))
+    level = new_level()
+    try:
+        basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
+        a = list(args)
+        a[n] = put(box(x, level, basis))
+        out = f(*a, **kwargs)
+    finally:
+        close_level(level)
+    values, boxes, out_def = _split(out, level)
+    blocks = []
+    for v, b in zip(values, boxes, strict=True):
+        v_shape = np.shape(v)
+        if b is None:
+            blocks.append(np.zeros(v_shape + shape, dtype=x.dtype))
+        else:  # (in the input's dtype, as jacrev's: derivatives have the input's dtype)
+            block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
+            blocks.append(_writeable(block.astype(x.dtype, copy=False)))
+    return blocks, out_def
+
+
+def _regroup(per_arg, trees, outputs):
+    """Blocks per input leaf, regrouped per argnum: a container's in its structure (at every
+    output leaf, as in JAX); `trees` has None for an array, `(treedef, leaves)` for a container."""
+    if all(t is None for t in trees):
+        return per_arg
+    grouped, k = [], 0
+    for tree in trees:
+        if tree is None:
+            grouped.append(per_arg[k])
+            k += 1
+            continue
+        treedef, count = tree
+        leaves, k = per_arg[k : k + count], k + count
+        grouped.append([_unflatten(treedef, [b[j] for b in leaves]) for j in range(outputs)])
+    return grouped
+
+
 def jacfwd(f, argnums=0):
     r"""Return the Jacobian function of `f`, computed in forward mode.
 
@@ -670,13 +713,15 @@ def jacfwd(f, argnums=0):
     f : callable
         A function of NumPy arrays returning an array (or a tuple/list/dict of arrays).
     argnums : int or tuple of int, default 0
-        The argument(s) to differentiate; each must be an array (or a number).
+        The argument(s) to differentiate: arrays, numbers, or tuples/lists/dicts of them (one
+        pass per array in a container).
 
     Returns
     -------
     callable
         A function returning the Jacobian of shape `f(x).shape + x.shape` and the dtype of `x`
-        (with a tuple over `argnums` when it is a tuple).
+        (with a tuple over `argnums` when it is a tuple). For a container `x`, each output
+        leaf gets `x`'s structure, with the block `out.shape + leaf.shape` at each of its leaves.
 
     Examples
     --------
@@ -694,33 +739,23 @@ def jacfwd(f, argnums=0):
         nums, multi = _argnums(argnums, len(args))
         if not nums:  # argnums=(): the output's structure, with an empty tuple at each leaf
             return _per_output(_flatten(f(*args, **kwargs))[1], [], multi)
-        per_arg, out_def = [], None
-        for n in nums:
-            if _is_tree(args[n]):
-                raise TypeError("jacfwd differentiates with respect to arrays, not containers")
-            box = FwdArrayInput if _array_0d(args[n]) else FwdInput
-            x = _prepare(args[n])
-            shape, size = np.shape(x), int(np.size(x))
-            level = new_level()
-            try:
-                basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
-                a = list(args)
-                a[n] = box(x, level, basis)
-                out = f(*a, **kwargs)
-            finally:
-                close_level(level)
-            values, boxes, out_def = _split(out, level)
-            blocks = []
-            for v, b in zip(values, boxes, strict=True):
-                v_shape = np.shape(v)
-                if b is None:
-                    blocks.append(np.zeros(v_shape + shape, dtype=x.dtype))
-                else:  # (in the input's dtype, as jacrev's: derivatives have the input's dtype)
-                    block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
-                    blocks.append(_writeable(block.astype(x.dtype, copy=False)))
-            per_arg.append(blocks)
+        per_arg, trees, out_def = [], [], None
+        for n in nums:  # (a container: each of its leaves in turn, the others constants)
+            leaves, treedef = _flatten(args[n]) if _is_tree(args[n]) else ([args[n]], None)
+            trees.append(None if treedef is None else (treedef, len(leaves)))
+            for i, leaf in enumerate(leaves):
+
+                def put(box, leaves=leaves, treedef=treedef, i=i):
+                    if treedef is None:
+                        return box
+                    return _unflatten(treedef, [*leaves[:i], box, *leaves[i + 1 :]])
+
+                blocks, out_def = _forward_blocks(f, args, kwargs, n, leaf, put)
+                per_arg.append(blocks)
+        if out_def is None:  # (only containers without leaves: the output's structure)
+            out_def = _flatten(f(*args, **kwargs))[1]
         per_arg = _chunks(_distinct([b for blocks in per_arg for b in blocks]), per_arg)
-        return _per_output(out_def, per_arg, multi)
+        return _per_output(out_def, _regroup(per_arg, trees, _leaves(out_def)), multi)
 
     return jacfwd_f
 
@@ -735,13 +770,14 @@ def jacrev(f, argnums=0):
     f : callable
         A function of NumPy arrays returning an array (or a tuple/list/dict of arrays).
     argnums : int or tuple of int, default 0
-        The argument(s) to differentiate.
+        The argument(s) to differentiate: arrays, numbers, or tuples/lists/dicts of them.
 
     Returns
     -------
     callable
         A function returning the Jacobian of shape `f(x).shape + x.shape` and the dtype of `x`
-        (with a tuple over `argnums` when it is a tuple).
+        (with a tuple over `argnums` when it is a tuple). For a container `x`, each output
+        leaf gets `x`'s structure, with the block `out.shape + leaf.shape` at each of its leaves.
 
     Examples
     --------
@@ -758,9 +794,6 @@ def jacrev(f, argnums=0):
 
     def jacrev_f(*args, **kwargs):
         nums, multi = _argnums(argnums, len(args))
-        for n in nums:
-            if _is_tree(args[n]):
-                raise TypeError("jacrev differentiates with respect to arrays, not containers")
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
         try:
             return _jacrev(level, tape, out, inputs, multi)
@@ -773,7 +806,8 @@ def jacrev(f, argnums=0):
 def _jacrev(level, tape, out, inputs, multi):
     """`jacrev` once `f` has been traced: one backward pass per entry of the output."""
     values, boxes, out_def = _split(out, level)
-    xs = inputs[0]
+    xs, places, trees = inputs
+    leaves = (xs, places, None)  # (cotangents per input leaf; containers regrouped at the end)
     zeros = [_zeros_like(v) for v in values]
     per_arg = [[] for _ in xs]
     for k, v in enumerate(values):
@@ -782,14 +816,14 @@ def _jacrev(level, tape, out, inputs, multi):
             onehot = np.zeros(np.size(v), dtype=zeros[k].dtype)
             onehot[j] = 1
             cts = zeros[:k] + [onehot.reshape(np.shape(v))] + zeros[k + 1 :]
-            rows.append(_pull_back(tape, boxes, cts, inputs))
+            rows.append(_pull_back(tape, boxes, cts, leaves))
         for i, x in enumerate(xs):
             shape = np.shape(v) + np.shape(x)
             if rows:
                 per_arg[i].append(np.reshape(np.stack([r[i] for r in rows]), shape))
             else:
                 per_arg[i].append(np.zeros(shape, dtype=_dtype(x)))
-    return _per_output(out_def, per_arg, multi)
+    return _per_output(out_def, _regroup(per_arg, trees or [], len(values)), multi)
 
 
 jacobian = jacrev
@@ -809,7 +843,8 @@ def hessian(f, argnums=0):
     -------
     callable
         A function returning the Hessian, of shape `x.shape + x.shape`
-        (nested tuples of blocks `H[i][j]` when `argnums` is a tuple).
+        (nested tuples of blocks `H[i][j]` when `argnums` is a tuple; for a container `x`,
+        nested containers of blocks: `H["W"]["b"]` has the shape `W.shape + b.shape`).
 
     Examples
     --------

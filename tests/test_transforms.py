@@ -753,3 +753,54 @@ def test_an_escaped_tracer_returned_or_given_to_a_transform_refuses():
         return np.sum(x_again**2)
 
     np.testing.assert_array_equal(cb.grad(outer)(np.ones(3)), [2.0, 2.0, 2.0])
+
+
+def _params():
+    rng = np.random.default_rng(5)
+    return {"W": rng.standard_normal((3, 2)), "b": [rng.standard_normal(2), np.float64(0.7)]}
+
+
+def _flat_params(p):  # the same parameters as one vector, in the order of the leaves
+    return np.concatenate([np.ravel(p["W"]), p["b"][0], [p["b"][1]]])
+
+
+def _unflat_params(v):
+    return {"W": v[:6].reshape(3, 2), "b": [v[6:8], v[8]]}
+
+
+def _net(p, x):
+    return {"out": np.tanh(x @ p["W"] + p["b"][0]) * p["b"][1], "norm": np.sum(p["W"] ** 2)}
+
+
+@pytest.mark.parametrize("jac", [cb.jacrev, cb.jacfwd], ids=["jacrev", "jacfwd"])
+def test_jacobians_with_respect_to_containers_have_their_structure_at_every_output(jac):
+    p, x = _params(), np.random.default_rng(6).standard_normal((4, 3))
+    J = jac(_net)(p, x)
+    flat = cb.numdiff.jacobian(lambda v: _net(_unflat_params(v), x)["out"], _flat_params(p))
+    for key, out_shape in (("out", (4, 2)), ("norm", ())):
+        assert J[key]["W"].shape == out_shape + (3, 2) and J[key]["b"][0].shape == out_shape + (2,)
+        assert J[key]["b"][1].shape == out_shape
+    blocks = [J["out"]["W"].reshape(4, 2, 6), J["out"]["b"][0], J["out"]["b"][1][..., None]]
+    np.testing.assert_allclose(np.concatenate(blocks, axis=-1), flat, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(J["norm"]["W"], 2 * p["W"], rtol=1e-14)
+    # with argnums a tuple: a tuple over them at each output, a container's block a container
+    both = jac(_net, argnums=(0, 1))(p, x)
+    np.testing.assert_array_equal(both["out"][0]["b"][0], J["out"]["b"][0])
+    assert both["out"][1].shape == (4, 2, 4, 3)
+    assert jac(lambda d, x: x * 2)({}, np.ones(2)) == {}  # (no leaves: an empty container)
+
+
+def test_hessian_with_respect_to_a_container_is_nested_containers_of_blocks():
+    p = _params()
+
+    def loss(p):
+        return np.sum(np.sin(p["W"]) * p["b"][0]) * p["b"][1] ** 2
+
+    H = cb.hessian(loss)(p)
+    flat = cb.hessian(lambda v: loss(_unflat_params(v)))(_flat_params(p))
+    assert H["W"]["b"][0].shape == (3, 2, 2) and H["b"][0]["W"].shape == (2, 3, 2)
+    np.testing.assert_allclose(H["W"]["W"].reshape(6, 6), flat[:6, :6], rtol=1e-14)
+    np.testing.assert_allclose(H["W"]["b"][0].reshape(6, 2), flat[:6, 6:8], rtol=1e-14)
+    np.testing.assert_allclose(H["b"][1]["W"].ravel(), flat[8, :6], rtol=1e-14)
+    np.testing.assert_allclose(H["b"][1]["b"][1], flat[8, 8], rtol=1e-14)
+    np.testing.assert_allclose(H["b"][0]["W"], np.moveaxis(H["W"]["b"][0], -1, 0), rtol=1e-14)
