@@ -17,22 +17,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import numdiff
-from .transforms import _numeric, jvp, vjp
+from .transforms import _flatten, _is_tree, _numeric, _unflatten, jvp, vjp
 
 __all__ = ["check_grads"]
 
 
 def _pack(out):
-    """All entries of an output (an array or a tuple/list/dict of arrays) as one flat vector.
+    """All entries of an output (an array or nested tuples/lists/dicts of arrays) as one vector.
 
     Booleans and integers become floats: such an output is piecewise constant, its derivative 0.
     """
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (tuple, list)):
-        flat = np.concatenate([np.reshape(o, (-1,)) for o in out]) if out else np.zeros(0)
-    else:
-        flat = np.reshape(out, (-1,))
+    leaves = _flatten(out)[0] if _is_tree(out) else [out]
+    flat = np.concatenate([np.reshape(o, (-1,)) for o in leaves]) if leaves else np.zeros(0)
     return flat if flat.dtype.kind == "f" else flat.astype(np.float64)
 
 
@@ -60,8 +56,8 @@ def _compare(what, ad, fd, info, atol, rtol):
 def _check(f, args, order, modes, atol, rtol, h, rng, label):
     shapes = [a.shape for a in args]
     out = f(*args)
-    parts = list(out.values()) if isinstance(out, dict) else out
-    out_shapes = [np.shape(o) for o in parts] if isinstance(parts, (tuple, list)) else None
+    out_leaves, out_def = _flatten(out) if _is_tree(out) else ([out], None)
+    out_shapes = [np.shape(o) for o in out_leaves]
 
     def flat_f(z):
         return _pack(f(*_unpack(z, shapes)))
@@ -93,9 +89,8 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
             )
     if "rev" in modes:
         u_flat = rng.standard_normal(np.shape(fd))
-        u = u_flat.reshape(np.shape(out)) if out_shapes is None else _unpack(u_flat, out_shapes)
-        if out_shapes is not None:
-            u = dict(zip(out, u, strict=True)) if isinstance(out, dict) else type(out)(u)
+        u = _unpack(u_flat, out_shapes)
+        u = u[0] if out_def is None else _unflatten(out_def, u)
         _, vjp_fn = vjp(f, *args)
         cts = vjp_fn(u)
         lhs = sum(float(np.vdot(ct, vi)) for ct, vi in zip(cts, v_args, strict=True))
@@ -114,6 +109,21 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
             )
 
 
+def _over_leaves(f, args):
+    """`f` as a function of the leaves of its container arguments, and those leaves."""
+    parts = [_flatten(a) if _is_tree(a) else ([a], None) for a in args]
+
+    def of_leaves(*leaves):
+        it = iter(leaves)
+        rebuilt = []
+        for part, treedef in parts:
+            taken = [next(it) for _ in part]
+            rebuilt.append(taken[0] if treedef is None else _unflatten(treedef, taken))
+        return f(*rebuilt)
+
+    return of_leaves, tuple(leaf for part, _ in parts for leaf in part)
+
+
 def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None, h=None, seed=0):
     r"""Check the forward- and reverse-mode derivatives of `f` against finite differences.
 
@@ -130,11 +140,13 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     Parameters
     ----------
     f : callable
-        A function of arrays returning an array or a tuple/list/dict of arrays (boolean and
-        integer outputs count as piecewise constant: their derivative is checked to be 0).
+        A function of arrays returning an array or (nested) tuples/lists/dicts of arrays
+        (boolean and integer outputs count as piecewise constant: their derivative is checked
+        to be 0).
     args : tuple of array_like
-        The point, one entry per argument of `f` (`(x,)` for one argument); integers and
-        booleans are promoted to float64.
+        The point, one entry per argument of `f` (`(x,)` for one argument): arrays, or
+        tuples/lists/dicts of them (each array is checked as an argument of its own); integers
+        and booleans are promoted to float64.
     order : int, default 2
         Highest derivative order to check.
     modes : tuple of {"fwd", "rev"}, default ("fwd", "rev")
@@ -187,6 +199,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
             f"check_grads takes the arguments of f as a tuple, e.g. check_grads(f, (x,)), "
             f"got {type(args).__name__}."
         )
+    if any(_is_tree(a) for a in args):  # containers: their leaves become the arguments
+        f, args = _over_leaves(f, args)
     args = tuple(
         _numeric(f"check_grads: argument {i}", np.asarray(a), a) for i, a in enumerate(args)
     )

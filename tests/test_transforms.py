@@ -804,3 +804,14 @@ def test_hessian_with_respect_to_a_container_is_nested_containers_of_blocks():
     np.testing.assert_allclose(H["b"][1]["W"].ravel(), flat[8, :6], rtol=1e-14)
     np.testing.assert_allclose(H["b"][1]["b"][1], flat[8, 8], rtol=1e-14)
     np.testing.assert_allclose(H["b"][0]["W"], np.moveaxis(H["W"]["b"][0], -1, 0), rtol=1e-14)
+
+
+def test_check_grads_takes_containers_as_arguments_and_nested_outputs():
+    p = {"W": np.full((2, 2), 0.3), "b": [np.arange(2.0), 0.5]}
+
+    def net(p, x):
+        return {"a": [np.tanh(x @ p["W"]), p["b"][1] * x], "s": np.sum(p["b"][0] ** 3)}
+
+    cb.check_grads(net, (p, np.ones((3, 2))), order=2)
+    with pytest.raises(AssertionError, match="exceeds the tolerance"):  # a jump inside a dict
+        cb.check_grads(lambda d: d["x"] + (d["x"] > 1.0), ({"x": np.array([1.0])},), order=1)
