@@ -867,16 +867,16 @@ def hvp(f, x, v):
     Parameters
     ----------
     f : callable
-        A scalar-valued function of one array.
+        A scalar-valued function of one array (or of one tuple/list/dict of arrays).
     x : array_like
         The point.
     v : array_like
-        The direction, of the shape of `x`.
+        The direction, of the shape (or structure) of `x`.
 
     Returns
     -------
     ndarray
-        $\nabla^2 f(x)\, v$, of the shape of `x`.
+        $\nabla^2 f(x)\, v$, of the shape (or structure) of `x`.
 
     Examples
     --------

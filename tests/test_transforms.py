@@ -815,3 +815,15 @@ def test_check_grads_takes_containers_as_arguments_and_nested_outputs():
     cb.check_grads(net, (p, np.ones((3, 2))), order=2)
     with pytest.raises(AssertionError, match="exceeds the tolerance"):  # a jump inside a dict
         cb.check_grads(lambda d: d["x"] + (d["x"] > 1.0), ({"x": np.array([1.0])},), order=1)
+
+
+def test_hvp_of_a_function_of_a_container_has_its_structure():
+    p = _params()
+    v = {"W": np.ones((3, 2)), "b": [np.full(2, 0.5), np.float64(-1.0)]}
+
+    def loss(p):
+        return np.sum(np.sin(p["W"]) * p["b"][0]) * p["b"][1] ** 2
+
+    hv = cb.hvp(loss, p, v)
+    flat = cb.hessian(lambda z: loss(_unflat_params(z)))(_flat_params(p)) @ _flat_params(v)
+    np.testing.assert_allclose(_flat_params(hv), flat, rtol=1e-13, atol=1e-15)
