@@ -350,15 +350,23 @@ def _pull_back(tape, boxes, cotangents, inputs):
     grads = _distinct(grads, cts)  # (which also copies a cotangent passed through unchanged)
     if trees is None:  # one array per argnum
         return grads
-    result, k = [], 0
+    return _group(grads, trees, _unflatten)
+
+
+def _group(per_leaf, trees, rebuild):
+    """Items per input leaf, grouped per argnum: an array's item as it is, the items of a
+    container's leaves as `rebuild(treedef, items)`. `trees` has, per argnum, None for an array
+    and `(treedef, number of leaves)` for a container (see `_trace_reverse`)."""
+    grouped, k = [], 0
     for tree in trees:
         if tree is None:
-            result.append(grads[k])
+            grouped.append(per_leaf[k])
             k += 1
         else:
-            result.append(_unflatten(tree[0], grads[k : k + tree[1]]))
-            k += tree[1]
-    return result
+            treedef, count = tree
+            grouped.append(rebuild(treedef, per_leaf[k : k + count]))
+            k += count
+    return grouped
 
 
 # --- reverse mode -------------------------------------------------------------------------------
@@ -686,20 +694,17 @@ def _forward_blocks(f, args, kwargs, n, x, put):
 
 
 def _regroup(per_arg, trees, outputs):
-    """Blocks per input leaf, regrouped per argnum: a container's in its structure (at every
-    output leaf, as in JAX); `trees` has None for an array, `(treedef, leaves)` for a container."""
+    """Jacobian blocks per input leaf (a list over the outputs each), regrouped per argnum: a
+    container's blocks in its structure at every output leaf, as in JAX."""
     if all(t is None for t in trees):
         return per_arg
-    grouped, k = [], 0
-    for tree in trees:
-        if tree is None:
-            grouped.append(per_arg[k])
-            k += 1
-            continue
-        treedef, count = tree
-        leaves, k = per_arg[k : k + count], k + count
-        grouped.append([_unflatten(treedef, [b[j] for b in leaves]) for j in range(outputs)])
-    return grouped
+    return _group(
+        per_arg,
+        trees,
+        lambda treedef, leaves: [
+            _unflatten(treedef, [b[j] for b in leaves]) for j in range(outputs)
+        ],
+    )
 
 
 def jacfwd(f, argnums=0):
