@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numdiff
-from .transforms import _flatten, _is_tree, _numeric, _unflatten, jvp, vjp
+from .transforms import _flatten, _group, _is_tree, _numeric, _unflatten, jvp, vjp
 
 __all__ = ["check_grads"]
 
@@ -32,13 +32,13 @@ def _pack(out):
     return flat if flat.dtype.kind == "f" else flat.astype(np.float64)
 
 
-def _unpack(z, shapes, container=None):
+def _unpack(z, shapes):
     parts, k = [], 0
     for shape in shapes:
         n = int(np.prod(shape, dtype=int))
         parts.append(np.reshape(z[k : k + n], shape))
         k += n
-    return parts if container is None else container(parts)
+    return parts
 
 
 def _compare(what, ad, fd, info, atol, rtol):
@@ -112,16 +112,12 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
 def _over_leaves(f, args):
     """`f` as a function of the leaves of its container arguments, and those leaves."""
     parts = [_flatten(a) if _is_tree(a) else ([a], None) for a in args]
+    trees = [None if treedef is None else (treedef, len(leaves)) for leaves, treedef in parts]
 
     def of_leaves(*leaves):
-        it = iter(leaves)
-        rebuilt = []
-        for part, treedef in parts:
-            taken = [next(it) for _ in part]
-            rebuilt.append(taken[0] if treedef is None else _unflatten(treedef, taken))
-        return f(*rebuilt)
+        return f(*_group(leaves, trees, _unflatten))
 
-    return of_leaves, tuple(leaf for part, _ in parts for leaf in part)
+    return of_leaves, tuple(leaf for leaves, _ in parts for leaf in leaves)
 
 
 def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None, h=None, seed=0):

@@ -378,8 +378,8 @@ def _richardson(g, h, n, table=_TABLE):
         ]
         if k + 1 == steps and k <= levels:  # the last level has one entry: its correction
             new.append((row[k], floor[k] + np.abs(row[k] - row[k - 1]), floor[k], hk))
-        # a difference of 0 after one that was not (and what it enters) estimates nothing: its
-        # steps are below what f resolves, where every probe rounds to the same value
+        # a row whose probes round to f(x), after a longer step's difference was not 0, estimates
+        # nothing, and neither do the entries built on it: its step is below what f resolves
         new = [(v, np.where(blind, np.inf, e), fl, s) for v, e, fl, s in new]
         rows.append(row)
         floors.append(floor)

@@ -668,10 +668,8 @@ def _all_of(where):
     return where is None or where is np._NoValue or where is True
 
 
-_COMBINE = {  # a reduction with an `initial` value: the reduction of the rest, combined with it
-    "sum": np.add, "prod": np.multiply, "max": np.maximum, "amax": np.maximum,
-    "min": np.minimum, "amin": np.minimum,
-}  # fmt: skip
+# a reduction with an `initial` value: the reduction of the rest, combined with it
+_COMBINE = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
 def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
@@ -682,6 +680,7 @@ def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
     with the result: the derivative reaches exactly the entries `where` selects. A mean divides
     by the number selected per group. NumPy checks the arguments first, on the plain values.
     """
+    name = {"amax": "max", "amin": "min"}.get(name, name)  # (NumPy's aliases)
     extras = {"where": where} if not _all_of(where) else {}
     if initial is not None and initial is not np._NoValue:
         extras["initial"] = initial
@@ -697,8 +696,7 @@ def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
     if "where" in extras:
         fill = {"sum": 0, "mean": 0, "prod": 1}.get(name, initial)
         x = np.where(where, a, np.asarray(fill, dtype=expected.dtype))
-    plain = {"mean": np.sum, "amax": np.max, "amin": np.min}.get(name, getattr(np, name))
-    out = plain(x, axis=axis, keepdims=keep)
+    out = (np.sum if name == "mean" else getattr(np, name))(x, axis=axis, keepdims=keep)
     if name == "mean":
         mask = np.broadcast_to(where, np.shape(primal(a)))
         out = out / np.sum(mask, axis=axis, keepdims=keep).astype(expected.dtype)
