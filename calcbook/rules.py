@@ -67,7 +67,9 @@ from .tracing import (
     JVP_BOTH,
     JVP_RULES,
     NONDIFF,
+    OTHER_ONLY,
     RESIDUALS,
+    SHAPE_OF_ARGS,
     SHAPES_ONLY,
     UFUNCS,
     VJP_RULES,
@@ -397,6 +399,7 @@ defelementwise(
 
 # What the rules above read (see `tracing.ARGS_ONLY`): the tape keeps nothing else.
 SHAPES_ONLY.update({np.add, np.subtract, np.negative, np.positive})
+OTHER_ONLY.add(np.multiply)
 ANS_ONLY.update(
     {np.tanh, np.exp, np.sqrt, _root, np.expm1, np.exp2, np.reciprocal, np.cbrt, np.tan}
 )
@@ -637,7 +640,7 @@ for _f, _vjp, _jvp in [
 ]:
     defvjp(_f, _vjp)
     defjvp(_f, _jvp)
-ARGS_ONLY.update({_sum, _mean})
+SHAPE_OF_ARGS.update({_sum, _mean})
 
 
 def _reduction(prim, name):
@@ -795,7 +798,9 @@ def _broadcast_to_jvp(t, ans, x, shape):
 
 
 defjvp(np.broadcast_to, _broadcast_to_jvp)
+SHAPE_OF_ARGS.update({_reshape_prim, np.transpose, np.broadcast_to})
 defvjp(broadcast, lambda g, ans, x, shape: unbroadcast(g, x.shape))
+SHAPE_OF_ARGS.add(broadcast)
 
 
 def _broadcast_jvp(t, ans, x, shape):
@@ -1116,6 +1121,7 @@ defvjp(_getitem, lambda g, ans, x, index: scatter_add(g, index, x.shape))
 defjvp(_getitem, _getitem_jvp)
 defvjp(scatter_add, lambda g, ans, t, index, shape: g[index])
 defjvp(scatter_add, _scatter_add_jvp)
+SHAPE_OF_ARGS.update({_getitem, scatter_add})
 FUNCTIONS["getitem"] = lambda x, index: _getitem(x, _normalise_index(index))
 
 
@@ -1687,6 +1693,7 @@ def _astype(x, dtype):
 
 defvjp(_astype, lambda g, ans, x, dtype: _astype(g, x.dtype))
 defjvp(_astype, lambda t, ans, x, dtype: _astype(t, dtype))
+SHAPE_OF_ARGS.add(_astype)
 
 
 def _astype_adapter(x, dtype):
@@ -1765,6 +1772,7 @@ def _cumsum_from_right(g, axis):
 
 defvjp(_cumsum, lambda g, ans, x, axis: _cumsum_from_right(g, axis))
 defjvp(_cumsum, lambda t, ans, x, axis: _cumsum(t, axis))
+SHAPE_OF_ARGS.add(_cumsum)
 
 
 def _cumulative(name, a, axis, dtype, out):

@@ -23,8 +23,9 @@ How it works, in five sentences.
    on. Nothing refers back from an entry to its box or tape and no rule is a closure stored on
    its entry, so there are no reference cycles: the tape and its intermediate arrays are freed
    by reference counting as soon as the transform returns. An entry keeps only
-   what its primitive's VJP rules read (`ARGS_ONLY`, `ANS_ONLY`, `SHAPES_ONLY` below), so an
-   intermediate that no rule needs, such as a layer's pre-activation, is freed even sooner.
+   what its primitive's VJP rules read (`ARGS_ONLY`, `ANS_ONLY`, `SHAPES_ONLY`, `OTHER_ONLY`,
+   `SHAPE_OF_ARGS` below), so an intermediate that no rule needs, such as a layer's
+   pre-activation, the `s` of `3 * s` or what `np.sum` reduced, is freed even sooner.
 5. The derivative rules live in a separate table (`calcbook.rules`) and are written with ordinary
    NumPy calls, so when the values they see are boxes of an outer level the rules are traced
    themselves: this is how `grad(grad(f))`, `jacfwd(grad(f))` and nested closures work.
@@ -37,6 +38,7 @@ pushes a whole identity matrix of tangents through the function in one pass.
 from __future__ import annotations
 
 import itertools
+import math
 from operator import attrgetter
 
 import numpy as np
@@ -48,8 +50,11 @@ __all__ = [
     "JVP_BOTH",
     "LEAF",
     "LEAF_ARRAY",
+    "OTHER_ONLY",
     "RESIDUALS",
     "RevTracer",
+    "SHAPE_OF_ARGS",
+    "Shape",
     "Tracer",
     "apply",
     "backward",
@@ -81,6 +86,11 @@ HINTS: dict = {}  # unsupported numpy function -> what to use instead
 ARGS_ONLY: set = set()  # the rules read the arguments, never the result `ans`
 ANS_ONLY: set = set()  # one-argument elementwise: the rules read `ans`, never the argument
 SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadcast operands
+# binary elementwise: each argument's rule reads only the other argument (`x * y`), so the tape
+# drops a traced operand whose other operand is a constant (`c * x` keeps c)
+OTHER_ONLY: set = set()
+# one argument, whose rules read its shape and dtype alone (`np.sum`): the tape keeps a `Shape`
+SHAPE_OF_ARGS: set = set()
 # Fused functions (`calcbook.rules.fused`): they return `(value, residuals)` and the tape keeps
 # the residuals in place of `ans` (what the forward pass computed and the VJP rules reuse).
 RESIDUALS: set = set()
@@ -816,6 +826,8 @@ class RevTracer(Tracer):
         tape = self._tape
         if prim in ANS_ONLY or prim in SHAPES_ONLY:  # (elementwise: x has the shape of ans)
             tape.append((prim, (None,), params, None if prim in SHAPES_ONLY else ans, parents))
+        elif prim in SHAPE_OF_ARGS:
+            tape.append((prim, (Shape(x),), params, None, parents))
         else:
             tape.append((prim, (x,), params, None if prim in ARGS_ONLY else ans, parents))
         return RevTracer(ans, self._level, len(tape) - 1, tape)
@@ -837,17 +849,25 @@ class RevTracer(Tracer):
         ans = _call2(prim, x, y)
         tape = self._tape
         if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
-            if type(x) is np.ndarray and x.shape == ans.shape:
+            if _full(x, ans):
                 x = None
-            if type(y) is np.ndarray and y.shape == ans.shape:
+            if _full(y, ans):
                 y = None
             tape.append((prim, (x, y), _NO_PARAMS, None, parents))  # (shapes: nothing to hold)
+        elif len(parents) == 1:  # a constant operand, whose values the rules read
+            if a is self:
+                c = y
+                if prim in OTHER_ONLY and _full(x, ans):  # (`c * x`: the rule reads c alone)
+                    x = None
+            else:
+                c = x
+                if prim in OTHER_ONLY and _full(y, ans):
+                    y = None
+            tape.append((prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents))
+            if type(c) is np.ndarray:
+                hold(level, c)
         else:
             tape.append((prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents))
-            if len(parents) == 1:  # a constant operand, whose values the rules read
-                c = y if a is self else x
-                if type(c) is np.ndarray:
-                    hold(level, c)
         return RevTracer(ans, level, len(tape) - 1, tape)
 
 
@@ -981,6 +1001,24 @@ class FwdArrayInput(FwdInput):
 
     def _is_number_input(self):
         return False
+
+
+class Shape:
+    """What a tape keeps of an argument whose rules read only its shape and dtype (`np.sum`'s)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, x):
+        self.shape, self.dtype = x.shape, x.dtype
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: math.prod(self.shape))
+
+
+def _full(v, ans):
+    """Whether the operand `v` (a value or an outer level's tracer) has the result's shape, so
+    that a tape entry may drop it: the backward pass sums no broadcast axes for it."""
+    return (type(v) is np.ndarray or isinstance(v, Tracer)) and v.shape == ans.shape
 
 
 def _call1(prim, x, params):

@@ -175,6 +175,27 @@ def test_the_tape_keeps_only_what_the_rules_read():
     np.testing.assert_allclose(gb, d.sum(axis=0), rtol=1e-13)
 
 
+def test_the_tape_drops_what_scalings_reductions_and_views_do_not_read():
+    x, v = np.linspace(0.1, 1.2, 12), np.linspace(-1.0, 1.0, 12)
+    freed = []
+
+    def f(x):  # the rule of 3 * s reads 3, those of reshape, [1:] and sum only shapes: the
+        s = np.sin(x)  # backward pass needs neither s nor t, nor the views of t (nor, under
+        t = 3.0 * s  # jvp, their tangents)
+        u = t.reshape(3, 4)[1:]
+        refs = [weakref.ref(s._value), weakref.ref(t._value), weakref.ref(u._value)]
+        del s, t, u
+        freed.append([r() is None for r in refs])
+        return np.sum(np.sin(x).reshape(3, 4)[1:] * 3.0)
+
+    expected = np.where(np.arange(12) >= 4, 3.0 * np.cos(x), 0.0)
+    np.testing.assert_allclose(cb.grad(f)(x), expected, rtol=1e-14)
+    assert freed.pop() == [True, True, True]
+    hv = cb.hvp(f, x, v)  # (the values inside grad are then forward-mode tracers)
+    assert freed.pop() == [True, True, True]
+    np.testing.assert_allclose(hv, np.where(np.arange(12) >= 4, -3.0 * np.sin(x) * v, 0.0))
+
+
 def test_mutation_is_refused():
     x, _ = leaf([1.0, 2.0])
     with pytest.raises(TracerError, match="in place"):
