@@ -27,6 +27,13 @@ import argparse
 import autograd
 import autograd.numpy as anp
 import numpy as np
+from rosenbrock import (
+    point,
+    rosenbrock,
+    rosenbrock_grad,
+    rosenbrock_hessian,
+    rosenbrock_hvp,
+)
 
 import calcbook as cb
 
@@ -38,50 +45,13 @@ HVP_SIZES = {10_000: (100, 5), 100: (100, 20)}  # n: (rounds, calls per round)
 HAVE_CALCBOOK = all(hasattr(cb, name) for name in ("hessian", "hvp", "grad"))
 
 
-# --- the function, written once per library --------------------------------------------------
-def rosenbrock(x):
-    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
+# --- the function, written once per library (NumPy's in rosenbrock.py) ---------------------
 def rosenbrock_autograd(x):
     return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
 def rosenbrock_torch(x):
     return torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-# --- closed forms -----------------------------------------------------------------------------
-def rosenbrock_grad(x):
-    g = np.zeros_like(x)
-    g[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
-    g[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
-    return g
-
-
-def rosenbrock_hessian_bands(x):
-    """Diagonal and off-diagonal of the (symmetric, tridiagonal) Hessian."""
-    diag = np.zeros_like(x)
-    diag[:-1] = 1200.0 * x[:-1] ** 2 - 400.0 * x[1:] + 2.0
-    diag[1:] += 200.0
-    return diag, -400.0 * x[:-1]
-
-
-def rosenbrock_hessian(x):
-    diag, off = rosenbrock_hessian_bands(x)
-    return np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
-
-
-def rosenbrock_hvp(x, v):
-    diag, off = rosenbrock_hessian_bands(x)
-    hv = diag * v
-    hv[:-1] += off * v[1:]
-    hv[1:] += off * v[:-1]
-    return hv
-
-
-def point(n, seed=0):
-    return np.random.default_rng(seed).uniform(-1.0, 1.0, n)
 
 
 # --- contestants ------------------------------------------------------------------------------
