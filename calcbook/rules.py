@@ -67,7 +67,7 @@ from .tracing import (
     JVP_BOTH,
     JVP_RULES,
     NONDIFF,
-    OTHER_ONLY,
+    READS,
     RESIDUALS,
     SHAPE_OF_ARGS,
     SHAPES_ONLY,
@@ -399,7 +399,6 @@ defelementwise(
 
 # What the rules above read (see `tracing.ARGS_ONLY`): the tape keeps nothing else.
 SHAPES_ONLY.update({np.add, np.subtract, np.negative, np.positive})
-OTHER_ONLY.add(np.multiply)
 ANS_ONLY.update(
     {np.tanh, np.exp, np.sqrt, _root, np.expm1, np.exp2, np.reciprocal, np.cbrt, np.tan}
 )
@@ -470,6 +469,17 @@ defelementwise(
     lambda g, ans, x, h0: g * np.equal(primal(x), 0),
 )
 defelementwise(np.float_power, _power_x, lambda g, ans, x, y: g * ans * _log0(x))
+# What the rules of the first and of the second argument read of (x, y, ans) (see `tracing.READS`)
+_NOTHING = (False, False, False)
+READS.update(
+    {
+        np.multiply: ((False, True, False), (True, False, False)),
+        np.true_divide: ((False, True, False), (False, True, True)),
+        np.power: ((True, True, False), (True, False, True)),
+        np.float_power: ((True, True, False), (True, False, True)),
+        np.heaviside: (_NOTHING, (True, False, False)),
+    }
+)
 for _f in (np.deg2rad, np.radians):
     defelementwise(_f, lambda g, ans, x: g * (np.pi / 180))
 for _f in (np.rad2deg, np.degrees):
@@ -486,6 +496,7 @@ def _quotient(ans, x, y):
 # remainder(x, y) = x - n y with n = floor(x / y) (fmod: n = trunc(x / y)), n piecewise constant
 for _f in (np.remainder, np.fmod):
     defelementwise(_f, identity, lambda g, ans, x, y: -g * _quotient(ans, x, y))
+    READS[_f] = (_NOTHING, (True, True, True))
 
 
 # copysign(x, y) = |x| sign(y): slope sign(x) sign(y) in x (0 at x = 0, as |x|), 0 in y
@@ -495,6 +506,7 @@ def _copysign_x(g, ans, x, y):
 
 
 defelementwise(np.copysign, _copysign_x, lambda g, ans, x, y: 0 * g)
+READS[np.copysign] = ((True, True, False), _NOTHING)
 defelementwise(np.arccosh, lambda g, ans, x: g / np.sqrt(x * x - 1))
 ARGS_ONLY.add(np.arccosh)
 # floor division: piecewise constant, as np.floor; `divmod` is the pair of both

@@ -23,7 +23,7 @@ How it works, in five sentences.
    on. Nothing refers back from an entry to its box or tape and no rule is a closure stored on
    its entry, so there are no reference cycles: the tape and its intermediate arrays are freed
    by reference counting as soon as the transform returns. An entry keeps only
-   what its primitive's VJP rules read (`ARGS_ONLY`, `ANS_ONLY`, `SHAPES_ONLY`, `OTHER_ONLY`,
+   what its primitive's VJP rules read (`ARGS_ONLY`, `ANS_ONLY`, `SHAPES_ONLY`, `READS`,
    `SHAPE_OF_ARGS` below), so an intermediate that no rule needs, such as a layer's
    pre-activation, the `s` of `3 * s` or what `np.sum` reduced, is freed even sooner.
 5. The derivative rules live in a separate table (`calcbook.rules`) and are written with ordinary
@@ -50,7 +50,7 @@ __all__ = [
     "JVP_BOTH",
     "LEAF",
     "LEAF_ARRAY",
-    "OTHER_ONLY",
+    "READS",
     "RESIDUALS",
     "RevTracer",
     "SHAPE_OF_ARGS",
@@ -86,9 +86,10 @@ HINTS: dict = {}  # unsupported numpy function -> what to use instead
 ARGS_ONLY: set = set()  # the rules read the arguments, never the result `ans`
 ANS_ONLY: set = set()  # one-argument elementwise: the rules read `ans`, never the argument
 SHAPES_ONLY: set = set()  # elementwise, rules read no values: keep only broadcast operands
-# binary elementwise: each argument's rule reads only the other argument (`x * y`), so the tape
-# drops a traced operand whose other operand is a constant (`c * x` keeps c)
-OTHER_ONLY: set = set()
+# Binary elementwise primitives: per argument, what its rule reads of `(x, y, ans)`, three bools.
+# The tape keeps what the rules of the traced arguments read: of `x * c` only c, of `x / c` only c,
+# of `x ** c` x and c but not the result, of `c ** x` c and the result but not x.
+READS: dict = {}
 # one argument, whose rules read its shape and dtype alone (`np.sum`): the tape keeps a `Shape`
 SHAPE_OF_ARGS: set = set()
 # Fused functions (`calcbook.rules.fused`): they return `(value, residuals)` and the tape keeps
@@ -854,20 +855,26 @@ class RevTracer(Tracer):
             if _full(y, ans):
                 y = None
             tape.append((prim, (x, y), _NO_PARAMS, None, parents))  # (shapes: nothing to hold)
-        elif len(parents) == 1:  # a constant operand, whose values the rules read
-            if a is self:
-                c = y
-                if prim in OTHER_ONLY and _full(x, ans):  # (`c * x`: the rule reads c alone)
-                    x = None
-            else:
-                c = x
-                if prim in OTHER_ONLY and _full(y, ans):
-                    y = None
-            tape.append((prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents))
-            if type(c) is np.ndarray:
-                hold(level, c)
         else:
-            tape.append((prim, (x, y), _NO_PARAMS, None if prim in ARGS_ONLY else ans, parents))
+            kept = None if prim in ARGS_ONLY else ans
+            reads = READS.get(prim)
+            if reads is not None:
+                if len(parents) == 1:
+                    rx, ry, rans = reads[parents[0][0]]
+                else:
+                    (rx, ry, rans), (sx, sy, sans) = reads
+                    rx, ry, rans = rx or sx, ry or sy, rans or sans
+                if not rx:
+                    x = _stand_in(x, ans)
+                if not ry:
+                    y = _stand_in(y, ans)
+                if not rans:
+                    kept = None
+            tape.append((prim, (x, y), _NO_PARAMS, kept, parents))
+            if len(parents) == 1:  # a constant operand, whose values the rules may read
+                c = y if a is self else x
+                if type(c) is np.ndarray:
+                    hold(level, c)
         return RevTracer(ans, level, len(tape) - 1, tape)
 
 
@@ -1013,6 +1020,14 @@ class Shape:
 
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: math.prod(self.shape))
+
+
+def _stand_in(v, ans):
+    """What a tape keeps of an operand `v` whose values no rule reads: None where it has the
+    result's shape (the backward pass sums no broadcast axes for it), else a `Shape`."""
+    if type(v) is np.ndarray or isinstance(v, Tracer):
+        return None if v.shape == ans.shape else Shape(v)
+    return v  # (a Python number: nothing to free)
 
 
 def _full(v, ans):

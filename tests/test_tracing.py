@@ -196,6 +196,57 @@ def test_the_tape_drops_what_scalings_reductions_and_views_do_not_read():
     np.testing.assert_allclose(hv, np.where(np.arange(12) >= 4, -3.0 * np.sin(x) * v, 0.0))
 
 
+@pytest.mark.parametrize(
+    ("op", "s_freed", "t_freed"),
+    [
+        (lambda s: s / 3.0, True, True),  # the rule reads 3 alone
+        (lambda s: s**3.5, False, True),  # s and 3.5, not the result
+        (lambda s: 2.0**s, True, False),  # the result (and 2), not s
+        (lambda s: s % 0.7, True, True),  # slope 1: nothing
+        (lambda s: np.copysign(s, 2.0), False, True),
+        (lambda s: 3.0 / s, False, False),  # the result and s
+    ],
+)
+def test_the_tape_keeps_what_the_rule_of_the_traced_operand_reads(op, s_freed, t_freed):
+    x, v = np.linspace(0.1, 1.2, 12), np.linspace(-1.0, 1.0, 12)
+    freed = []
+
+    def f(x):
+        s = np.sin(x) + 1.5  # (the rules of sin and + read neither s nor its tangent)
+        t = op(s)
+        refs = [weakref.ref(s._value), weakref.ref(t._value)]
+        del s, t
+        freed.append([r() is None for r in refs])
+        return np.sum(op(np.sin(x) + 1.5) * 2.0)
+
+    for g, want in [
+        (cb.grad(f)(x), cb.jacfwd(lambda x: np.sum(op(np.sin(x) + 1.5) * 2.0))(x)),
+        (cb.hvp(f, x, v), cb.hessian(lambda x: np.sum(op(np.sin(x) + 1.5) * 2.0))(x) @ v),
+    ]:
+        assert freed.pop() == [s_freed, t_freed]
+        np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "prim", [np.multiply, np.true_divide, np.power, np.float_power, np.remainder, np.copysign]
+)
+@pytest.mark.parametrize("traced", [0, 1])
+@pytest.mark.parametrize(("shape", "other"), [((2, 3), (2, 3)), ((2, 1), (1, 3)), ((3,), (2, 3))])
+def test_binary_rules_with_one_operand_constant_to_third_order(prim, traced, shape, other):
+    # the tape drops what the traced operand's rule does not read (`READS`): checked against
+    # finite differences up to the third derivative, both modes, with broadcasting either way
+    rng = np.random.default_rng(3)
+    a, c = rng.uniform(0.6, 1.8, shape), rng.uniform(0.6, 1.8, other)
+    if prim is np.copysign:
+        c = c * np.where(rng.random(other) < 0.5, -1.0, 1.0)
+
+    def f(a):
+        u = np.sin(a) + 1.5  # (no operand is an input of the transform)
+        return np.cos(prim(u, c) if traced == 0 else prim(c, u))
+
+    cb.check_grads(f, (a,), order=3)
+
+
 def test_mutation_is_refused():
     x, _ = leaf([1.0, 2.0])
     with pytest.raises(TracerError, match="in place"):
