@@ -1909,12 +1909,17 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         raise ValueError(f"numpy.{_name} of an empty array (or over empty axes) has no value")
     ordered = _sort(rows, axis=-1)
     pos = q * (n - 1)  # (traced if q is: the slope in q is the gap between the two entries)
-    lo = np.floor(pq * (n - 1))
+    # the segment [lo, lo + 1] that holds pos; at q = 1 the last one, so that d/dq there is the
+    # slope from the left (q cannot go further), as at q = 0 it is the slope from the right
+    lo = np.minimum(np.floor(pq * (n - 1)), max(n - 2, 0))
     frac = pos - lo.astype(dtype)
     lo = lo.astype(np.intp)
     hi = np.minimum(lo + 1, n - 1)
     below, above = ordered[..., lo], ordered[..., hi]  # (rows..., *q.shape)
-    r = below + (above - below) * frac
+    gap = above - below  # (NumPy's interpolation: from the nearer end, exact at both ends)
+    r = np.where(np.asarray(primal(frac)) >= 0.5, above - gap * (1 - frac), below + gap * frac)
+    if _name == "median" and n % 2 == 0:  # (NumPy's median: the mean of the two middle entries)
+        r = (below + above) / 2
     r = np.where(np.any(np.isnan(primal(rows)), axis=-1).reshape(
         np.shape(primal(rows))[:-1] + (1,) * pq.ndim), np.nan, r)  # fmt: skip
     # NumPy's layout: the axes of q first, then the kept axes of a

@@ -908,9 +908,28 @@ def test_quantiles_along_axes(case, seed, q):
         lambda x: np.median(x, axis=axis, keepdims=keepdims),
         lambda x: np.percentile(x, 100 * q[0], axis=axis, keepdims=keepdims),
     ):
-        np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-13, atol=1e-13)
+        np.testing.assert_array_equal(cb.vjp(f, x)[0], f(x))  # (NumPy's rounding too)
         # (smooth in x away from ties, a q landing on an entry included: that is a kink in q)
         check_rule(f, x, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_quantile_slopes_in_q_at_the_ends_point_into_the_range(dtype):
+    x = np.array([0.5, -1.0, 2.0, 0.25, 3.5], dtype=dtype)  # sorted: -1, 0.25, 0.5, 2, 3.5
+    slope = cb.grad(lambda q: np.quantile(x, q))
+    assert slope(dtype(1.0)) == 4 * (3.5 - 2.0)  # from the left: q cannot exceed 1
+    assert slope(dtype(0.0)) == 4 * (0.25 - -1.0)  # from the right
+    assert slope(dtype(1.0)).dtype == dtype
+    np.testing.assert_allclose(cb.grad(lambda p: np.percentile(x, p))(100.0), 6.0 / 100)
+    # the value at q = 1 is the largest entry, exactly, and its gradient in x picks it alone
+    assert cb.value_and_grad(lambda x: np.quantile(x, 1.0))(x)[0] == 3.5
+    np.testing.assert_array_equal(cb.grad(lambda x: np.quantile(x, 1.0))(x), [0, 0, 0, 0, 1])
+    # one-sided differences inside [0, 1] agree with these slopes
+    from calcbook.numdiff import derivative
+
+    f = lambda q: np.quantile(x.astype(np.float64), q)  # noqa: E731
+    assert abs(derivative(f, 1.0, method="backward") - 6.0) < 1e-6
+    assert abs(derivative(f, 0.0, method="forward") - 5.0) < 1e-6
 
 
 @SETTINGS
