@@ -54,6 +54,7 @@ import itertools
 import math
 import operator
 import string
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -85,6 +86,7 @@ from .tracing import (
     mark_view,
     primal,
     unbroadcast,
+    unsupported,
 )
 
 __all__ = [
@@ -179,7 +181,7 @@ def supported() -> list[str]:
 
     names = supported()
     assert "numpy.exp" in names and "numpy.einsum" in names
-    assert "numpy.linalg.solve" in names and "numpy.linalg.qr" not in names
+    assert "numpy.linalg.solve" in names and "numpy.linalg.eig" not in names
     ```
     """
     funs = [*UFUNCS, *(f for f in FUNCTIONS if not isinstance(f, str) and f not in _REFUSED)]
@@ -2080,6 +2082,345 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
 
 
 FUNCTIONS[np.interp] = _interp
+
+
+# --- more array functions, composed from the rules above ----------------------------------------
+def _gradient(f, *varargs, axis=None, edge_order=1):
+    r"""`np.gradient`: second-order central differences inside, one-sided ones at the ends.
+
+    With spacings $h_1 = x_i - x_{i-1}$, $h_2 = x_{i+1} - x_i$ (coordinates `x`, or a number),
+    $f'_i \approx -\frac{h_2}{h_1 (h_1 + h_2)} f_{i-1} + \frac{h_2 - h_1}{h_1 h_2} f_i
+    + \frac{h_1}{h_2 (h_1 + h_2)} f_{i+1}$: a linear map of `f` (and smooth in the spacings).
+    """
+    nd = _ndim(f)
+    axes = _axes(axis, nd) if axis is not None else tuple(range(nd))
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and _ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise TypeError("invalid number of arguments")
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    if np.result_type(primal(f)).kind not in "fc":
+        f = _astype_adapter(f, np.float64)
+    out = []
+    for ax, h in zip(axes, spacings, strict=True):
+        n = _shape(f)[ax]
+        if n < edge_order + 1:
+            raise ValueError(
+                "Shape of array too small to calculate a numerical gradient, "
+                "at least (edge_order + 1) elements are required."
+            )
+        out.append(_gradient_along(f, h, ax, nd, n, edge_order))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_along(f, h, ax, nd, n, edge_order):
+    def at(s):  # f sliced along `ax`
+        return f[(slice(None),) * ax + (s,)]
+
+    if _ndim(h) == 0:
+        inner = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * h)
+        if edge_order == 1:
+            first = (at(slice(1, 2)) - at(slice(0, 1))) / h
+            last = (at(slice(-1, None)) - at(slice(-2, -1))) / h
+        else:
+            first = (-1.5 * at(slice(0, 1)) + 2.0 * at(slice(1, 2)) - 0.5 * at(slice(2, 3))) / h
+            last = 0.5 * at(slice(-3, -2)) - 2.0 * at(slice(-2, -1)) + 1.5 * at(slice(-1, None))
+            last = last / h
+        return _concatenate_adapter([first, inner, last], ax)
+    if _ndim(h) != 1:
+        raise ValueError("distances must be either scalars or 1d")
+    if _shape(h)[0] != n:
+        raise ValueError("when 1d, distances must match the length of the corresponding dimension")
+    if np.result_type(primal(h)).kind not in "fc":
+        h = _astype_adapter(h, np.float64)
+    dx = _diff(h)
+
+    def along(c):  # a coefficient per position along `ax`, broadcast against f
+        return _reshape(c, (-1,) + (1,) * (nd - ax - 1))
+
+    d1, d2 = dx[:-1], dx[1:]
+    a, b, c = -d2 / (d1 * (d1 + d2)), (d2 - d1) / (d1 * d2), d1 / (d2 * (d1 + d2))
+    inner = (
+        along(a) * at(slice(None, -2)) + along(b) * at(slice(1, -1)) + along(c) * at(slice(2, None))
+    )
+    if edge_order == 1:
+        first = (at(slice(1, 2)) - at(slice(0, 1))) / dx[0]
+        last = (at(slice(-1, None)) - at(slice(-2, -1))) / dx[-1]
+    else:
+        d1, d2 = dx[0], dx[1]
+        a, b, c = -(2.0 * d1 + d2) / (d1 * (d1 + d2)), (d1 + d2) / (d1 * d2), -d1 / (d2 * (d1 + d2))
+        first = a * at(slice(0, 1)) + b * at(slice(1, 2)) + c * at(slice(2, 3))
+        d1, d2 = dx[-2], dx[-1]
+        a, b, c = d2 / (d1 * (d1 + d2)), -(d2 + d1) / (d1 * d2), (2.0 * d2 + d1) / (d2 * (d1 + d2))
+        last = a * at(slice(-3, -2)) + b * at(slice(-2, -1)) + c * at(slice(-1, None))
+    return _concatenate_adapter([first, inner, last], ax)
+
+
+def _ediff1d(ary, to_end=None, to_begin=None):
+    flat = _reshape(ary, (-1,))
+    dtype = np.result_type(primal(ary))
+    parts = [flat[1:] - flat[:-1]]
+    for end, name in ((to_begin, "to_begin"), (to_end, "to_end")):
+        if end is not None:
+            end = end if isinstance(end, Tracer) else np.asarray(end)
+            if not np.can_cast(np.result_type(primal(end)), dtype, casting="same_kind"):
+                raise TypeError(
+                    f"dtype of `{name}` must be compatible with input `ary` under the "
+                    "`same_kind` rule."
+                )
+            end = _astype_adapter(_reshape(end, (-1,)), dtype)
+            parts.insert(0 if name == "to_begin" else len(parts), end)
+    return _concatenate_adapter(parts) if len(parts) > 1 else parts[0]
+
+
+def _broadcast_arrays(*args, subok=False):
+    shape = np.broadcast_shapes(*(_shape(a) for a in args))
+    return tuple(_broadcast_to(a, shape) for a in args)
+
+
+def _rollaxis(a, axis, start=0):
+    n = _ndim(a)
+    axis = _axis(axis, n)
+    if not -n <= start <= n:
+        raise np.exceptions.AxisError(
+            f"'start' arg requires {-n} <= start < {n + 1}, but {start} was passed in"
+        )
+    start = start + n if start < 0 else start
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a[...]
+    order = [i for i in range(n) if i != axis]
+    order.insert(start, axis)
+    return _transpose(a, order)
+
+
+def _real(val):
+    if np.result_type(primal(val)).kind == "c":
+        raise unsupported(np.real)
+    return val
+
+
+def _imag(val):  # of a real array: zeros, a constant
+    if np.result_type(primal(val)).kind == "c":
+        raise unsupported(np.imag)
+    return np.zeros_like(primal(val))
+
+
+def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
+    _no_extras(name, out=out, **kw)
+    filled, nan = _nan_filled(a, 0)
+    keep = _kd(keepdims)
+    reduce = _var if name == "nanvar" else _std
+    return reduce(filled, axis, dtype, None, ddof, keep, where=~nan)
+
+
+def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=np._NoValue, **kw):
+    return _nanvar_or_std("nanvar", a, axis, dtype, out, ddof, keepdims, kw)
+
+
+def _nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=np._NoValue, **kw):
+    return _nanvar_or_std("nanstd", a, axis, dtype, out, ddof, keepdims, kw)
+
+
+def _compress(condition, a, axis=None, out=None):
+    _no_extras("compress", out=out)
+    cond = np.asarray(primal(condition))
+    if cond.ndim != 1:
+        raise ValueError("condition must be a 1-d array")
+    return _take(a, np.flatnonzero(cond), axis=axis)
+
+
+def _extract(condition, arr):
+    return _take(_reshape(arr, (-1,)), np.flatnonzero(np.ravel(primal(condition))))
+
+
+def _partition(a, kth, axis=-1, kind="introselect", order=None):
+    """NumPy's partition, as values of `a` taken where NumPy put them (each entry's slope 1)."""
+    if order is not None:
+        raise NotImplementedError(
+            "numpy.partition(..., order=...) is not supported on traced arrays"
+        )
+    if axis is None:
+        a, axis = _reshape(a, (-1,)), -1
+    pa = np.asarray(primal(a))
+    axis = _axis(axis, pa.ndim)
+    done = np.partition(pa, kth, axis=axis, kind=kind)
+    # the entries of `a` in the order NumPy left them: match the two arrays' sorted orders
+    ia, idone = np.argsort(pa, axis=axis, kind="stable"), np.argsort(done, axis=axis, kind="stable")
+    index = np.empty_like(ia)
+    np.put_along_axis(index, idone, ia, axis=axis)
+    return _take_along_axis(a, index, axis)
+
+
+def _block_depth(x, index):
+    """The index of the first leaf of `x` (a None at its end if it is an empty list) and the
+    largest ndim of its leaves: as NumPy's `np.block` checks the nesting, with its messages."""
+    where = "arrays" + "".join(f"[{i}]" for i in index if i is not None)
+    if type(x) is tuple:
+        raise TypeError(
+            f"{where} is a tuple. Only lists can be used to arrange blocks, and np.block does "
+            "not allow implicit conversion from tuple to ndarray."
+        )
+    if type(x) is not list:
+        return index, _ndim(x)
+    if not x:
+        return [*index, None], 0
+    first, ndim = _block_depth(x[0], [*index, 0])
+    for i, e in enumerate(x[1:], 1):
+        found, n = _block_depth(e, [*index, i])
+        ndim = max(ndim, n)
+        if len(found) != len(first):
+            raise ValueError(
+                f"List depths are mismatched. First element was at depth {len(first)}, but there "
+                f"is an element at depth {len(found)} "
+                f"({'arrays' + ''.join(f'[{k}]' for k in found if k is not None)})"
+            )
+        if found[-1] is None:  # (an empty list at the bottom: reported below)
+            first = found
+    return first, ndim
+
+
+def _block(arrays):
+    first, ndim = _block_depth(arrays, [])
+    if first and first[-1] is None:
+        where = "arrays" + "".join(f"[{i}]" for i in first[:-1])
+        raise ValueError(f"List at {where} cannot be empty")
+    d = len(first)
+    ndim = max(ndim, d)
+
+    def build(x, level):
+        if type(x) is list:
+            return _concatenate_adapter([build(e, level + 1) for e in x], axis=-(d - level))
+        shape = _shape(x)
+        return _reshape(x, (1,) * (ndim - len(shape)) + tuple(shape))
+
+    return build(arrays, 0) if d else _copy(arrays)
+
+
+def _vander(x, N=None, increasing=False):
+    if _ndim(x) != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
+    n = _shape(x)[0]
+    N = n if N is None else N
+    dtype = np.promote_types(np.result_type(primal(x)), int)
+    x = _astype_adapter(x, dtype) if isinstance(x, Tracer) else np.asarray(x, dtype=dtype)
+    ones = np.ones((n, min(N, 1)), dtype=dtype)
+    if N > 1:  # powers by repeated products, as NumPy forms them
+        powers = _cumprod_adapter(_broadcast_to(_reshape(x, (n, 1)), (n, N - 1)), axis=1)
+        columns = _concatenate_adapter([ones, powers], axis=1)
+    else:
+        columns = ones
+    return columns if increasing else _flip(columns, 1)
+
+
+def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    if cov:
+        raise NotImplementedError("numpy.polyfit(..., cov=True) is not supported on traced arrays")
+    deg = operator.index(deg)
+    if deg < 0:
+        raise ValueError("expected deg >= 0")
+    if _ndim(x) != 1:
+        raise TypeError("expected 1D vector for x")
+    if _shape(x)[0] == 0:
+        raise TypeError("expected non-empty vector for x")
+    if _ndim(y) < 1 or _ndim(y) > 2:
+        raise TypeError("expected 1D or 2D array for y")
+    if _shape(x)[0] != _shape(y)[0]:
+        raise TypeError("expected x and y to have same length")
+    dtype = np.result_type(primal(x), primal(y), 0.0)
+    x, y = (
+        _astype_adapter(v, dtype) if isinstance(v, Tracer) else np.asarray(v, dtype) for v in (x, y)
+    )
+    rcond = _shape(x)[0] * np.finfo(dtype).eps if rcond is None else rcond
+    lhs, rhs = _vander(x, deg + 1), y
+    if w is not None:
+        if _ndim(w) != 1:
+            raise TypeError("expected a 1-d array for weights")
+        if _shape(w)[0] != _shape(y)[0]:
+            raise TypeError("expected w and y to have the same length")
+        lhs = lhs * _reshape(w, (-1, 1))
+        rhs = rhs * (w if _ndim(rhs) == 1 else _reshape(w, (-1, 1)))
+    scale = np.sqrt(np.sum(lhs * lhs, axis=0))  # (NumPy scales the columns to condition lstsq)
+    c, resids, rank, s = np.linalg.lstsq(lhs / scale, rhs, rcond)
+    c = c / (scale if _ndim(c) == 1 else _reshape(scale, (-1, 1)))
+    if rank != deg + 1 and not full:
+        warnings.warn("Polyfit may be poorly conditioned", np.exceptions.RankWarning, stacklevel=4)
+    return (c, resids, rank, s, rcond) if full else c
+
+
+def _choose(a, choices, out=None, mode="raise"):
+    _no_extras("choose", out=out)
+    index = np.asarray(primal(a))
+    np.choose(index, [primal(c) for c in choices], mode=mode)  # (NumPy's checks and messages)
+    n = len(choices)
+    index = index % n if mode == "wrap" else np.clip(index, 0, n - 1)
+    shape = np.broadcast_shapes(*(_shape(c) for c in choices), index.shape)
+    stacked = _stack([_broadcast_to(c, shape) for c in choices])
+    picked = _take_along_axis(stacked, np.broadcast_to(index, shape)[None].astype(np.intp), 0)
+    return picked[0]
+
+
+def _piecewise(x, condlist, funclist, *args, **kw):
+    """`np.piecewise`: each function on the entries its condition selects (the last one wins)."""
+    px = np.asarray(primal(x))
+    if np.isscalar(condlist) or (
+        not isinstance(condlist[0], (list, np.ndarray)) and px.ndim != 0
+    ):  # (as NumPy: one condition, given alone)
+        condlist = [condlist]
+    conds = np.asarray([primal(c) for c in condlist], dtype=bool)
+    n = len(conds)
+    if n == len(funclist) - 1:  # an "otherwise" function: where no condition holds
+        conds = np.concatenate([conds, ~np.any(conds, axis=0, keepdims=True)], axis=0)
+    elif n != len(funclist):
+        raise ValueError(f"with {n} condition(s), either {n} or {n + 1} functions are expected")
+    if px.ndim == 0:  # (NumPy selects the one entry as an array of shape (1,) or (0,))
+        r = _piecewise(_reshape(x, (1,)), list(conds.reshape(-1, 1)), funclist, *args, **kw)
+        return _reshape(r, ())
+    y = np.zeros(px.shape, dtype=px.dtype)
+    for cond, func in zip(conds, funclist, strict=True):
+        if cond.shape != px.shape[: cond.ndim]:
+            px[cond]  # (NumPy's IndexError for a condition that does not fit)
+        mask = cond.reshape(cond.shape + (1,) * (px.ndim - cond.ndim))
+        if not callable(func):
+            y = np.where(mask, np.asarray(func, dtype=px.dtype), y)
+            continue
+        where = np.nonzero(cond)
+        if not where[0].size:
+            continue
+        vals = func(x[where], *args, **kw)
+        if np.result_type(primal(vals)) != px.dtype:
+            vals = _astype_adapter(vals, px.dtype)
+        picked = (where[0].size,) + px.shape[cond.ndim :]
+        y = np.where(mask, scatter_add(_broadcast_to(vals, picked), where, px.shape), y)
+    return y
+
+
+def _nancumsum(a, axis=None, dtype=None, out=None):
+    return _cumsum_adapter(_nan_filled(a, 0)[0], axis, dtype, out)
+
+
+def _nancumprod(a, axis=None, dtype=None, out=None):
+    return _cumprod_adapter(_nan_filled(a, 1)[0], axis, dtype, out)
+
+
+FUNCTIONS.update(
+    {
+        np.gradient: _gradient, np.ediff1d: _ediff1d,
+        np.diagflat: lambda v, k=0: _diag(_reshape(v, (-1,)), k),
+        np.broadcast_arrays: _broadcast_arrays, np.rollaxis: _rollaxis, np.real: _real,
+        np.imag: _imag, np.nanvar: _nanvar, np.nanstd: _nanstd, np.nancumsum: _nancumsum,
+        np.nancumprod: _nancumprod, np.compress: _compress, np.extract: _extract,
+        np.partition: _partition, np.block: _block, np.vander: _vander, np.polyfit: _polyfit,
+        np.choose: _choose, np.piecewise: _piecewise,
+    }
+)  # fmt: skip
+NONDIFF.add(np.argpartition)
 
 
 # --- hints for functions without rules ----------------------------------------------------------

@@ -435,8 +435,8 @@ def test_grad_creates_no_reference_cycles():
 
 # --- bad input: clear errors --------------------------------------------------------------------
 def test_unsupported_numpy_functions_are_named():
-    with pytest.raises(NotImplementedError, match=r"numpy\.linalg\.qr .*Supported NumPy"):
-        cb.grad(lambda x: np.sum(np.linalg.qr(np.diag(x))[0]))(np.ones(2))
+    with pytest.raises(NotImplementedError, match=r"numpy\.i0 .*Supported NumPy"):
+        cb.grad(lambda x: np.sum(np.i0(x)))(np.ones(2))
     with pytest.raises(NotImplementedError, match=r"numpy\.add\.reduce"):
         cb.grad(lambda x: np.add.reduce(x))(np.ones(2))
     with pytest.raises(NotImplementedError, match=r"numpy\.exp.*numpy\.tanh"):
