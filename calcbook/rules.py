@@ -1765,7 +1765,37 @@ FUNCTIONS.update(
         np.copyto: _copyto, np.nan_to_num: _nan_to_num, np.select: _select,
     }
 )  # fmt: skip
-_REFUSED = {np.copyto}  # adapters that only say why (not listed by `supported`)
+
+
+# NumPy's other functions that write into their first argument, and what to write instead
+_WRITERS = {
+    np.put: "np.where(mask, v, a), the mask marking the flat indices (np.isin(np.arange(a.size), "
+    "ind).reshape(a.shape))",
+    np.putmask: "np.where(mask, values, a)",
+    np.place: "np.where(mask, values, a)",
+    np.put_along_axis: "np.where(mask, values, arr), the mask made by np.put_along_axis on a "
+    "boolean array of zeros",
+    np.fill_diagonal: "np.where(np.eye(n, dtype=bool), val, a)",
+}
+
+
+def _writer(fun, hint):
+    name = fun.__name__
+
+    def refuse(a, *args, **kwargs):
+        if isinstance(a, Tracer):
+            what = f"numpy.{name}(traced, ...) would modify a traced array in place, which would "
+            what += "corrupt its derivative"
+        else:
+            what = f"numpy.{name}(plain, ..., traced) would store a traced array in a plain one, "
+            what += "dropping its derivative"
+        raise TracerError(f"{what}. Build a new array instead: {hint}.")
+
+    return refuse
+
+
+FUNCTIONS.update({fun: _writer(fun, hint) for fun, hint in _WRITERS.items()})
+_REFUSED = {np.copyto, *_WRITERS}  # adapters that only say why (not listed by `supported`)
 
 
 # --- cumulative sums and products: primitives whose rules are cumulative sums -------------------

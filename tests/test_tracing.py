@@ -262,6 +262,50 @@ def test_mutation_is_refused():
             getattr(x, method)(0)
 
 
+def test_numpys_writing_functions_are_refused_and_the_suggested_rewrite_works():
+    x = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
+    idx = np.array([[2], [0]])
+    writers = [  # (NumPy's in-place call on a plain copy, the rewrite the message suggests)
+        (
+            lambda a, v: np.put(a, [1, 4], v),
+            lambda a, v: np.where(np.isin(np.arange(a.size), [1, 4]).reshape(a.shape), v, a),
+        ),
+        (lambda a, v: np.putmask(a, a > 0, v), lambda a, v: np.where(a > 0, v, a)),
+        (lambda a, v: np.place(a, a > 0, v), lambda a, v: np.where(a > 0, v, a)),
+        (
+            lambda a, v: np.put_along_axis(a, idx, v, axis=1),
+            lambda a, v: np.where(_along_mask(a.shape, idx), v, a),
+        ),
+        (
+            lambda a, v: np.fill_diagonal(a, v),
+            lambda a, v: np.where(np.eye(*a.shape, dtype=bool), v, a),
+        ),
+    ]
+    v = np.array(7.0)
+    for in_place, rewrite in writers:
+        name = in_place.__code__.co_names[-1]
+        with pytest.raises(TracerError, match=rf"numpy\.{name}\(traced, \.\.\.\) would modify"):
+            cb.grad(lambda a, ip=in_place: np.sum(ip(a, 7.0) or a))(x)
+        stored = rf"numpy\.{name}\(plain, \.\.\., traced\) would store"
+        if name == "fill_diagonal":  # (NumPy does not dispatch on its value: it converts it)
+            stored = r"numpy\.asarray / numpy\.array of a traced array"
+        with pytest.raises(TracerError, match=stored):
+            cb.grad(lambda v, ip=in_place: np.sum(ip(x.copy(), v) or v))(v)
+        expected = x.copy()
+        in_place(expected, 7.0)
+        np.testing.assert_array_equal(rewrite(x, 7.0), expected)
+        g = cb.grad(lambda a, v, rw=rewrite: np.sum(rw(a, v) ** 2), argnums=(0, 1))(x, v)
+        changed = expected != x
+        np.testing.assert_array_equal(g[0], np.where(changed | (expected == 7.0), 0, 2 * x))
+        assert g[1] == 2 * 7.0 * np.count_nonzero(rewrite(x, 1e9) == 1e9)
+
+
+def _along_mask(shape, idx):
+    mask = np.zeros(shape, dtype=bool)
+    np.put_along_axis(mask, idx, True, axis=1)
+    return mask
+
+
 def _aliased(x):  # `y` is another name for `z`: NumPy's in-place update changes both
     z = x * 1.0
     y = z
