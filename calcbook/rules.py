@@ -1913,7 +1913,8 @@ def _sort(a, axis=-1, kind=None, order=None, stable=None):
 
 
 def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-              keepdims=False, *, weights=None, interpolation=None, _name="quantile"):  # fmt: skip
+              keepdims=False, *, weights=None, interpolation=None, _name="quantile",
+              _skip_nan=False):  # fmt: skip
     _no_extras(_name, out=out, weights=weights, interpolation=interpolation)
     if method != "linear":
         raise NotImplementedError(
@@ -1927,7 +1928,7 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         q = np.asarray(q, dtype=dtype)
     pq = np.asarray(primal(q), dtype=np.float64)
     if not np.all((pq >= 0) & (pq <= 1)):
-        raise ValueError("Quantiles must be in the range [0, 1]" if _name == "quantile" else
+        raise ValueError("Quantiles must be in the range [0, 1]" if "quantile" in _name else
                          "Percentiles must be in the range [0, 100]")  # fmt: skip
     nd = _ndim(a)
     axes = _axes(axis, nd)
@@ -1939,33 +1940,63 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     n = _shape(rows)[-1]
     if n == 0:
         raise ValueError(f"numpy.{_name} of an empty array (or over empty axes) has no value")
-    ordered = _sort(rows, axis=-1)
-    pos = q * (n - 1)  # (traced if q is: the slope in q is the gap between the two entries)
+    ordered = _sort(rows, axis=-1)  # (NaNs last)
+    nan = np.isnan(primal(rows))
+    lead = np.shape(nan)[:-1]
+    # per row, the number of entries that count (all of them, or those that are not NaN), with
+    # axes for q: q * (count - 1) is the position of the quantile among the sorted entries
+    count = np.full(lead, n) if not _skip_nan else np.sum(~nan, axis=-1)
+    count = count.reshape(lead + (1,) * pq.ndim)
+    pos = q * (count - 1).astype(dtype)  # (traced if q is: the slope in q is a gap of entries)
     # the segment [lo, lo + 1] that holds pos; at q = 1 the last one, so that d/dq there is the
     # slope from the left (q cannot go further), as at q = 0 it is the slope from the right
-    lo = np.minimum(np.floor(pq * (n - 1)), max(n - 2, 0))
+    lo = np.minimum(np.floor(pq * (count - 1)), np.maximum(count - 2, 0))
     frac = pos - lo.astype(dtype)
     lo = lo.astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
-    below, above = ordered[..., lo], ordered[..., hi]  # (rows..., *q.shape)
+    hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+    if not _skip_nan:  # (the same entries for every row)
+        below, above = ordered[..., lo[(0,) * len(lead)]], ordered[..., hi[(0,) * len(lead)]]
+    else:  # (rows..., *q.shape) from each row's own places
+        below, above = (_along_rows(ordered, np.broadcast_to(i, lead + pq.shape)) for i in (lo, hi))
     gap = above - below  # (NumPy's interpolation: from the nearer end, exact at both ends)
     r = np.where(np.asarray(primal(frac)) >= 0.5, above - gap * (1 - frac), below + gap * frac)
-    if _name == "median" and n % 2 == 0:  # (NumPy's median: the mean of the two middle entries)
-        r = (below + above) / 2
-    r = np.where(np.any(np.isnan(primal(rows)), axis=-1).reshape(
-        np.shape(primal(rows))[:-1] + (1,) * pq.ndim), np.nan, r)  # fmt: skip
+    if _name in ("median", "nanmedian"):  # (NumPy's median: the mean of the two middle entries)
+        r = np.where(count % 2 == 0, (below + above) / 2, r)
+    invalid = count == 0 if _skip_nan else np.any(nan, axis=-1).reshape(count.shape)
+    r = np.where(invalid, np.nan, r)  # (NumPy's NaN for a row with a NaN, or with none left)
     # NumPy's layout: the axes of q first, then the kept axes of a
     r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
     return _reshape(r, pq.shape + tuple(kept))
 
 
-def _percentile(a, q, *args, **kwargs):
+def _along_rows(ordered, index):
+    """`ordered[r..., index[r..., k...]]` for each row r: entries at per-row places."""
+    lead = index.shape[: np.ndim(primal(ordered)) - 1]
+    flat = index.reshape(lead + (-1,))
+    return _reshape(_take_along_axis(ordered, flat, -1), index.shape)
+
+
+def _percentile(a, q, *args, _name="percentile", **kwargs):
     q = q / 100 if isinstance(q, (Tracer, float, int)) else np.asarray(q, dtype=np.float64) / 100
-    return _quantile(a, q, *args, _name="percentile", **kwargs)
+    return _quantile(a, q, *args, _name=_name, **kwargs)
 
 
 def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _quantile(a, 0.5, axis, out, keepdims=keepdims, _name="median")
+
+
+def _nan_skipping(name, quantile):
+    """The NaN-skipping variant `np.nan<name>`: NumPy's checks and warnings (an all-NaN row),
+    then the quantile of each row's entries that are not NaN."""
+    numpy_fun = getattr(np, f"nan{name}")
+
+    def adapter(a, *args, **kwargs):
+        expected = numpy_fun(primal(a), *(primal(v) for v in args), **_primal_tree(kwargs))
+        r = quantile(a, *args, _name=f"nan{name}", _skip_nan=True, **kwargs)
+        dtype = np.result_type(expected)  # (NumPy's own for all-NaN rows: the dtype of `a`)
+        return r if np.result_type(primal(r)) == dtype else _astype_adapter(r, dtype)
+
+    return adapter
 
 
 def _ptp(a, axis=None, out=None, keepdims=np._NoValue):
@@ -1980,6 +2011,11 @@ FUNCTIONS.update(
         np.nanmax: _nan_extreme("nanmax", -np.inf, np.max),
         np.nanmin: _nan_extreme("nanmin", np.inf, np.min), np.sort: _sort, np.quantile: _quantile,
         np.percentile: _percentile, np.median: _median, np.ptp: _ptp,
+        np.nanquantile: _nan_skipping("quantile", _quantile),
+        np.nanpercentile: _nan_skipping("percentile", _percentile),
+        np.nanmedian: _nan_skipping(
+            "median", lambda a, axis=None, out=None, overwrite_input=False, keepdims=False, **kw:
+            _quantile(a, 0.5, axis, out, keepdims=keepdims, **kw)),
     }
 )  # fmt: skip
 

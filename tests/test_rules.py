@@ -832,6 +832,20 @@ MORE = {  # function, arguments
         lambda x: np.piecewise(x, [np.array([True, False])], [lambda v: v * v[:, :1], -1.0]),
         [x23],
     ),
+    "nanmedian": (lambda a: np.nanmedian(np.where(a > 0.9, np.nan, a), axis=-1), [x234]),
+    "nanmedianNone": (lambda a: np.nanmedian(np.where(a > 0.9, np.nan, a)), [x234]),
+    "nanquantile": (
+        lambda a: np.nanquantile(np.where(a > 0.9, np.nan, a), [0.2, 1.0], axis=1, keepdims=True),
+        [x234],
+    ),
+    "nanquantile_traced_q": (
+        lambda a, q: np.nanquantile(np.where(a > 0.9, np.nan, a), q, axis=(0, 2)),
+        [x234, np.array([0.35, 0.81])],  # (no position q (count - 1) a whole number: a kink)
+    ),
+    "nanpercentile": (
+        lambda a: np.nanpercentile(np.where(a < -0.5, np.nan, a), 40.0, axis=0),
+        [x234],
+    ),
     "piecewise_0d": (
         lambda x: np.piecewise(x, [x > 0.1, x < -5], [np.sin, np.cos, lambda v: v**3]),
         [np.array(0.7)],
@@ -885,6 +899,26 @@ NEW_FUNCTIONS = [  # (the second and third batches of MORE) values and dtypes ag
     name for name in MORE if list(MORE).index(name) >= list(MORE).index("remainder")
 ]
 THIRD_BATCH = NEW_FUNCTIONS[NEW_FUNCTIONS.index("gradient") :]
+
+
+def test_nan_skipping_quantiles_of_rows_with_different_counts_and_an_all_nan_row():
+    x = np.array([[3.0, np.nan, 1.0, 2.0], [np.nan, np.nan, np.nan, np.nan], [5.0, 4.0, 0.5, 6.0]])
+    for f in (
+        lambda a: np.nanmedian(a, axis=1),
+        lambda a: np.nanquantile(a, [0.0, 0.25, 1.0], axis=1),
+        lambda a: np.nanpercentile(a, 90, axis=1, keepdims=True),
+    ):
+        with pytest.warns(RuntimeWarning, match="All-NaN slice"):
+            expected = f(x)
+        with pytest.warns(RuntimeWarning, match="All-NaN slice"):
+            got = cb.vjp(f, x)[0]
+        np.testing.assert_array_equal(got, expected)  # (NaN for the row with no numbers)
+    # the slope in q at q = 1 is each row's last gap among its own numbers: (3 - 2) * 2 entries
+    slopes = cb.jacfwd(lambda q: np.nanquantile(x[[0, 2]], q, axis=1))(1.0)
+    np.testing.assert_array_equal(slopes, [(3.0 - 2.0) * 2, (6.0 - 5.0) * 3])
+    # the gradient in x reaches the numbers that make up each row's median, never a NaN
+    g = cb.grad(lambda a: np.nansum(np.nanmedian(a[[0, 2]], axis=1)))(x)
+    np.testing.assert_array_equal(g, [[0, 0, 0, 1], [0, 0, 0, 0], [0.5, 0.5, 0, 0]])
 
 
 @pytest.mark.parametrize(
