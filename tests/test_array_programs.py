@@ -98,7 +98,8 @@ def _draw_step(draw, shapes, rng):  # noqa: C901 - one branch per kind of operat
         name = draw(
             st.sampled_from(
                 ["diff", "clip", "maximum", "where", "pad", "trace", "norm", "slogdet", "split",
-                 "sort_by_argsort", "tensordot", "triu", "abs"]
+                 "sort_by_argsort", "tensordot", "triu", "abs", "gradient", "partition", "block",
+                 "nanquantile", "vander"]
             )
         )  # fmt: skip
         axis = draw(st.integers(-nd, nd - 1))
@@ -136,6 +137,20 @@ def _draw_step(draw, shapes, rng):  # noqa: C901 - one branch per kind of operat
             return f"tensordot(v{i}, W, 2)", lambda p: np.tensordot(p[i], w, 2)
         if name == "triu" and nd >= 2:
             return f"triu(v{i})", lambda p: np.triu(p[i])
+        if name == "gradient" and s[axis] >= 2:
+            return f"gradient(v{i}, 0.5, axis={axis})", lambda p: np.gradient(p[i], 0.5, axis=axis)
+        if name == "partition":
+            kth = draw(st.integers(0, s[axis] - 1))
+            return (
+                f"partition(v{i}, {kth}, {axis})",
+                lambda p: np.partition(p[i], kth, axis=axis),
+            )
+        if name == "block" and 2 * np.prod(s) <= MAX_SIZE:
+            return f"block([v{i}, 2 * v{i}])", lambda p: np.block([p[i], 2 * p[i]])
+        if name == "nanquantile":
+            return f"nanquantile(v{i}, 0.3, {axis})", lambda p: np.nanquantile(p[i], 0.3, axis)
+        if name == "vander" and nd == 1 and 3 * s[0] <= MAX_SIZE:
+            return f"vander(v{i}, 3)", lambda p: np.vander(p[i], 3)
         return f"abs(1 + v{i}**2)", lambda p: np.abs(1 + p[i] ** 2)
     if kind == "elementwise":
         name = draw(st.sampled_from(sorted(ELEMENTWISE)))
