@@ -2172,6 +2172,7 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
         raise ValueError("'edge_order' greater than 2 not supported")
     if np.result_type(primal(f)).kind not in "fc":
         f = _astype_adapter(f, np.float64)
+    dtype = np.result_type(primal(f))  # (NumPy's result: computed in float64, stored in f's dtype)
     out = []
     for ax, h in zip(axes, spacings, strict=True):
         n = _shape(f)[ax]
@@ -2180,7 +2181,8 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
                 "Shape of array too small to calculate a numerical gradient, "
                 "at least (edge_order + 1) elements are required."
             )
-        out.append(_gradient_along(f, h, ax, nd, n, edge_order))
+        d = _gradient_along(f, h, ax, nd, n, edge_order)
+        out.append(d if np.result_type(primal(d)) == dtype else _astype_adapter(d, dtype))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -2193,10 +2195,11 @@ def _gradient_along(f, h, ax, nd, n, edge_order):
         if edge_order == 1:
             first = (at(slice(1, 2)) - at(slice(0, 1))) / h
             last = (at(slice(-1, None)) - at(slice(-2, -1))) / h
-        else:
-            first = (-1.5 * at(slice(0, 1)) + 2.0 * at(slice(1, 2)) - 0.5 * at(slice(2, 3))) / h
-            last = 0.5 * at(slice(-3, -2)) - 2.0 * at(slice(-2, -1)) + 1.5 * at(slice(-1, None))
-            last = last / h
+        else:  # (coefficients divided by h first, as NumPy does: the same rounding)
+            first = (-1.5 / h) * at(slice(0, 1)) + (2.0 / h) * at(slice(1, 2))
+            first = first + (-0.5 / h) * at(slice(2, 3))
+            last = (0.5 / h) * at(slice(-3, -2)) + (-2.0 / h) * at(slice(-2, -1))
+            last = last + (1.5 / h) * at(slice(-1, None))
         return _concatenate_adapter([first, inner, last], ax)
     if _ndim(h) != 1:
         raise ValueError("distances must be either scalars or 1d")
@@ -2205,6 +2208,8 @@ def _gradient_along(f, h, ax, nd, n, edge_order):
     if np.result_type(primal(h)).kind not in "fc":
         h = _astype_adapter(h, np.float64)
     dx = _diff(h)
+    if not isinstance(dx, Tracer) and np.all(dx == dx[0]):  # (evenly spaced: NumPy's formula)
+        return _gradient_along(f, dx[0], ax, nd, n, edge_order)
 
     def along(c):  # a coefficient per position along `ax`, broadcast against f
         return _reshape(c, (-1,) + (1,) * (nd - ax - 1))

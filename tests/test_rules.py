@@ -901,6 +901,25 @@ NEW_FUNCTIONS = [  # (the second and third batches of MORE) values and dtypes ag
 THIRD_BATCH = NEW_FUNCTIONS[NEW_FUNCTIONS.index("gradient") :]
 
 
+@SETTINGS
+@given(n=st.integers(3, 8), seed=SEEDS, edge_order=st.sampled_from([1, 2]))
+def test_gradient_gives_numpys_values_on_every_kind_of_grid(n, seed, edge_order):
+    rng = np.random.default_rng(seed)
+    grids = [  # a number, evenly spaced coordinates (NumPy's formula for a number then), uneven
+        0.1 + rng.random(),
+        np.arange(n) * rng.choice([0.25, 0.1, 3.0]),
+        np.linspace(0.0, 1.0 + rng.random(), n),
+        np.cumsum(0.1 + rng.random(n)),
+    ]
+    for dtype in (np.float64, np.float32):
+        f = rng.standard_normal((2, n)).astype(dtype)
+        for x in grids:
+            g = lambda f, x=x: np.gradient(f, x, axis=1, edge_order=edge_order)  # noqa: E731
+            y, _ = cb.vjp(g, f)
+            np.testing.assert_array_equal(y, g(f))
+            assert y.dtype == g(f).dtype == dtype
+
+
 def test_nan_skipping_quantiles_of_rows_with_different_counts_and_an_all_nan_row():
     x = np.array([[3.0, np.nan, 1.0, 2.0], [np.nan, np.nan, np.nan, np.nan], [5.0, 4.0, 0.5, 6.0]])
     for f in (
