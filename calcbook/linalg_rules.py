@@ -1,34 +1,44 @@
 r"""The derivative rules of linear algebra: `np.linalg`, and NumPy 2's vector and matrix products.
 
-This module covers the inverse, the determinant and `slogdet`, `solve`, `matrix_power`, the
-Cholesky factor, the symmetric eigendecomposition (`eigh`, `eigvalsh`), the singular value
-decomposition (`svd`, `svdvals`), the norms (`norm`, `matrix_norm`, `vector_norm`; the spectral
-and nuclear norms from the singular values), the condition number `cond`, the pseudo-inverse
-`pinv`, least squares `lstsq` and `multi_dot`, NumPy 2's generalised ufuncs `vecdot`, `matvec`
-and `vecmat`, and `np.linalg`'s array-API aliases (`matmul`, `outer`, `cross`, `diagonal`,
-`trace`, `tensordot`, `matrix_transpose`, `vecdot`); `matrix_rank`, a whole number, is a
-constant. The rules are written and registered as `calcbook.rules` explains, with that
-module's helpers; `calcbook.rules` imports this module at its end, so `supported()` lists these
-functions too.
+This module covers the inverse, the determinant and `slogdet`, `solve`, `tensorsolve` and
+`tensorinv`, `matrix_power`, the Cholesky factor, the QR decomposition (`qr`), the symmetric
+eigendecomposition (`eigh`, `eigvalsh`), the singular value decomposition (`svd`, `svdvals`), the
+norms (`norm`, `matrix_norm`, `vector_norm`; the spectral and nuclear norms from the singular
+values), the condition number `cond`, the pseudo-inverse `pinv`, least squares `lstsq` and
+`multi_dot`, NumPy 2's generalised ufuncs `vecdot`, `matvec` and `vecmat`, and `np.linalg`'s
+array-API aliases (`matmul`, `outer`, `cross`, `diagonal`, `trace`, `tensordot`,
+`matrix_transpose`, `vecdot`); `matrix_rank`, a whole number, is a constant. The rules are written
+and registered as `calcbook.rules` explains, with that module's helpers; `calcbook.rules` imports
+this module at its end, so `supported()` lists these functions too.
 
 Conventions: each derivative is that of the function NumPy computes. The derivative of
 $\det A$ is the cofactor matrix $\operatorname{adj}(A)^\top = \det(A)\, A^{-\top}$, at a singular
 $A$ too (from the SVD), where the second derivative is refused. `cholesky` reads one triangle of
 its argument (the lower, or the upper with `upper=True`), `eigh` and `eigvalsh` the triangle
-`UPLO`: the derivative in the other strict triangle is 0. The vectors of a repeated eigenvalue or
-singular value (within 16 ulp of the largest) are any basis of their space, and so are the
-singular vectors outside the span of a non-square matrix of lower rank: they have no derivative,
-and the rules refuse with a `ValueError` when the result depends on them (the values alone,
-`eigvalsh` and `svd(..., compute_uv=False)`, are differentiated there). `svd` of a non-square
-matrix with `full_matrices=True`, and with `hermitian=True`, is refused. `pinv` and `lstsq` jump
-where the rank drops, so they are differentiated only at full rank, with every singular value
-above the cutoff `rcond`/`rtol`. Like `abs`, the 2-norm and the Frobenius norm have derivative 0
-where they are 0.
+`UPLO`: the derivative in the other strict triangle is 0. `qr` gives NumPy's (LAPACK's) factors,
+whose R may have negative diagonal entries: a Householder reflection makes $r_{kk}$ of the
+opposite sign to the $k$-th pivot, so a row of R and a column of Q change sign where a pivot
+crosses 0, and NumPy's factors jump there; elsewhere the derivative is that of NumPy's factors.
+Where the columns of A (of a wide A, its first M columns, which determine Q) are linearly
+dependent, Q has no derivative and the rules refuse with a `ValueError`. The last M - N columns
+of Q of `qr(a, mode="complete")` of a tall matrix are LAPACK's basis of the complement of the
+column space, where any orthonormal basis would do: reverse mode refuses when the result
+depends on them, forward mode always (it computes the tangent of all of Q); `mode="raw"` is
+refused. The vectors of a repeated eigenvalue or singular value (within 16 ulp of the largest) are
+any basis of their space, and so are the singular vectors outside the span of a non-square matrix
+of lower rank: they have no derivative, and the rules refuse with a `ValueError` when the result
+depends on them (the values alone, `eigvalsh` and `svd(..., compute_uv=False)`, are differentiated
+there). `svd` of a non-square matrix with `full_matrices=True`, and with `hermitian=True`, is
+refused. `pinv` and `lstsq` jump where the rank drops, so they are differentiated only at full
+rank, with every singular value above the cutoff `rcond`/`rtol`. Like `abs`, the 2-norm and the
+Frobenius norm have derivative 0 where they are 0.
 """
 
 from __future__ import annotations
 
+import math
 import operator
+import warnings
 
 import numpy as np
 
@@ -51,6 +61,7 @@ from .rules import (
     _squeeze,
     _tensordot,
     _trace,
+    _transpose,
     _triangle,
     defjvp,
     defvjp,
@@ -461,6 +472,186 @@ FUNCTIONS.update(
         np.linalg.svdvals: lambda x, /: _svd(x, compute_uv=False),
     }
 )  # fmt: skip
+
+
+# --- QR decomposition: Q and R packed side by side, as the decompositions above -----------------
+_QRResult = type(np.linalg.qr(np.eye(1)))
+
+
+@primitive
+def _qr_packed(a, complete):
+    """NumPy's Q (m x k) and R (k x n), each raveled, side by side.
+
+    `k = min(m, n)`, or `k = m` for `mode="complete"` of a tall matrix (`complete=True`).
+    """
+    q, r = np.linalg.qr(a, mode="complete" if complete else "reduced")
+    lead = a.shape[:-2]
+    return np.concatenate([q.reshape(lead + (-1,)), r.reshape(lead + (-1,))], axis=-1)
+
+
+def _qr_unpack(p, m, n, k):
+    lead = tuple(_shape(p)[:-1])
+    return _reshape(p[..., : m * k], lead + (m, k)), _reshape(p[..., m * k :], lead + (k, n))
+
+
+def _copyltu(x):
+    """The symmetric matrix with the lower triangle (and diagonal) of `x`."""
+    return _triangle(x, 0, True) + _mT(_triangle(x, -1, True))
+
+
+def _refuse_rank_deficient(r):
+    """Q's columns beyond A's rank are any basis of a space: no derivative (R square here)."""
+    d = np.abs(np.diagonal(np.asarray(primal(r)), 0, -2, -1))
+    if np.any(d <= 16 * np.finfo(d.dtype).eps * np.max(d, axis=-1, initial=0)[..., None]):
+        raise ValueError(
+            "numpy.linalg.qr of a matrix whose columns are linearly dependent (a 0 on the "
+            "diagonal of R; for a wide M x N matrix, among its first M columns): the columns of Q "
+            "beyond the rank are any basis of a space, so Q and R have no derivative there."
+        )
+
+
+def _refuse_complement(m, n, forward):
+    """The last m - n columns of a complete Q: LAPACK's basis of a space, where any would do.
+
+    (They are a smooth function of A, the product of NumPy's Householder reflections, but their
+    derivative is that algorithm's, not the factorization's: S.-A. Papanicolopulos, "Derivatives
+    of the full QR factorisation and of the factored-form and compact WY representations",
+    arXiv:2409.13374, derives it.)
+    """
+    why = (
+        "forward mode (jvp, jacfwd, hessian) computes the tangent of all of Q, and"
+        if forward
+        else "the result depends on"
+    )
+    raise ValueError(
+        f"numpy.linalg.qr(a, mode='complete') of a tall {m} x {n} matrix: {why} the last {m - n} "
+        "columns of Q, LAPACK's (Householder) basis of the complement of the column space of a, "
+        "where any orthonormal basis would do; calcbook does not differentiate them. Use "
+        "mode='reduced' (the first N columns of Q, and the rows of R that are not 0); the "
+        "projector onto the complement is I - Q @ Q.T."
+    )
+
+
+def _qr_square_vjp(q, r, gq, gr):
+    r"""$\bar A = (\bar Q + Q \operatorname{copyltu}(R \bar R^\top - \bar Q^\top Q)) R^{-\top}$.
+
+    The adjoint of the JVP rule below: with $M = R \bar R^\top - \bar Q^\top Q$, the symmetric
+    $\operatorname{copyltu}(M)$ (the lower triangle of $M$ and its mirror image) is the adjoint of
+    that rule's map $C \mapsto U$, applied to $M^\top$. (S. F. Walter and L. Lehmann derive the
+    derivatives of the rectangular QR decomposition in both modes: "Algorithmic differentiation of
+    linear algebra functions with application in optimum experimental design (extended version)",
+    arXiv:1001.1654.)
+    """
+    _refuse_rank_deficient(r)
+    s = _copyltu(r @ _mT(gr) - _mT(gq) @ q)
+    return _mT(_solve(r, _mT(gq + q @ s)))
+
+
+def _qr_square_jvp(q, r, t):
+    r"""Of $A = QR$ with R square ($m \ge n$): $dQ = dA R^{-1} - Q U$ and $dR = U R$.
+
+    From $Q^\top dA R^{-1} = C = Q^\top dQ + dR R^{-1}$, antisymmetric plus upper triangular:
+    $U = dR R^{-1}$ is the upper triangle of $C$ plus the mirror image of its strict lower one.
+    """
+    _refuse_rank_deficient(r)
+    w = _mT(_solve(_mT(r), _mT(t)))  # dA R^-1
+    c = _mT(q) @ w
+    u = _triangle(c, 0, False) + _mT(_triangle(c, -1, True))
+    return w - q @ u, u @ r
+
+
+def _qr_vjp(g, ans, a, complete):
+    m, n = a.shape[-2:]
+    k = m if complete else min(m, n)
+    (q, r), (gq, gr) = _qr_unpack(ans, m, n, k), _qr_unpack(g, m, n, k)
+    if complete:  # (R's last m - n rows are 0 whatever a is: their cotangent does not count)
+        if np.any(np.asarray(primal(gq))[..., n:] != 0):
+            _refuse_complement(m, n, forward=False)
+        return _qr_square_vjp(q[..., :n], r[..., :n, :], gq[..., :n], gr[..., :n, :])
+    if m >= n:
+        return _qr_square_vjp(q, r, gq, gr)
+    # wide: A = [X | Y] with X square, X = Q R_X and R_Y = Q^T Y
+    gy = gr[..., m:]
+    gx = _qr_square_vjp(q, r[..., :m], gq + a[..., m:] @ _mT(gy), gr[..., :m])
+    return _concatenate_adapter([gx, q @ gy], axis=-1)
+
+
+def _qr_jvp(t, ans, a, complete):
+    m, n = a.shape[-2:]
+    if complete:
+        _refuse_complement(m, n, forward=True)
+    q, r = _qr_unpack(ans, m, n, min(m, n))
+    if m >= n:
+        dq, dr = _qr_square_jvp(q, r, t)
+    else:  # wide: as in the VJP, dR_Y = dQ^T Y + Q^T dY
+        dq, dx = _qr_square_jvp(q, r[..., :m], t[..., :m])
+        dy = _mT(dq) @ a[..., m:] + _mT(q) @ t[..., m:]
+        dr = _concatenate_adapter([dx, dy], axis=-1)
+    lead = tuple(_shape(dr)[:-2])
+    return _concatenate_adapter([_reshape(dq, lead + (-1,)), _reshape(dr, lead + (-1,))], -1)
+
+
+defvjp(_qr_packed, _qr_vjp)
+defjvp(_qr_packed, _qr_jvp)
+
+
+def _qr(a, mode="reduced"):
+    if mode in ("f", "full"):  # (as NumPy: deprecated, the same as "reduced")
+        warnings.warn(
+            "The 'full' option is deprecated in favor of 'reduced'.\nFor backward compatibility "
+            "let mode default.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        mode = "reduced"
+    if mode in ("raw", "e", "economic"):
+        raise NotImplementedError(
+            f"numpy.linalg.qr(a, mode={mode!r}) is not supported on traced arrays (LAPACK's "
+            "Householder reflectors, not Q); use mode='reduced', 'complete' or 'r'."
+        )
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"Unrecognized mode '{mode}'")
+    if _ndim(a) < 2:
+        raise np.linalg.LinAlgError(
+            f"{_ndim(a)}-dimensional array given. Array must be at least two-dimensional"
+        )
+    m, n = _shape(a)[-2:]
+    complete = mode == "complete" and m > n
+    q, r = _qr_unpack(apply(_qr_packed, a, complete=complete), m, n, m if complete else min(m, n))
+    return r if mode == "r" else _QRResult(q, r)
+
+
+FUNCTIONS[np.linalg.qr] = _qr
+
+
+# --- tensorsolve, tensorinv: solve and inv of the array reshaped to a square matrix -------------
+def _tensorsolve(a, b, axes=None):
+    nd = _ndim(a)
+    if axes is not None:  # (NumPy's steps: the axes named move to the end, in order)
+        order = list(range(nd))
+        for k in axes:
+            order.remove(k)
+            order.insert(nd, k)
+        a = _transpose(a, order) if isinstance(a, Tracer) else np.transpose(a, order)
+    shape = _shape(a)[-(nd - _ndim(b)) :]
+    size = math.prod(shape)
+    if math.prod(_shape(a)) != size**2:
+        raise np.linalg.LinAlgError(
+            "Input arrays must satisfy the requirement "
+            "prod(a.shape[b.ndim:]) == prod(a.shape[:b.ndim])"
+        )
+    return _reshape(_solve_adapter(_reshape(a, (size, size)), _reshape(b, (-1,))), shape)
+
+
+def _tensorinv(a, ind=2):
+    if not ind > 0:
+        raise ValueError("Invalid ind argument.")
+    shape = tuple(_shape(a))
+    inverse = apply(_inv, _reshape(a, (math.prod(shape[ind:]), -1)))
+    return _reshape(inverse, shape[ind:] + shape[:ind])
+
+
+FUNCTIONS.update({np.linalg.tensorsolve: _tensorsolve, np.linalg.tensorinv: _tensorinv})
 
 
 # --- norms, condition numbers -------------------------------------------------------------------
