@@ -380,7 +380,7 @@ def _richardson(g, h, n, table=_TABLE):
             new.append((row[k], floor[k] + np.abs(row[k] - row[k - 1]), floor[k], hk))
         # a row whose probes round to f(x), after a longer step's difference was not 0, estimates
         # nothing, and neither do the entries built on it: its step is below what f resolves
-        new = [(v, np.where(blind, np.inf, e), fl, s) for v, e, fl, s in new]
+        new = [(v, np.where(blind, np.inf, e), fl, s, e) for v, e, fl, s in new]
         rows.append(row)
         floors.append(floor)
         if patience and found and new:  # stop once converged and past the optimal step
@@ -399,12 +399,17 @@ def _richardson(g, h, n, table=_TABLE):
     # later first-level entry, less that one's own error (its distance to the one before)
     level = np.asarray([r[0] for r in rows])
     spread = np.abs(np.diff(level, axis=0)) + np.asarray([f[0] for f in floors])[1:]
-    for i, (value, error, floor, hk, k) in enumerate(found):
+    for i, (value, error, floor, hk, raw, k) in enumerate(found):
         gap = np.abs(value - level[k + 1 :]) - spread[k:]
-        error = np.maximum(error, np.max(np.where(np.isnan(gap), -np.inf, gap), axis=0, initial=0))
-        found[i] = value, error, floor, hk
-    cands, errors, rounding, at = (np.asarray(a) for a in zip(*found, strict=True))
+        gap = np.max(np.where(np.isnan(gap), -np.inf, gap), axis=0, initial=0)
+        found[i] = value, np.maximum(error, gap), floor, hk, np.maximum(raw, gap)
+    cands, errors, rounding, at, raw = (np.asarray(a) for a in zip(*found, strict=True))
     errors = np.where(np.isnan(errors), np.inf, errors)
+    # an entry whose every row is blind (rounding noise of larger terms, as an entry 0 in exact
+    # arithmetic: it varies by an ulp at one step and not at a shorter one) keeps the estimates
+    errors = np.where(
+        np.all(np.isinf(errors), axis=0), np.where(np.isnan(raw), np.inf, raw), errors
+    )
     best = np.argmin(errors, axis=0)[None]
     pick = [np.take_along_axis(a, best, axis=0)[0] for a in (cands, errors, rounding)]
     at = at.reshape(at.shape[:1] + (1,) * (errors.ndim - at.ndim) + at.shape[1:])  # outputs

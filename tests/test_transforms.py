@@ -542,6 +542,9 @@ def test_check_grads_catches_a_wrong_rule(monkeypatch):
     monkeypatch.setitem(tracing.JVP_RULES, np.sin, wrong)
     with pytest.raises(AssertionError, match=r"forward mode.*exceeds the tolerance"):
         cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1)
+    # (the second measurement, at a longer step, does not forgive it either)
+    with pytest.raises(AssertionError, match=r"at a longer step it differs by 0\.00012, estimated"):
+        cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1)
     with pytest.raises(AssertionError, match=r"reverse mode.*exceeds the tolerance"):
         cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1, modes=("rev",))
 
