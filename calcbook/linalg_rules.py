@@ -13,7 +13,8 @@ this module at its end, so `supported()` lists these functions too.
 
 Conventions: each derivative is that of the function NumPy computes. The derivative of
 $\det A$ is the cofactor matrix $\operatorname{adj}(A)^\top = \det(A)\, A^{-\top}$, at a singular
-$A$ too (from the SVD), where the second derivative is refused. `cholesky` reads one triangle of
+$A$ too (from the SVD), where the second derivative is that of the SVD formula: at rank $n - 1$,
+not below (refused). `cholesky` reads one triangle of
 its argument (the lower, or the upper with `upper=True`), `eigh` and `eigvalsh` the triangle
 `UPLO`: the derivative in the other strict triangle is 0. `qr` gives NumPy's (LAPACK's) factors,
 whose R may have negative diagonal entries: a Householder reflection makes $r_{kk}$ of the
@@ -96,15 +97,28 @@ def _cofactors(a, ans):
     cofactors do: with the SVD $A = U S V^\top$,
     $\operatorname{adj}(A)^\top = \det(U)\det(V)\, U D V^\top$, where
     $D = \operatorname{diag}(\prod_{j \ne i} s_j)$ (products of the other singular values).
+    Under an outer transform (a second derivative) that formula is traced too, which needs the
+    derivative of the SVD: it exists where the singular values are distinct, so at a matrix of
+    rank $n - 1$ (one singular value 0) but not of rank $n - 2$ or less, where a clear error is
+    raised. In a stack, each matrix takes its own way.
     """
     try:
         return ans[..., None, None] * _mT(_inv(a))
     except np.linalg.LinAlgError:
-        if isinstance(a, Tracer):
+        pass
+    if isinstance(a, Tracer) and _ndim(a) > 2:  # (a singular one in a stack: each on its own)
+        shape = _shape(a)
+        flat, dets = _reshape(a, (-1,) + shape[-2:]), _reshape(ans, (-1,))
+        parts = [_cofactors(flat[i], dets[i]) for i in range(_shape(flat)[0])]
+        return _reshape(np.stack(parts), shape)
+    if isinstance(a, Tracer):
+        ps = np.linalg.svd(np.asarray(primal(a)), compute_uv=False)
+        if np.sum(ps <= 16 * np.finfo(ps.dtype).eps * np.max(ps, initial=0)) >= 2:
             raise NotImplementedError(
-                "second and higher derivatives of numpy.linalg.det at a singular matrix are not "
-                "supported (the first derivative, the cofactor matrix, is)"
-            ) from None
+                "second and higher derivatives of numpy.linalg.det at a matrix of rank n - 2 or "
+                "less are not supported (the first derivative, the cofactor matrix, is 0 there; "
+                "at rank n - 1 the second derivative is supported)"
+            )
     u, s, vt = np.linalg.svd(a)
     ones = np.ones_like(s[..., :1])
     before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)

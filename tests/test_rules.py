@@ -16,6 +16,7 @@ Shapes come from hypothesis, including broadcasting, size-1 and size-0 axes.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -1337,8 +1338,31 @@ def test_det_of_a_singular_matrix_has_its_cofactors_as_gradient():
         np.testing.assert_allclose(transform(np.linalg.det)(rank1), 0, atol=1e-12)
     g = cb.grad(lambda s: np.sum(np.linalg.det(s)))(stack)
     np.testing.assert_allclose(g, [cof, np.diag([12.0, 8.0, 6.0])], atol=1e-12)
-    with pytest.raises(NotImplementedError, match="singular matrix"):
-        cb.hessian(np.linalg.det)(rank2)
+    # second derivatives: at rank n - 1 through the SVD (its values distinct), refused below
+    np.testing.assert_allclose(cb.hessian(np.linalg.det)(rank2), _det3_hessian(rank2), atol=1e-13)
+    np.testing.assert_allclose(
+        cb.jacrev(cb.grad(np.linalg.det))(rank2), _det3_hessian(rank2), atol=1e-13
+    )
+    even = np.stack([rank2, np.diag([2.0, 2.0, 4.0])])  # (the other's singular values repeat)
+    h = cb.hessian(lambda s: np.sum(np.linalg.det(s)))(even)
+    for k in range(2):
+        np.testing.assert_allclose(h[k, :, :, k], _det3_hessian(even[k]), atol=1e-13)
+    with pytest.raises(NotImplementedError, match="rank n - 2 or less"):
+        cb.hessian(np.linalg.det)(rank1)
+
+
+def _det3_hessian(a):
+    r"""$\partial^2 \det A / \partial a_{ij} \partial a_{kq}$ of a 3 x 3 matrix, from the
+    permutation expansion: the sign of the permutation $i \to j, k \to q, m \to n$ times
+    $a_{mn}$ ($m$, $n$ the row and column left), 0 where $i = k$ or $j = q$."""
+    h = np.zeros((3, 3, 3, 3))
+    for i, j, k, q in itertools.product(range(3), repeat=4):
+        if i != k and j != q:
+            m, n = 3 - i - k, 3 - j - q
+            perm = {i: j, k: q, m: n}
+            inversions = sum(perm[p] > perm[r] for p in range(3) for r in range(p + 1, 3))
+            h[i, j, k, q] = (-1) ** inversions * a[m, n]
+    return h
 
 
 def test_many_pieces_concatenate_to_the_right_gradient():
