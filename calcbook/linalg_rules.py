@@ -13,8 +13,8 @@ this module at its end, so `supported()` lists these functions too.
 
 Conventions: each derivative is that of the function NumPy computes. The derivative of
 $\det A$ is the cofactor matrix $\operatorname{adj}(A)^\top = \det(A)\, A^{-\top}$, at a singular
-$A$ too (from the SVD), where the second derivative is that of the SVD formula: at rank $n - 1$,
-not below (refused). `cholesky` reads one triangle of
+$A$ too (from the SVD), where the second derivative is that of the SVD formula: at rank $n - 1$
+with distinct singular values, refused otherwise. `cholesky` reads one triangle of
 its argument (the lower, or the upper with `upper=True`), `eigh` and `eigvalsh` the triangle
 `UPLO`: the derivative in the other strict triangle is 0. `qr` gives NumPy's (LAPACK's) factors,
 whose R may have negative diagonal entries: a Householder reflection makes $r_{kk}$ of the
@@ -112,12 +112,19 @@ def _cofactors(a, ans):
         parts = [_cofactors(flat[i], dets[i]) for i in range(_shape(flat)[0])]
         return _reshape(np.stack(parts), shape)
     if isinstance(a, Tracer):
-        ps = np.linalg.svd(np.asarray(primal(a)), compute_uv=False)
-        if np.sum(ps <= 16 * np.finfo(ps.dtype).eps * np.max(ps, initial=0)) >= 2:
+        ps = np.linalg.svd(np.asarray(primal(a)), compute_uv=False)  # (descending)
+        close = 16 * np.finfo(ps.dtype).eps * np.max(ps, initial=0)
+        if np.sum(ps <= close) >= 2:
             raise NotImplementedError(
                 "second and higher derivatives of numpy.linalg.det at a matrix of rank n - 2 or "
                 "less are not supported (the first derivative, the cofactor matrix, is 0 there; "
                 "at rank n - 1 the second derivative is supported)"
+            )
+        if np.any(-np.diff(ps) <= close):
+            raise NotImplementedError(
+                "second and higher derivatives of numpy.linalg.det at a singular matrix whose "
+                "other singular values repeat are not supported (calcbook differentiates the "
+                "cofactors there through the SVD); the first derivative is"
             )
     u, s, vt = np.linalg.svd(a)
     ones = np.ones_like(s[..., :1])

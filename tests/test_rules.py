@@ -1349,6 +1349,8 @@ def test_det_of_a_singular_matrix_has_its_cofactors_as_gradient():
         np.testing.assert_allclose(h[k, :, :, k], _det3_hessian(even[k]), atol=1e-13)
     with pytest.raises(NotImplementedError, match="rank n - 2 or less"):
         cb.hessian(np.linalg.det)(rank1)
+    with pytest.raises(NotImplementedError, match="other singular values repeat"):
+        cb.hessian(np.linalg.det)(np.diag([0.0, 1.0, 1.0]))
 
 
 def _det3_hessian(a):
