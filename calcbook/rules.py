@@ -2159,7 +2159,8 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
     + \frac{h_1}{h_2 (h_1 + h_2)} f_{i+1}$: a linear map of `f` (and smooth in the spacings).
     """
     nd = _ndim(f)
-    axes = _axes(axis, nd) if axis is not None else tuple(range(nd))
+    # (in the order given, as NumPy pairs them with the spacings and returns the derivatives)
+    axes = tuple(range(nd)) if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, nd)
     if len(varargs) == 0:
         spacings = [1.0] * len(axes)
     elif len(varargs) == 1 and _ndim(varargs[0]) == 0:

@@ -785,6 +785,10 @@ MORE = {  # function, arguments
     "gradient_h_axis": (lambda f: np.gradient(f, 0.5, axis=1), [x234]),
     "gradient_coords": (lambda f, x: np.gradient(f, x, axis=-1), [x234, _COORDS]),
     "gradient_coords_2": (lambda f, x: np.gradient(f, x, axis=-1, edge_order=2), [x234, _COORDS]),
+    "gradient_axes_unsorted": (
+        lambda f, x: np.stack(np.gradient(f, 0.5, x, axis=(2, 0))),
+        [x234, np.array([0.0, 0.4])],
+    ),
     "gradient_2_axes": (
         lambda f: np.stack(np.gradient(f, 2.0, 0.5, axis=(0, 2), edge_order=2)),
         [x234.transpose(1, 0, 2)],
@@ -948,6 +952,7 @@ def test_nan_skipping_quantiles_of_rows_with_different_counts_and_an_all_nan_row
         lambda a: np.gradient(a, edge_order=3),
         lambda a: np.gradient(a, 1.0, 2.0),  # one spacing per axis, or one for all
         lambda a: np.gradient(a, np.ones(3)),  # coordinates of the wrong length
+        lambda a: np.gradient(a, axis=(0, 0)),
         lambda a: np.block([a, [a]]),  # mismatched depths
         lambda a: np.block([[a], []]),  # an empty list
         lambda a: np.block((a, a)),  # a tuple
