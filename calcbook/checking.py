@@ -101,7 +101,11 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
 
     def measure(step):  # the finite difference (and its error) at `h`, or at the longer step
         if step not in measured:
-            at = h if step is None else step * max(1.0, float(np.max(np.abs(z), initial=0.0)))
+            # (the longer step: `step` times the largest t that moves no coordinate by more than
+            # its own scale, max(1, |z_i|), as numdiff's default step is scaled)
+            moved = np.abs(v) > 0
+            reach = np.min(np.maximum(1.0, np.abs(z[moved])) / np.abs(v[moved]), initial=np.inf)
+            at = h if step is None else step * float(reach)
             fd, info = numdiff.directional_derivative(
                 flat_f, z, v, method="richardson", h=at, full_output=True
             )
@@ -208,11 +212,11 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     ------
     AssertionError
         If a derivative disagrees with the finite difference; the message gives the measured
-        discrepancy, the tolerance and the finite difference's own error estimate. With the
-        default step, a disagreement is measured again at a longer one ($10^{-4}$ of the
-        point's scale) and forgiven only if that difference agrees and its own error estimate is
-        within the tolerance: short steps can pass rounding noise off as a derivative, in an
-        output that is 0 in exact arithmetic (at second order, Q of `np.linalg.qr` of a square
+        discrepancy, the tolerance and the finite difference's own error estimate. With the default
+        step, a disagreement is measured again at a longer one ($10^{-4}$ of the smallest coordinate
+        scale along the direction) and forgiven only if that difference agrees and its own error
+        estimate is within the tolerance: short steps can pass rounding noise off as a derivative,
+        in an output that is 0 in exact arithmetic (at second order, Q of `np.linalg.qr` of a square
         matrix in its last column).
     TypeError
         If `args` is not a tuple or list of arguments, or one of them is not made of real

@@ -581,7 +581,26 @@ def _qr_square_jvp(q, r, t):
     return w - q @ u, u @ r
 
 
+def _refuse_unreflected(a):
+    """Where a column is already 0 below its pivot, LAPACK applies no reflection (tau = 0) and
+    R keeps the pivot's sign, while any perturbation reflects and flips it: NumPy's factors jump
+    there (a triangular matrix, the identity), so they have no derivative."""
+    pa = np.asarray(primal(a))
+    m, n = pa.shape[-2:]
+    steps = min(m - 1, n)  # (the Householder steps with entries below the pivot)
+    tau = np.stack([np.linalg.qr(b, mode="raw")[1] for b in pa.reshape((-1, m, n))])
+    if np.any(tau[..., :steps] == 0):
+        raise ValueError(
+            "numpy.linalg.qr at a matrix with a column that is already 0 below its pivot (a "
+            "triangular matrix, the identity): LAPACK reflects nothing there, and under any "
+            "perturbation it reflects and flips the sign of that row of R and column of Q, so "
+            "NumPy's factors jump and have no derivative at this point. Move the point off it, "
+            "or differentiate what does not depend on those signs (Q @ Q.T, R.T @ R, |diag R|)."
+        )
+
+
 def _qr_vjp(g, ans, a, complete):
+    _refuse_unreflected(a)
     m, n = a.shape[-2:]
     k = m if complete else min(m, n)
     (q, r), (gq, gr) = _qr_unpack(ans, m, n, k), _qr_unpack(g, m, n, k)
@@ -598,6 +617,7 @@ def _qr_vjp(g, ans, a, complete):
 
 
 def _qr_jvp(t, ans, a, complete):
+    _refuse_unreflected(a)
     m, n = a.shape[-2:]
     if complete:
         _refuse_complement(m, n, forward=True)

@@ -251,6 +251,11 @@ def _ndim(a):
     return a.ndim if isinstance(a, (np.ndarray, np.generic, Tracer)) else np.ndim(a)
 
 
+def _array(x):
+    """`x` as an array unless it is traced: a list or a number given where NumPy takes arrays."""
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
 def _shape(a):
     return a.shape if isinstance(a, (np.ndarray, np.generic, Tracer)) else np.shape(a)
 
@@ -741,9 +746,9 @@ def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=No
         d = a - np.mean(a, axis=axes, keepdims=True, where=where)
         n = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axes, keepdims=_kd(keepdims))
         squares = np.sum(d * d, axis=axes, keepdims=_kd(keepdims), where=where)
-        return squares / (n - ddof).astype(primal(squares).dtype)
+        return squares / np.maximum(n - ddof, 0).astype(primal(squares).dtype)  # (NumPy's)
     d = a - np.mean(a, axis=axes, keepdims=True)
-    return np.sum(d * d, axis=axes, keepdims=_kd(keepdims)) / (_count(a, axes) - ddof)
+    return np.sum(d * d, axis=axes, keepdims=_kd(keepdims)) / max(_count(a, axes) - ddof, 0)
 
 
 def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
@@ -1769,10 +1774,12 @@ FUNCTIONS.update(
 
 # NumPy's other functions that write into their first argument, and what to write instead
 _WRITERS = {
-    np.put: "np.where(mask, v, a), the mask marking the flat indices (np.isin(np.arange(a.size), "
-    "ind).reshape(a.shape))",
+    np.put: "np.where(mask, full, a), the mask marking the flat indices (np.isin(np.arange("
+    "a.size), ind).reshape(a.shape)) and full an array of a's shape with the new values there (or "
+    "a number)",
     np.putmask: "np.where(mask, values, a)",
-    np.place: "np.where(mask, values, a)",
+    np.place: "np.where(mask, full, a), full an array of a's shape with the new values at the "
+    "True places (or a number)",
     np.put_along_axis: "np.where(mask, values, arr), the mask made by np.put_along_axis on a "
     "boolean array of zeros",
     np.fill_diagonal: "np.where(np.eye(n, dtype=bool), val, a)",
@@ -1916,6 +1923,7 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
               keepdims=False, *, weights=None, interpolation=None, _name="quantile",
               _skip_nan=False):  # fmt: skip
     _no_extras(_name, out=out, weights=weights, interpolation=interpolation)
+    a = _array(a)
     if method != "linear":
         raise NotImplementedError(
             f"numpy.{_name}(..., method={method!r}) is not supported on traced arrays; the "
@@ -1934,6 +1942,11 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     axes = _axes(axis, nd)
     kept = _kept_shape(_shape(a), axes) if keepdims else [
         n for i, n in enumerate(_shape(a)) if i not in axes]  # fmt: skip
+    shape = _shape(a)
+    if not np.size(primal(a)) and math.prod(shape[i] for i in axes):  # (no rows, but entries
+        # per row: NumPy's empty result, which no derivative reaches)
+        return getattr(np, _name)(np.asarray(primal(a)), *([] if "median" in _name else [pq]),
+                                  axis=axis, keepdims=keepdims)  # fmt: skip
     last = tuple(range(nd - len(axes), nd))
     moved = _moveaxis(a, axes, last) if nd else _reshape(a, (1,))
     rows = _reshape(moved, tuple(_shape(moved)[: nd - len(axes)]) + (-1,))
@@ -1961,7 +1974,11 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     gap = above - below  # (NumPy's interpolation: from the nearer end, exact at both ends)
     r = np.where(np.asarray(primal(frac)) >= 0.5, above - gap * (1 - frac), below + gap * frac)
     if _name in ("median", "nanmedian"):  # (NumPy's median: the mean of the two middle entries)
-        r = np.where(count % 2 == 0, (below + above) / 2, r)
+        if np.dtype(dtype).itemsize < 4:  # (float16: NumPy's mean adds in float32, no overflow)
+            mid = _astype_adapter((_astype_adapter(below, np.float32) + above) / 2, dtype)
+        else:
+            mid = (below + above) / 2
+        r = np.where(count % 2 == 0, mid, r)
     invalid = count == 0 if _skip_nan else np.any(nan, axis=-1).reshape(count.shape)
     r = np.where(invalid, np.nan, r)  # (NumPy's NaN for a row with a NaN, or with none left)
     # NumPy's layout: the axes of q first, then the kept axes of a
@@ -2158,6 +2175,7 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
     $f'_i \approx -\frac{h_2}{h_1 (h_1 + h_2)} f_{i-1} + \frac{h_2 - h_1}{h_1 h_2} f_i
     + \frac{h_1}{h_2 (h_1 + h_2)} f_{i+1}$: a linear map of `f` (and smooth in the spacings).
     """
+    f = _array(f)
     nd = _ndim(f)
     # (in the order given, as NumPy pairs them with the spacings and returns the derivatives)
     axes = tuple(range(nd)) if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, nd)
@@ -2202,6 +2220,7 @@ def _gradient_along(f, h, ax, nd, n, edge_order):
             last = (0.5 / h) * at(slice(-3, -2)) + (-2.0 / h) * at(slice(-2, -1))
             last = last + (1.5 / h) * at(slice(-1, None))
         return _concatenate_adapter([first, inner, last], ax)
+    h = _array(h)
     if _ndim(h) != 1:
         raise ValueError("distances must be either scalars or 1d")
     if _shape(h)[0] != n:
@@ -2234,12 +2253,13 @@ def _gradient_along(f, h, ax, nd, n, edge_order):
 
 
 def _ediff1d(ary, to_end=None, to_begin=None):
+    ary = _array(ary)
     flat = _reshape(ary, (-1,))
     dtype = np.result_type(primal(ary))
     parts = [flat[1:] - flat[:-1]]
     for end, name in ((to_begin, "to_begin"), (to_end, "to_end")):
         if end is not None:
-            end = end if isinstance(end, Tracer) else np.asarray(end)
+            end = _array(end)
             if not np.can_cast(np.result_type(primal(end)), dtype, casting="same_kind"):
                 raise TypeError(
                     f"dtype of `{name}` must be compatible with input `ary` under the "
@@ -2285,11 +2305,23 @@ def _imag(val):  # of a real array: zeros, a constant
 
 
 def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
+    """NumPy's steps: the mean of the numbers, the squares of their deviations (0 at a NaN),
+    their sum over the degrees of freedom; NaN where those are 0 or fewer (NumPy's warning)."""
     _no_extras(name, out=out, **kw)
-    filled, nan = _nan_filled(a, 0)
     keep = _kd(keepdims)
-    reduce = _var if name == "nanvar" else _std
-    return reduce(filled, axis, dtype, None, ddof, keep, where=~nan)
+    getattr(np, name)(primal(a), axis=axis, dtype=dtype, ddof=ddof)  # (NumPy's checks, warnings)
+    if dtype is not None:
+        a = _astype_adapter(a, dtype)
+    filled, nan = _nan_filled(a, 0)
+    axes = None if axis is None else _axes(axis, _ndim(a))
+    dtype = np.result_type(primal(filled))
+    count = np.sum(~nan, axis=axes, keepdims=True)
+    mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1).astype(dtype)
+    d = np.where(nan, 0, filled - mean)
+    dof = np.sum(~nan, axis=axes, keepdims=keep) - ddof
+    var = np.sum(d * d, axis=axes, keepdims=keep) / np.maximum(dof, 1).astype(dtype)
+    var = np.where(dof > 0, var, np.nan)  # (a safe denominator first: no NaN in the gradient)
+    return var if name == "nanvar" else _root(var)
 
 
 def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=np._NoValue, **kw):
@@ -2376,6 +2408,7 @@ def _block(arrays):
 
 
 def _vander(x, N=None, increasing=False):
+    x = _array(x)
     if _ndim(x) != 1:
         raise ValueError("x must be a one-dimensional array or sequence.")
     n = _shape(x)[0]
@@ -2394,7 +2427,9 @@ def _vander(x, N=None, increasing=False):
 def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     if cov:
         raise NotImplementedError("numpy.polyfit(..., cov=True) is not supported on traced arrays")
-    deg = operator.index(deg)
+    x, y = _array(x), _array(y)
+    w = None if w is None else _array(w)
+    deg = int(deg)  # (as NumPy: 2.0 is 2)
     if deg < 0:
         raise ValueError("expected deg >= 0")
     if _ndim(x) != 1:
@@ -2405,11 +2440,12 @@ def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
         raise TypeError("expected 1D or 2D array for y")
     if _shape(x)[0] != _shape(y)[0]:
         raise TypeError("expected x and y to have same length")
+    eps = np.finfo(np.result_type(primal(x), 0.0)).eps  # (NumPy's: of x's dtype alone)
     dtype = np.result_type(primal(x), primal(y), 0.0)
     x, y = (
         _astype_adapter(v, dtype) if isinstance(v, Tracer) else np.asarray(v, dtype) for v in (x, y)
     )
-    rcond = _shape(x)[0] * np.finfo(dtype).eps if rcond is None else rcond
+    rcond = _shape(x)[0] * eps if rcond is None else rcond
     lhs, rhs = _vander(x, deg + 1), y
     if w is not None:
         if _ndim(w) != 1:

@@ -343,3 +343,17 @@ def test_check_grads_is_not_fooled_by_rounding_noise_where_a_derivative_is_0():
         a = rng.standard_normal((3, 3))
         cb.check_grads(lambda a: np.linalg.qr(a)[0], (a,), order=2, seed=seed)
         cb.check_grads(lambda a: np.linalg.qr(a)[0], (a,), order=2, seed=seed, h=1e-4)
+
+
+def test_qr_refuses_where_numpys_factors_jump():
+    # LAPACK reflects nothing in a column that is already 0 below its pivot, and flips that
+    # row's sign under any perturbation: R[0, 0] is 2 at the point and -2 next to it
+    a = np.array([[2.0, 1.0], [0.0, 3.0]])
+    assert np.linalg.qr(a).R[0, 0] == 2.0 and np.linalg.qr(a + [[0, 0], [1e-12, 0]]).R[0, 0] < 0
+    for point in (a, np.eye(3), np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]), np.stack([a, a.T])):
+        with pytest.raises(ValueError, match="already 0 below its pivot"):
+            cb.grad(lambda m: np.sum(np.linalg.qr(m).R))(point)
+        with pytest.raises(ValueError, match="already 0 below its pivot"):
+            cb.jacfwd(lambda m: np.linalg.qr(m).Q)(point)
+    near = a + [[0.0, 0.0], [1e-3, 0.0]]  # (off the jump: the derivative is that of the factors)
+    cb.check_grads(lambda m: np.linalg.qr(m).R, (near,), order=2)

@@ -945,6 +945,48 @@ def test_nan_skipping_quantiles_of_rows_with_different_counts_and_an_all_nan_row
     np.testing.assert_array_equal(g, [[0, 0, 0, 1], [0, 0, 0, 0], [0.5, 0.5, 0, 0]])
 
 
+def test_the_third_batch_takes_lists_where_numpy_does_and_numpys_edge_cases():
+    x = np.array([1.0, 2.0, 5.0])
+    for f in (
+        lambda f: np.gradient(f, [0.0, 1.0, 3.0]),  # coordinates as a list
+        lambda y: np.polyfit([0.0, 1.0, 2.0], y, 1.0),  # (a float degree, as NumPy takes it)
+        lambda t: np.ediff1d([1.0, 3.0], to_end=t),
+        lambda q: np.quantile([1.0, 5.0, 2.0], q[0] / 8),
+        lambda q: np.nanpercentile([1.0, np.nan, 2.0], q),
+    ):
+        np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-14, atol=1e-14)
+        check_rule(f, x)
+    # nanvar and nanstd are NaN where the degrees of freedom run out, as NumPy's, and pass no NaN
+    # to the gradient of the other rows; var divides by max(n - ddof, 0), as NumPy
+    a = np.array([[1.0, 3.0, np.nan], [1.0, 2.0, 4.0]])
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom"):
+        expected = np.nanvar(a, axis=1, ddof=2)  # [nan, 14/3]
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom"):
+        got = cb.vjp(lambda a: np.nanvar(a, axis=1, ddof=2), a)[0]
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got[0]) and got[1] == expected[1]
+    with pytest.warns(RuntimeWarning):
+        g = cb.grad(lambda a: np.nansum(np.nanstd(a, axis=1, ddof=2)))(a)
+    assert np.all(np.isfinite(g)) and np.all(g[0] == 0)
+    with pytest.warns(RuntimeWarning):
+        assert cb.vjp(lambda a: np.var(a, ddof=3), np.array([1.0, 3.0]))[0] == np.inf
+    # float16 medians add in float32, as NumPy's mean does; no rows: NumPy's empty result
+    h = np.array([6e4, 6e4, 1.0, 6.5e4], np.float16)
+    assert cb.vjp(np.median, h)[0] == np.median(h) == np.float16(6e4)
+    for f in (lambda a: np.median(a, axis=1), lambda a: np.quantile(a, [0.2, 0.5], axis=1)):
+        z = np.zeros((0, 3))
+        assert (
+            cb.vjp(f, z)[0].shape == f(z).shape
+            and cb.grad(lambda a, f=f: np.sum(f(a)))(z).shape == z.shape
+        )
+    # polyfit's default rcond takes eps from x's dtype alone, as NumPy's
+    x32, y = np.float32([0, 1, 2, 3]), np.array([1.0, 2.0, 4.0, 3.0])
+    assert (
+        cb.vjp(lambda y: np.polyfit(x32, y, 1, full=True)[4], y)[0]
+        == np.polyfit(x32, y, 1, full=True)[4]
+    )
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -547,6 +547,13 @@ def test_check_grads_catches_a_wrong_rule(monkeypatch):
         cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1)
     with pytest.raises(AssertionError, match=r"reverse mode.*exceeds the tolerance"):
         cb.check_grads(np.sin, (np.array([0.3, 1.0]),), order=1, modes=("rev",))
+    # a huge second argument does not stretch the second measurement's step for the first (where
+    # a difference over a huge step is about 0, as a derivative wrongly 0 would be)
+    zero = (lambda g, ans, x: 0.0 * g,)
+    monkeypatch.setitem(tracing.VJP_RULES, np.sin, zero)
+    monkeypatch.setitem(tracing.JVP_RULES, np.sin, zero)
+    with pytest.raises(AssertionError, match=r"forward mode.*exceeds the tolerance"):
+        cb.check_grads(lambda x, s: np.sin(x) + 1e-30 * s, (np.array([0.3, 1.0]), np.array(1e15)))
 
 
 def test_check_grads_catches_a_wrong_second_derivative(monkeypatch):
