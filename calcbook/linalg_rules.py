@@ -19,7 +19,9 @@ its argument (the lower, or the upper with `upper=True`), `eigh` and `eigvalsh` 
 `UPLO`: the derivative in the other strict triangle is 0. `qr` gives NumPy's (LAPACK's) factors,
 whose R may have negative diagonal entries: a Householder reflection makes $r_{kk}$ of the
 opposite sign to the $k$-th pivot, so a row of R and a column of Q change sign where a pivot
-crosses 0, and NumPy's factors jump there; elsewhere the derivative is that of NumPy's factors.
+crosses 0, and NumPy's factors jump there, as they do where a column is already 0 below its pivot
+(LAPACK reflects nothing, a perturbation flips the sign: refused with a `ValueError`); elsewhere
+the derivative is that of NumPy's factors.
 Where the columns of A (of a wide A, its first M columns, which determine Q) are linearly
 dependent, Q has no derivative and the rules refuse with a `ValueError`. The last M - N columns
 of Q of `qr(a, mode="complete")` of a tall matrix are LAPACK's basis of the complement of the
