@@ -1932,9 +1932,10 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     # the result's dtype, as NumPy's: a's for a number q (float32 stays), else promoted with q's
     given = q if isinstance(q, (float, int)) else np.asarray(primal(q))
     dtype = np.result_type(primal(a), given, 0.5)
+    weak = type(q) in (int, float)  # (NumPy finds a Python number's fraction in float64)
+    pq = np.asarray(primal(q), dtype=np.float64)
     if not isinstance(q, Tracer):
         q = np.asarray(q, dtype=dtype)
-    pq = np.asarray(primal(q), dtype=np.float64)
     if not np.all((pq >= 0) & (pq <= 1)):
         raise ValueError("Quantiles must be in the range [0, 1]" if "quantile" in _name else
                          "Percentiles must be in the range [0, 100]")  # fmt: skip
@@ -1964,7 +1965,12 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     # the segment [lo, lo + 1] that holds pos; at q = 1 the last one, so that d/dq there is the
     # slope from the left (q cannot go further), as at q = 0 it is the slope from the right
     lo = np.minimum(np.floor(pq * (count - 1)), np.maximum(count - 2, 0))
-    frac = pos - lo.astype(dtype)
+    if weak:  # (a Python number: NumPy's fraction, and 1 less it, in float64, then rounded)
+        f64 = pq * (count - 1) - lo
+        frac, rest, upper = f64.astype(dtype), (1 - f64).astype(dtype), f64 >= 0.5
+    else:
+        frac = pos - lo.astype(dtype)
+        rest, upper = 1 - frac, np.asarray(primal(frac)) >= 0.5
     lo = lo.astype(np.intp)
     hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
     if not _skip_nan:  # (the same entries for every row)
@@ -1972,7 +1978,7 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     else:  # (rows..., *q.shape) from each row's own places
         below, above = (_along_rows(ordered, np.broadcast_to(i, lead + pq.shape)) for i in (lo, hi))
     gap = above - below  # (NumPy's interpolation: from the nearer end, exact at both ends)
-    r = np.where(np.asarray(primal(frac)) >= 0.5, above - gap * (1 - frac), below + gap * frac)
+    r = np.where(upper, above - gap * rest, below + gap * frac)
     if _name in ("median", "nanmedian"):  # (NumPy's median: the mean of the two middle entries)
         if np.dtype(dtype).itemsize < 4:  # (float16: NumPy's mean adds in float32, no overflow)
             mid = _astype_adapter((_astype_adapter(below, np.float32) + above) / 2, dtype)

@@ -925,6 +925,26 @@ def test_gradient_gives_numpys_values_on_every_kind_of_grid(n, seed, edge_order)
             assert y.dtype == g(f).dtype == dtype
 
 
+@SETTINGS
+@given(
+    n=st.integers(1, 7),
+    q=st.floats(0, 1),
+    seed=SEEDS,
+    dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+)
+def test_quantiles_of_a_python_number_q_are_numpys_to_the_last_bit(n, q, seed, dtype):
+    # (NumPy finds the fraction of a Python-number q in float64 and rounds it afterwards)
+    x = np.random.default_rng(seed).standard_normal((2, n)).astype(dtype)
+    for f in (
+        lambda x: np.quantile(x, q, axis=1),
+        lambda x: np.percentile(x, 100 * q),
+        lambda x: np.nanquantile(x, q, axis=-1),
+    ):
+        y = cb.vjp(f, x)[0]
+        np.testing.assert_array_equal(y, f(x))
+        assert np.result_type(y) == np.result_type(f(x))
+
+
 def test_nan_skipping_quantiles_of_rows_with_different_counts_and_an_all_nan_row():
     x = np.array([[3.0, np.nan, 1.0, 2.0], [np.nan, np.nan, np.nan, np.nan], [5.0, 4.0, 0.5, 6.0]])
     for f in (
