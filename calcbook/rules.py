@@ -1931,6 +1931,8 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         )
     # the result's dtype, as NumPy's: a's for a number q (float32 stays), else promoted with q's
     given = q if isinstance(q, (float, int)) else np.asarray(primal(q))
+    if np.result_type(given).kind in "iub":  # (whole-number q: NumPy takes entries, a's dtype)
+        given = 0.5
     dtype = np.result_type(primal(a), given, 0.5)
     weak = type(q) in (int, float)  # (NumPy finds a Python number's fraction in float64)
     pq = np.asarray(primal(q), dtype=np.float64)

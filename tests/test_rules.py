@@ -943,6 +943,10 @@ def test_quantiles_of_a_python_number_q_are_numpys_to_the_last_bit(n, q, seed, d
         y = cb.vjp(f, x)[0]
         np.testing.assert_array_equal(y, f(x))
         assert np.result_type(y) == np.result_type(f(x))
+    for whole in (np.int64(1), np.array([0, 1])):  # (NumPy takes entries: the dtype of x)
+        y = cb.vjp(lambda x, w=whole: np.quantile(x, w), x)[0]
+        np.testing.assert_array_equal(y, np.quantile(x, whole))
+        assert y.dtype == dtype
 
 
 def test_nan_skipping_quantiles_of_rows_with_different_counts_and_an_all_nan_row():
