@@ -41,7 +41,31 @@ def _unpack(z, shapes):
     return parts
 
 
-_RETRY = 1e-4  # the longer step of the second measurement, relative to the point's scale
+_RETRY = 1e-4  # the longer step of the second measurement, relative to the coordinates' scales
+
+
+class _Difference:
+    """The finite difference of `flat_f` at `z` along `v` (Richardson), with its error estimate:
+    at the step `h` (or numdiff's default), and on demand at the longer step `_RETRY` times the
+    largest t that moves no coordinate by more than its own scale, max(1, |z_i|)."""
+
+    def __init__(self, flat_f, z, v, h):
+        self.flat_f, self.z, self.v, self.h = flat_f, z, v, h
+        self.retry = h is None  # (a step the caller chose is not second-guessed)
+        self._found = {}
+
+    def at(self, longer=False):
+        if longer not in self._found:
+            step = self.h
+            if longer:
+                moved = np.abs(self.v) > 0
+                scale = np.maximum(1.0, np.abs(self.z[moved])) / np.abs(self.v[moved])
+                step = _RETRY * float(np.min(scale, initial=np.inf))
+            fd, info = numdiff.directional_derivative(
+                self.flat_f, self.z, self.v, method="richardson", h=step, full_output=True
+            )
+            self._found[longer] = fd, info.error
+        return self._found[longer]
 
 
 def _gap(ad, fd, atol, rtol):
@@ -51,35 +75,37 @@ def _gap(ad, fd, atol, rtol):
     return err, atol + rtol * float(np.max(np.abs(fd), initial=0.0))
 
 
-def _compare(what, ad, measure, project, atol, rtol):
-    """Raise unless `ad` agrees with the finite difference `project(measure(h))`.
+def _compare(what, ad, diff, atol, rtol, weights=None):
+    """Raise unless `ad` agrees with the finite difference `diff` (or with `weights @` it).
 
-    A disagreement at the default step is measured once more at a longer step, `_RETRY` times
-    the point's scale, and forgiven if that difference agrees and its own error estimate is
-    within the tolerance: the default steps can be too short for an output entry that is 0 in
-    exact arithmetic but rounding noise of larger terms (Q of a square matrix's QR, in its last
-    column, at second order), whose noise the short steps pass off as a derivative.
+    A disagreement at the default step is measured once more at a longer step and forgiven if
+    that difference agrees and its own error estimate is within the tolerance: the default steps
+    can be too short for an output entry that is 0 in exact arithmetic but rounding noise of
+    larger terms (Q of a square matrix's QR, in its last column, at second order), whose noise
+    the short steps pass off as a derivative.
     """
-    (fd, error), again = measure(None), None
-    err, tol = _gap(ad, project(fd), atol, rtol)
+
+    def seen(longer):  # the difference and its error bound, weighted as `ad` is
+        fd, error = diff.at(longer)
+        if weights is None:
+            return fd, float(np.max(error, initial=0.0))
+        return weights @ fd, float(np.abs(weights) @ error)
+
+    fd, error = seen(False)
+    err, tol = _gap(ad, fd, atol, rtol)
     if err <= tol:
         return
-    if measure.default:
-        fd2, error2 = measure(_RETRY)
-        err2, tol2 = _gap(ad, project(fd2), atol, rtol)
-        again = float(np.max(project(error2, True), initial=0.0))
-        if err2 <= tol2 and again <= tol2:
+    again = ""
+    if diff.retry:
+        fd2, error2 = seen(True)
+        err2, tol2 = _gap(ad, fd2, atol, rtol)
+        if err2 <= tol2 and error2 <= tol2:
             return
+        again = f"; at a longer step it differs by {err2:.3g}, estimated to {error2:.3g}"
     raise AssertionError(
         f"{what}: max |AD - finite difference| = {err:.3g} exceeds the tolerance {tol:.3g} "
         f"(atol={atol:g}, rtol={rtol:g}; the finite difference's own error estimate is "
-        f"{float(np.max(project(error, True), initial=0.0)):.3g}"
-        + (
-            f"; at a longer step it differs by {err2:.3g}, estimated to {again:.3g}"
-            if again is not None
-            else ""
-        )
-        + f"). AD: {ad}; FD: {project(fd)}"
+        f"{error:.3g}{again}). AD: {ad}; FD: {fd}"
     )
 
 
@@ -97,29 +123,12 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
     if not np.any(v):  # an empty input: nothing to check
         return
     v_args = tuple(_unpack(v, shapes))
-    measured = {}
-
-    def measure(step):  # the finite difference (and its error) at `h`, or at the longer step
-        if step not in measured:
-            # (the longer step: `step` times the largest t that moves no coordinate by more than
-            # its own scale, max(1, |z_i|), as numdiff's default step is scaled)
-            moved = np.abs(v) > 0
-            reach = np.min(np.maximum(1.0, np.abs(z[moved])) / np.abs(v[moved]), initial=np.inf)
-            at = h if step is None else step * float(reach)
-            fd, info = numdiff.directional_derivative(
-                flat_f, z, v, method="richardson", h=at, full_output=True
-            )
-            measured[step] = fd, info.error
-        return measured[step]
-
-    measure.default = h is None
-    fd = measure(None)[0]
+    diff = _Difference(flat_f, z, v, h)
+    fd = diff.at()[0]
 
     if "fwd" in modes:
         _, t_out = jvp(f, args, v_args)
-        _compare(
-            f"{label}forward mode (JVP)", _pack(t_out), measure, lambda d, e=False: d, atol, rtol
-        )
+        _compare(f"{label}forward mode (JVP)", _pack(t_out), diff, atol, rtol)
         if order > 1:
             n = len(args)
             _check(
@@ -140,14 +149,7 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
         _, vjp_fn = vjp(f, *args)
         cts = vjp_fn(u)
         lhs = sum(float(np.vdot(ct, vi)) for ct, vi in zip(cts, v_args, strict=True))
-        _compare(
-            f"{label}reverse mode (VJP, <J^T u, v>)",
-            lhs,
-            measure,
-            lambda d, e=False: (np.abs(u_flat) if e else u_flat) @ d,
-            atol,
-            rtol,
-        )
+        _compare(f"{label}reverse mode (VJP, <J^T u, v>)", lhs, diff, atol, rtol, u_flat)
         if order > 1:
             _check(
                 lambda *a: _pack(vjp(f, *a)[1](u)),
