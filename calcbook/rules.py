@@ -2539,6 +2539,212 @@ FUNCTIONS.update(
 NONDIFF.add(np.argpartition)
 
 
+# --- statistics, polynomials and more joins, composed ------------------------------------------
+def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
+         dtype=None):  # fmt: skip
+    """NumPy's `cov`, step by step: the weighted means, the deviations, `X @ (X w).T / fact`."""
+    if any(isinstance(v, Tracer) for v in (fweights, aweights)):
+        raise NotImplementedError(
+            "numpy.cov with traced fweights or aweights is not supported on traced arrays; the "
+            "weights are taken as constants when they are plain arrays"
+        )
+    np.cov(primal(m), None if y is None else primal(y), rowvar, bias, ddof, fweights, aweights,
+           dtype=dtype)  # (NumPy's checks and warnings)  # fmt: skip
+    m = _array(m)
+    dtype = np.result_type(primal(m), np.float64) if dtype is None and y is None else dtype
+    if dtype is None:
+        dtype = np.result_type(primal(m), primal(y), np.float64)
+    X = _reshape(_astype_adapter(m, dtype), (1, -1)) if _ndim(m) < 2 else _astype_adapter(m, dtype)
+    if not rowvar and _ndim(m) != 1:
+        X = _transpose(X)
+    if _shape(X)[0] == 0:
+        return np.array([]).reshape(0, 0)
+    if y is not None:
+        y = _array(y)
+        Y = (
+            _reshape(_astype_adapter(y, dtype), (1, -1))
+            if _ndim(y) < 2
+            else _astype_adapter(y, dtype)
+        )
+        if not rowvar and _shape(Y)[0] != 1:
+            Y = _transpose(Y)
+        X = _concatenate_adapter([X, Y], axis=0)
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    w = None
+    if fweights is not None:
+        w = np.asarray(fweights, dtype=float)
+    if aweights is not None:
+        a = np.asarray(aweights, dtype=float)
+        w = a if w is None else w * a
+    avg = np.average(X, axis=1, weights=w)
+    n = _shape(X)[1]
+    w_sum = n if w is None else np.sum(w)
+    if w is None:
+        fact = n - ddof
+    elif ddof == 0:
+        fact = w_sum
+    elif aweights is None:
+        fact = w_sum - ddof
+    else:
+        fact = w_sum - ddof * np.sum(w * np.asarray(aweights, dtype=float)) / w_sum
+    fact = max(fact, 0.0)
+    X = X - _reshape(avg, (-1, 1))
+    X_T = _transpose(X if w is None else X * w)
+    with np.errstate(divide="ignore"):
+        c = (X @ X_T) * np.true_divide(1, fact)
+    return _squeeze(c)
+
+
+def _corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    c = _cov(x, y, rowvar, dtype=dtype)
+    if _ndim(c) == 0:  # (one variable: nan for a variance of 0, nan or inf, else 1)
+        return c / c
+    d = _diagonal(c)
+    stddev = np.sqrt(d)
+    c = c / _reshape(stddev, (-1, 1))
+    c = c / _reshape(stddev, (1, -1))
+    return np.clip(c, -1, 1)
+
+
+def _split_along(axis, minimum, name):
+    def split(ary, indices_or_sections):
+        if _ndim(ary) < minimum:
+            raise ValueError(f"{name} only works on arrays of {minimum} or more dimensions")
+        return _splitter(True)(
+            ary, indices_or_sections, 1 if axis == 1 and _ndim(ary) > 1 else axis
+        )
+
+    return split
+
+
+def _cumulative_api(name, x, axis, dtype, out, include_initial):
+    """NumPy 2's array-API `cumulative_sum` / `cumulative_prod`: with an initial 0 or 1."""
+    _no_extras(f"cumulative_{name}", out=out)
+    if axis is None:
+        if _ndim(x) > 1:
+            raise ValueError(
+                "For arrays which have more than one dimension ``axis`` argument is required."
+            )
+        axis = 0
+    r = (_cumsum_adapter if name == "sum" else _cumprod_adapter)(x, axis, dtype)
+    if include_initial:
+        ax = _axis(axis, _ndim(r))
+        shape = list(_shape(r))
+        shape[ax] = 1
+        first = np.full(shape, 0 if name == "sum" else 1, dtype=np.result_type(primal(r)))
+        r = _concatenate_adapter([first, r], ax)
+    return r
+
+
+def _unstack(x, /, *, axis=0):
+    if _ndim(x) == 0:
+        raise ValueError("Input array must be at least 1-d.")
+    ax = _axis(axis, _ndim(x))
+    return tuple(x[(slice(None),) * ax + (i,)] for i in range(_shape(x)[ax]))
+
+
+def _polyder(p, m=1):
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
+    p = _array(p)
+    for _ in range(m):
+        n = _shape(p)[0] - 1
+        p = p[:-1] * np.arange(n, 0, -1)
+    return p
+
+
+def _polyint(p, m=1, k=None):
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of integral must be positive (see polyder)")
+    k = np.zeros(m, float) if k is None else k
+    k = _reshape(k, (-1,)) if isinstance(k, Tracer) else np.atleast_1d(k)
+    if _shape(k)[0] == 1 and m > 1:
+        k = k[0] * np.ones(m, float)
+    if _shape(k)[0] < m:
+        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+    p = _array(p)
+    for i in range(m):
+        p = _concatenate_adapter([p / np.arange(_shape(p)[0], 0, -1), _reshape(k[i], (1,))])
+    return p
+
+
+def _polyadd(a1, a2, subtract=False):
+    a1 = _reshape(_array(a1), (-1,)) if _ndim(a1) == 0 else _array(a1)
+    a2 = _reshape(_array(a2), (-1,)) if _ndim(a2) == 0 else _array(a2)
+    diff = _shape(a2)[0] - _shape(a1)[0]
+    if diff > 0:
+        a1 = _concatenate_adapter([np.zeros(diff, np.result_type(primal(a1))), a1])
+    elif diff < 0:
+        a2 = _concatenate_adapter([np.zeros(-diff, np.result_type(primal(a2))), a2])
+    return a1 - a2 if subtract else a1 + a2
+
+
+def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """`func1d` on each 1-D slice along `axis`; its results stacked where the axis was."""
+    arr = _array(arr)
+    nd = _ndim(arr)
+    axis = _axis(axis, nd)
+    moved = _moveaxis(arr, axis, -1)
+    rest = _shape(moved)[:-1]
+    if not math.prod(rest):
+        raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+    results = [func1d(moved[i], *args, **kwargs) for i in np.ndindex(*rest)]
+    out = _stack([_array(r) for r in results])
+    inner = tuple(_shape(out)[1:])
+    out = _reshape(out, tuple(rest) + inner)
+    return _moveaxis(out, tuple(range(len(rest), len(rest) + len(inner))),
+                     tuple(range(axis, axis + len(inner))))  # fmt: skip
+
+
+def _trim_zeros(filt, trim="fb", axis=None):
+    """The entries NumPy keeps: the box from the first to the last hyperplane with a nonzero."""
+    expected = np.trim_zeros(np.asarray(primal(filt)), trim, axis)  # (NumPy's checks)
+    nz = np.asarray(primal(filt)) != 0
+    nd = nz.ndim
+    axes = range(nd) if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, nd)
+    index = [slice(None)] * nd
+    for ax in axes:
+        hits = np.flatnonzero(np.any(nz, axis=tuple(i for i in range(nd) if i != ax)))
+        if not hits.size:
+            index[ax] = slice(0, 0)
+            continue
+        start = hits[0] if "f" in trim.lower() else 0
+        stop = hits[-1] + 1 if "b" in trim.lower() else nz.shape[ax]
+        index[ax] = slice(int(start), int(stop))
+    r = filt[tuple(index)]
+    return r if _shape(r) == np.shape(expected) else expected  # (NumPy's other cases: constants)
+
+
+def _resize(a, new_shape):
+    a = _array(a)
+    new_shape = (new_shape,) if isinstance(new_shape, (int, np.integer)) else tuple(new_shape)
+    size = math.prod(new_shape)
+    flat = _reshape(a, (-1,))
+    if not _shape(flat)[0] or not size:
+        return np.resize(np.asarray(primal(a)), new_shape)  # (zeros or empty: a constant)
+    return _reshape(flat[np.arange(size) % _shape(flat)[0]], new_shape)
+
+
+FUNCTIONS.update(
+    {
+        np.cov: _cov, np.corrcoef: _corrcoef,
+        np.hsplit: _split_along(1, 1, "hsplit"), np.vsplit: _split_along(0, 2, "vsplit"),
+        np.dsplit: _split_along(2, 3, "dsplit"),
+        np.cumulative_sum: lambda x, /, *, axis=None, dtype=None, out=None, include_initial=False:
+        _cumulative_api("sum", x, axis, dtype, out, include_initial),
+        np.cumulative_prod: lambda x, /, *, axis=None, dtype=None, out=None, include_initial=False:
+        _cumulative_api("prod", x, axis, dtype, out, include_initial),
+        np.unstack: _unstack, np.polyder: _polyder, np.polyint: _polyint, np.polyadd: _polyadd,
+        np.polysub: lambda a1, a2: _polyadd(a1, a2, subtract=True),
+        np.polymul: lambda a1, a2: _convolve(_array(a1), _array(a2)),
+        np.apply_along_axis: _apply_along_axis, np.trim_zeros: _trim_zeros, np.resize: _resize,
+    }
+)  # fmt: skip
+NONDIFF.update({np.nanargmax, np.nanargmin, np.lexsort, np.einsum_path})
+
+
 # --- hints for functions without rules ----------------------------------------------------------
 HINTS.update(
     {

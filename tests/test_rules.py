@@ -851,6 +851,39 @@ MORE = {  # function, arguments
         lambda a: np.nanpercentile(np.where(a < -0.5, np.nan, a), 40.0, axis=0),
         [x234],
     ),
+    # statistics, polynomials, array-API cumulative functions, more splits (the fourth batch)
+    "cov": (np.cov, [x234[0]]),
+    "cov_y": (lambda a, b: np.cov(a, b), [x23, x23[::-1] * 2]),
+    "cov_columns_ddof0": (lambda a: np.cov(a, rowvar=False, ddof=0), [x234[0]]),
+    "cov_weights": (
+        lambda a: np.cov(a, fweights=[1, 2, 1, 3], aweights=[0.5, 1.0, 2.0, 1.5]),
+        [x234[0]],
+    ),
+    "cov_1d": (np.cov, [x3]),
+    "corrcoef": (np.corrcoef, [x234[0]]),
+    "corrcoef_y": (lambda a, b: np.corrcoef(a, b, rowvar=False), [x234[0].T, x234[1].T]),
+    "hsplit": (lambda a: np.stack(np.hsplit(a, 2)) * 1.0, [x234[0]]),
+    "vsplit": (lambda a: np.vsplit(a, 2)[1] * 1.0, [x234[0].T]),
+    "dsplit": (lambda a: np.dsplit(a, [1])[1] * 1.0, [x234]),
+    "cumulative_sum": (lambda a: np.cumulative_sum(a, axis=1, include_initial=True), [x234]),
+    "cumulative_prod": (lambda a: np.cumulative_prod(a, include_initial=True), [x3]),
+    "unstack": (lambda a: np.unstack(a, axis=1)[2] * 1.0, [x234]),
+    "polyder": (lambda p: np.polyder(p, 2), [x234[0, 0]]),
+    "polyint": (lambda p: np.polyint(p, 2, k=[1.0, 2.0]), [x3]),
+    "polyadd": (np.polyadd, [x3, x234[0, 0]]),
+    "polysub": (np.polysub, [x234[0, 0], x3]),
+    "polymul": (np.polymul, [x3, x234[0, 0]]),
+    "apply_along_axis": (
+        lambda a: np.apply_along_axis(lambda r: np.sum(r**2) * r[:2], 1, a),
+        [x234],
+    ),
+    "apply_along_axis_scalar": (lambda a: np.apply_along_axis(np.max, 0, a), [x23]),
+    "trim_zeros": (lambda a: np.trim_zeros(np.concatenate([np.zeros(2), a, np.zeros(1)])), [x3]),
+    "trim_zeros_front": (
+        lambda a: np.trim_zeros(np.concatenate([np.zeros(2), a, np.zeros(1)]), "f"),
+        [x3],
+    ),
+    "resize": (lambda a: np.resize(a, (3, 5)), [x23]),
     "piecewise_0d": (
         lambda x: np.piecewise(x, [x > 0.1, x < -5], [np.sin, np.cos, lambda v: v**3]),
         [np.array(0.7)],
@@ -1029,6 +1062,12 @@ def test_the_third_batch_takes_lists_where_numpy_does_and_numpys_edge_cases():
         lambda a: np.vander(np.ones((2, 2)) * a[0]),
         lambda a: np.rollaxis(a, 0, 7),
         lambda a: np.ediff1d(a, to_begin=np.array([1 + 2j])),
+        lambda a: np.cov(np.ones((2, 2, 2)) * a[0]),
+        lambda a: np.polyder(a, -1),
+        lambda a: np.polyint(a, 3, k=[1.0, 2.0]),
+        lambda a: np.cumulative_sum(np.ones((2, 2)) * a[0]),
+        lambda a: np.vsplit(a, 2),
+        lambda a: np.unstack(a[0]),
     ],
 )
 def test_the_third_batch_refuses_what_numpy_refuses_with_numpys_message(bad):
@@ -1040,7 +1079,9 @@ def test_the_third_batch_refuses_what_numpy_refuses_with_numpys_message(bad):
     assert str(got.value) == str(expected.value)
 
 
-@pytest.mark.parametrize("name", [n for n in THIRD_BATCH if not n.startswith("polyfit")])
+@pytest.mark.parametrize(
+    "name", [n for n in THIRD_BATCH if not n.startswith(("polyfit", "polymul"))]
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_third_batch_gives_numpys_values_to_the_last_bit(name, dtype):
     f, args = MORE[name]
