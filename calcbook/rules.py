@@ -2551,6 +2551,7 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
     np.cov(primal(m), None if y is None else primal(y), rowvar, bias, ddof, fweights, aweights,
            dtype=dtype)  # (NumPy's checks and warnings)  # fmt: skip
     m = _array(m)
+    y = None if y is None else _array(y)
     dtype = np.result_type(primal(m), np.float64) if dtype is None and y is None else dtype
     if dtype is None:
         dtype = np.result_type(primal(m), primal(y), np.float64)
@@ -2588,11 +2589,16 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
     else:
         fact = w_sum - ddof * np.sum(w * np.asarray(aweights, dtype=float)) / w_sum
     fact = max(fact, 0.0)
-    X = X - _reshape(avg, (-1, 1))
+    X = _cast(X - _reshape(avg, (-1, 1)), dtype)  # (NumPy's in-place steps keep their dtypes)
     X_T = _transpose(X if w is None else X * w)
+    c = X @ X_T
     with np.errstate(divide="ignore"):
-        c = (X @ X_T) * np.true_divide(1, fact)
+        c = _cast(c * np.true_divide(1, fact), np.result_type(primal(c)))
     return _squeeze(c)
+
+
+def _cast(x, dtype):
+    return x if np.result_type(primal(x)) == dtype else _astype_adapter(x, dtype)
 
 
 def _corrcoef(x, y=None, rowvar=True, *, dtype=None):
@@ -2610,9 +2616,8 @@ def _split_along(axis, minimum, name):
     def split(ary, indices_or_sections):
         if _ndim(ary) < minimum:
             raise ValueError(f"{name} only works on arrays of {minimum} or more dimensions")
-        return _splitter(True)(
-            ary, indices_or_sections, 1 if axis == 1 and _ndim(ary) > 1 else axis
-        )
+        along = 0 if axis == 1 and _ndim(ary) == 1 else axis  # (hsplit of a 1-D array: axis 0)
+        return _splitter(True)(ary, indices_or_sections, along)
 
     return split
 
@@ -2681,6 +2686,16 @@ def _polyadd(a1, a2, subtract=False):
     return a1 - a2 if subtract else a1 + a2
 
 
+def _poly1d(c):
+    """Coefficients as NumPy's poly1d reads them: 1-D, leading zeros dropped, at least [0]."""
+    c = _array(c)
+    if _ndim(c) > 1:
+        raise ValueError("Polynomial must be 1d only.")
+    c = _reshape(c, (-1,))
+    nz = np.flatnonzero(np.asarray(primal(c)))
+    return c[nz[0] :] if nz.size else np.zeros(1, np.result_type(primal(c), 0.0))
+
+
 def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
     """`func1d` on each 1-D slice along `axis`; its results stacked where the axis was."""
     arr = _array(arr)
@@ -2720,6 +2735,8 @@ def _trim_zeros(filt, trim="fb", axis=None):
 def _resize(a, new_shape):
     a = _array(a)
     new_shape = (new_shape,) if isinstance(new_shape, (int, np.integer)) else tuple(new_shape)
+    if any(n < 0 for n in new_shape):
+        raise ValueError("all elements of `new_shape` must be non-negative")
     size = math.prod(new_shape)
     flat = _reshape(a, (-1,))
     if not _shape(flat)[0] or not size:
@@ -2738,7 +2755,7 @@ FUNCTIONS.update(
         _cumulative_api("prod", x, axis, dtype, out, include_initial),
         np.unstack: _unstack, np.polyder: _polyder, np.polyint: _polyint, np.polyadd: _polyadd,
         np.polysub: lambda a1, a2: _polyadd(a1, a2, subtract=True),
-        np.polymul: lambda a1, a2: _convolve(_array(a1), _array(a2)),
+        np.polymul: lambda a1, a2: _convolve(_poly1d(a1), _poly1d(a2)),
         np.apply_along_axis: _apply_along_axis, np.trim_zeros: _trim_zeros, np.resize: _resize,
     }
 )  # fmt: skip

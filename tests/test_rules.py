@@ -863,6 +863,10 @@ MORE = {  # function, arguments
     "corrcoef": (np.corrcoef, [x234[0]]),
     "corrcoef_y": (lambda a, b: np.corrcoef(a, b, rowvar=False), [x234[0].T, x234[1].T]),
     "hsplit": (lambda a: np.stack(np.hsplit(a, 2)) * 1.0, [x234[0]]),
+    "hsplit_1d": (lambda a: np.stack(np.hsplit(a, 3)) * 1.0, [x3]),
+    "cov_list_y": (lambda a: np.cov(a, [1.0, 2.0, 3.0, 5.0]), [x234[0, 0]]),
+    "polymul_leading_zeros": (lambda a: np.polymul(a * [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]), [x3]),
+    "polymul_empty": (lambda a: np.polymul(a, []), [x3]),
     "vsplit": (lambda a: np.vsplit(a, 2)[1] * 1.0, [x234[0].T]),
     "dsplit": (lambda a: np.dsplit(a, [1])[1] * 1.0, [x234]),
     "cumulative_sum": (lambda a: np.cumulative_sum(a, axis=1, include_initial=True), [x234]),
@@ -1044,6 +1048,18 @@ def test_the_third_batch_takes_lists_where_numpy_does_and_numpys_edge_cases():
     )
 
 
+def test_cov_and_corrcoef_keep_the_dtype_numpy_computes_in():
+    x = np.arange(4.0) ** 2
+    for f in (
+        lambda a: np.cov(a, dtype=np.float32),  # float32
+        lambda a: np.cov(a, aweights=[1, 2, 1, 1], dtype=np.float32),  # (float64: the weights)
+        lambda a: np.corrcoef(a + 1, (a + 1) ** 2, dtype=np.float32),
+    ):
+        y = cb.vjp(f, x)[0]
+        np.testing.assert_array_equal(y, f(x))
+        assert y.dtype == f(x).dtype
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -1068,6 +1084,8 @@ def test_the_third_batch_takes_lists_where_numpy_does_and_numpys_edge_cases():
         lambda a: np.cumulative_sum(np.ones((2, 2)) * a[0]),
         lambda a: np.vsplit(a, 2),
         lambda a: np.unstack(a[0]),
+        lambda a: np.resize(a, (-1, 2)),
+        lambda a: np.polymul(np.ones((2, 2)) * a[0], a),
     ],
 )
 def test_the_third_batch_refuses_what_numpy_refuses_with_numpys_message(bad):
