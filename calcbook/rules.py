@@ -2705,8 +2705,9 @@ def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
     rest = _shape(moved)[:-1]
     if not math.prod(rest):
         raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
-    results = [func1d(moved[i], *args, **kwargs) for i in np.ndindex(*rest)]
-    out = _stack([_array(r) for r in results])
+    results = [_array(func1d(moved[i], *args, **kwargs)) for i in np.ndindex(*rest)]
+    first = np.result_type(primal(results[0]))  # (NumPy's output has the first result's dtype)
+    out = _stack([_cast(r, first) for r in results])
     inner = tuple(_shape(out)[1:])
     out = _reshape(out, tuple(rest) + inner)
     return _moveaxis(out, tuple(range(len(rest), len(rest) + len(inner))),

@@ -1048,6 +1048,14 @@ def test_the_third_batch_takes_lists_where_numpy_does_and_numpys_edge_cases():
     )
 
 
+def test_apply_along_axis_takes_the_dtype_of_the_first_result_as_numpy():
+    f = lambda a: np.apply_along_axis(lambda r: r[0] if r[0] > 0 else 0, 0, a)  # noqa: E731
+    x = np.array([[-1.0, 2.5]])  # (the first result is the integer 0: NumPy's output is int)
+    y = cb.vjp(f, x)[0]
+    np.testing.assert_array_equal(y, f(x))
+    assert y.dtype == f(x).dtype
+
+
 def test_cov_and_corrcoef_keep_the_dtype_numpy_computes_in():
     x = np.arange(4.0) ** 2
     for f in (
