@@ -2018,8 +2018,7 @@ def _nan_skipping(name, quantile):
     def adapter(a, *args, **kwargs):
         expected = numpy_fun(primal(a), *(primal(v) for v in args), **_primal_tree(kwargs))
         r = quantile(a, *args, _name=f"nan{name}", _skip_nan=True, **kwargs)
-        dtype = np.result_type(expected)  # (NumPy's own for all-NaN rows: the dtype of `a`)
-        return r if np.result_type(primal(r)) == dtype else _astype_adapter(r, dtype)
+        return _astype_adapter(r, np.result_type(expected))  # (NumPy's for all-NaN rows: a's)
 
     return adapter
 
@@ -2209,7 +2208,7 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
                 "at least (edge_order + 1) elements are required."
             )
         d = _gradient_along(f, h, ax, nd, n, edge_order)
-        out.append(d if np.result_type(primal(d)) == dtype else _astype_adapter(d, dtype))
+        out.append(_astype_adapter(d, dtype))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -2422,7 +2421,7 @@ def _vander(x, N=None, increasing=False):
     n = _shape(x)[0]
     N = n if N is None else N
     dtype = np.promote_types(np.result_type(primal(x)), int)
-    x = _astype_adapter(x, dtype) if isinstance(x, Tracer) else np.asarray(x, dtype=dtype)
+    x = _astype_adapter(x, dtype)
     ones = np.ones((n, min(N, 1)), dtype=dtype)
     if N > 1:  # powers by repeated products, as NumPy forms them
         powers = _cumprod_adapter(_broadcast_to(_reshape(x, (n, 1)), (n, N - 1)), axis=1)
@@ -2450,9 +2449,7 @@ def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
         raise TypeError("expected x and y to have same length")
     eps = np.finfo(np.result_type(primal(x), 0.0)).eps  # (NumPy's: of x's dtype alone)
     dtype = np.result_type(primal(x), primal(y), 0.0)
-    x, y = (
-        _astype_adapter(v, dtype) if isinstance(v, Tracer) else np.asarray(v, dtype) for v in (x, y)
-    )
+    x, y = _astype_adapter(x, dtype), _astype_adapter(y, dtype)
     rcond = _shape(x)[0] * eps if rcond is None else rcond
     lhs, rhs = _vander(x, deg + 1), y
     if w is not None:
@@ -2510,8 +2507,7 @@ def _piecewise(x, condlist, funclist, *args, **kw):
         if not where[0].size:
             continue
         vals = func(x[where], *args, **kw)
-        if np.result_type(primal(vals)) != px.dtype:
-            vals = _astype_adapter(vals, px.dtype)
+        vals = _astype_adapter(_array(vals), px.dtype)
         picked = (where[0].size,) + px.shape[cond.ndim :]
         y = np.where(mask, scatter_add(_broadcast_to(vals, picked), where, px.shape), y)
     return y
@@ -2550,26 +2546,20 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
         )
     np.cov(primal(m), None if y is None else primal(y), rowvar, bias, ddof, fweights, aweights,
            dtype=dtype)  # (NumPy's checks and warnings)  # fmt: skip
-    m = _array(m)
-    y = None if y is None else _array(y)
-    dtype = np.result_type(primal(m), np.float64) if dtype is None and y is None else dtype
+    given = [_array(v) for v in (m, y) if v is not None]
     if dtype is None:
-        dtype = np.result_type(primal(m), primal(y), np.float64)
-    X = _reshape(_astype_adapter(m, dtype), (1, -1)) if _ndim(m) < 2 else _astype_adapter(m, dtype)
-    if not rowvar and _ndim(m) != 1:
-        X = _transpose(X)
+        dtype = np.result_type(*(primal(v) for v in given), np.float64)
+
+    def rows(v, flip):  # (at least 2-D, in dtype, one variable per row)
+        v = _astype_adapter(v, dtype)
+        v = _reshape(v, (1, -1)) if _ndim(v) < 2 else v
+        return _transpose(v) if flip(v) else v
+
+    X = rows(given[0], lambda _: not rowvar and _ndim(given[0]) != 1)  # (NumPy's two tests)
     if _shape(X)[0] == 0:
         return np.array([]).reshape(0, 0)
     if y is not None:
-        y = _array(y)
-        Y = (
-            _reshape(_astype_adapter(y, dtype), (1, -1))
-            if _ndim(y) < 2
-            else _astype_adapter(y, dtype)
-        )
-        if not rowvar and _shape(Y)[0] != 1:
-            Y = _transpose(Y)
-        X = _concatenate_adapter([X, Y], axis=0)
+        X = _concatenate_adapter([X, rows(given[1], lambda v: not rowvar and _shape(v)[0] != 1)])
     ddof = (0 if bias else 1) if ddof is None else ddof
     w = None
     if fweights is not None:
@@ -2589,16 +2579,12 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
     else:
         fact = w_sum - ddof * np.sum(w * np.asarray(aweights, dtype=float)) / w_sum
     fact = max(fact, 0.0)
-    X = _cast(X - _reshape(avg, (-1, 1)), dtype)  # (NumPy's in-place steps keep their dtypes)
+    X = _astype_adapter(X - _reshape(avg, (-1, 1)), dtype)  # (NumPy's in-place steps keep dtypes)
     X_T = _transpose(X if w is None else X * w)
     c = X @ X_T
     with np.errstate(divide="ignore"):
-        c = _cast(c * np.true_divide(1, fact), np.result_type(primal(c)))
+        c = _astype_adapter(c * np.true_divide(1, fact), c.dtype)
     return _squeeze(c)
-
-
-def _cast(x, dtype):
-    return x if np.result_type(primal(x)) == dtype else _astype_adapter(x, dtype)
 
 
 def _corrcoef(x, y=None, rowvar=True, *, dtype=None):
@@ -2707,7 +2693,7 @@ def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
         raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
     results = [_array(func1d(moved[i], *args, **kwargs)) for i in np.ndindex(*rest)]
     first = np.result_type(primal(results[0]))  # (NumPy's output has the first result's dtype)
-    out = _stack([_cast(r, first) for r in results])
+    out = _stack([_astype_adapter(r, first) for r in results])
     inner = tuple(_shape(out)[1:])
     out = _reshape(out, tuple(rest) + inner)
     return _moveaxis(out, tuple(range(len(rest), len(rest) + len(inner))),

@@ -849,11 +849,8 @@ class RevTracer(Tracer):
             x, y, parents = _constant(a, b._value), b._value, ((1, b._index),)
         ans = _call2(prim, x, y)
         tape = self._tape
-        if prim in SHAPES_ONLY:  # an operand of the result's shape is not needed even for that
-            if _full(x, ans):
-                x = None
-            if _full(y, ans):
-                y = None
+        if prim in SHAPES_ONLY:  # the rules read no values: shapes at most, for the broadcasts
+            x, y = _stand_in(x, ans), _stand_in(y, ans)
             tape.append((prim, (x, y), _NO_PARAMS, None, parents))  # (shapes: nothing to hold)
         else:
             kept = None if prim in ARGS_ONLY else ans
@@ -1028,12 +1025,6 @@ def _stand_in(v, ans):
     if type(v) is np.ndarray or isinstance(v, Tracer):
         return None if v.shape == ans.shape else Shape(v)
     return v  # (a Python number: nothing to free)
-
-
-def _full(v, ans):
-    """Whether the operand `v` (a value or an outer level's tracer) has the result's shape, so
-    that a tape entry may drop it: the backward pass sums no broadcast axes for it."""
-    return (type(v) is np.ndarray or isinstance(v, Tracer)) and v.shape == ans.shape
 
 
 def _call1(prim, x, params):
