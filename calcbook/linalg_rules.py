@@ -601,11 +601,22 @@ def _refuse_unreflected(a):
         )
 
 
-def _qr_vjp(g, ans, a, complete):
+def _refuse_jumps(a, r):
+    """Refuse the points where Q and R have no derivative: dependent columns, then tau = 0.
+
+    (In that order: at dependent columns LAPACK may find a column exactly 0 below its pivot, or
+    only nearly, depending on the kernel; the first reason is the one that explains the point.)
+    """
+    k = min(a.shape[-2:])
+    _refuse_rank_deficient(np.asarray(primal(r))[..., :k, :k])
     _refuse_unreflected(a)
+
+
+def _qr_vjp(g, ans, a, complete):
     m, n = a.shape[-2:]
     k = m if complete else min(m, n)
     (q, r), (gq, gr) = _qr_unpack(ans, m, n, k), _qr_unpack(g, m, n, k)
+    _refuse_jumps(a, r)
     if complete:  # (R's last m - n rows are 0 whatever a is: their cotangent does not count)
         if np.any(np.asarray(primal(gq))[..., n:] != 0):
             _refuse_complement(m, n, forward=False)
@@ -619,11 +630,11 @@ def _qr_vjp(g, ans, a, complete):
 
 
 def _qr_jvp(t, ans, a, complete):
-    _refuse_unreflected(a)
     m, n = a.shape[-2:]
+    q, r = _qr_unpack(ans, m, n, m if complete else min(m, n))
+    _refuse_jumps(a, r)
     if complete:
         _refuse_complement(m, n, forward=True)
-    q, r = _qr_unpack(ans, m, n, min(m, n))
     if m >= n:
         dq, dr = _qr_square_jvp(q, r, t)
     else:  # wide: as in the VJP, dR_Y = dQ^T Y + Q^T dY
