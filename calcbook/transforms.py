@@ -285,6 +285,37 @@ def _what(value, shape, treedef):
     return f"an array of shape {shape}"
 
 
+def _with_aux(out, name):
+    """Split the output of an `f` given with `has_aux=True` into `(output, aux)`."""
+    if type(out) in (tuple, list) and len(out) == 2:
+        return out[0], out[1]
+    if type(out) in (tuple, list):
+        got = f"a {type(out).__name__} of length {len(out)}"
+    elif isinstance(out, (np.ndarray, np.generic, Tracer)):
+        got = f"an array of shape {out.shape}"
+    else:
+        got = f"a value of type {type(out).__name__}"
+    raise TypeError(
+        f"{name}(f, has_aux=True) requires f to return a pair (output, aux), but it returned "
+        f"{got}: return `out, aux` from f, or drop has_aux."
+    )
+
+
+def _strip(aux, level):
+    """`aux` with each tracer of `level` replaced by its value: a plain result of that transform.
+
+    (Its value may be a tracer of an outer transform, which keeps differentiating it.)
+    """
+    if isinstance(aux, Tracer):
+        return aux._value if aux._level == level else aux
+    if not _is_tree(aux):
+        return aux
+    leaves, treedef = _flatten(aux)
+    return _unflatten(
+        treedef, [a._value if isinstance(a, Tracer) and a._level == level else a for a in leaves]
+    )
+
+
 def _trace_reverse(f, args, kwargs, nums):
     """Call `f` with the arguments `nums` wrapped in reverse-mode tracers of a new level.
 
@@ -370,7 +401,7 @@ def _group(per_leaf, trees, rebuild):
 
 
 # --- reverse mode -------------------------------------------------------------------------------
-def value_and_grad(f, argnums=0):
+def value_and_grad(f, argnums=0, has_aux=False):
     r"""Return a function computing both $f(x)$ and its gradient $\nabla f(x)$.
 
     Parameters
@@ -379,17 +410,23 @@ def value_and_grad(f, argnums=0):
         A function of NumPy arrays returning a scalar (shape `()`).
     argnums : int or tuple of int, default 0
         Which positional argument(s) to differentiate with respect to.
+    has_aux : bool, default False
+        If True, `f` returns a pair `(value, aux)`: only `value` is differentiated, and `aux`
+        (anything: logits, an accuracy, a dict of metrics) comes back as computed, its arrays
+        plain (not differentiated by this transform).
 
     Returns
     -------
     callable
         `(*args, **kwargs) -> (value, gradient)`, where `gradient` has the structure, shape and
         dtype of the differentiated argument, or is a tuple of those when `argnums` is a tuple.
+        With `has_aux`: `((value, aux), gradient)`.
 
     Raises
     ------
     TypeError
-        If `f` returns something other than a scalar (use `jacobian` or `vjp` then).
+        If `f` returns something other than a scalar (use `jacobian` or `vjp` then), or, with
+        `has_aux`, something other than a pair.
     ValueError
         If `argnums` is out of range for the arguments given.
 
@@ -414,7 +451,11 @@ def value_and_grad(f, argnums=0):
         nums, multi = nums
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
         try:
-            return _value_and_grad(level, tape, out, inputs, multi)
+            if not has_aux:
+                return _value_and_grad(level, tape, out, inputs, multi)
+            out, aux = _with_aux(out, "value_and_grad")
+            value, g = _value_and_grad(level, tape, out, inputs, multi)
+            return (value, _strip(aux, level)), g
         finally:
             release(level)
 
@@ -444,7 +485,7 @@ def _value_and_grad(level, tape, out, inputs, multi):
     return value, tuple(grads) if multi else grads[0]
 
 
-def grad(f, argnums=0):
+def grad(f, argnums=0, has_aux=False):
     r"""Return the gradient function $x \mapsto \nabla f(x)$ of a scalar-valued function.
 
     Parameters
@@ -453,6 +494,9 @@ def grad(f, argnums=0):
         A function of NumPy arrays returning a scalar (shape `()`).
     argnums : int or tuple of int, default 0
         Which positional argument(s) to differentiate with respect to.
+    has_aux : bool, default False
+        If True, `f` returns a pair `(value, aux)`; only `value` is differentiated, and the
+        gradient function returns `(gradient, aux)` (see `value_and_grad`).
 
     Returns
     -------
@@ -488,7 +532,14 @@ def grad(f, argnums=0):
     assert cb.grad(cb.grad(np.sin))(1.0) == -np.sin(1.0)
     ```
     """
-    value_and_grad_f = value_and_grad(f, argnums)
+    value_and_grad_f = value_and_grad(f, argnums, has_aux)
+    if has_aux:
+
+        def grad_aux_f(*args, **kwargs):
+            (_, aux), g = value_and_grad_f(*args, **kwargs)
+            return g, aux
+
+        return grad_aux_f
 
     def grad_f(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
@@ -496,7 +547,7 @@ def grad(f, argnums=0):
     return grad_f
 
 
-def vjp(f, *primals):
+def vjp(f, *primals, has_aux=False):
     r"""Evaluate `f` and return a function for its vector-Jacobian products $u \mapsto u^\top J$.
 
     Parameters
@@ -505,17 +556,22 @@ def vjp(f, *primals):
         A function of NumPy arrays; its output may be an array or a tuple/list/dict of arrays.
     *primals
         The arguments at which to evaluate `f` (all are differentiated).
+    has_aux : bool, default False
+        If True, `f` returns a pair `(out, aux)`; only `out` is differentiated, and `aux` is
+        returned third, its arrays plain.
 
     Returns
     -------
     out
-        `f(*primals)`.
+        `f(*primals)` (its first item with `has_aux`).
     vjp_fn : callable
         `vjp_fn(cotangent)` returns a tuple with one cotangent per primal, each of the primal's
         shape. `cotangent` must have the structure and shapes of `out`. `vjp_fn` keeps the tape
         and can be called any number of times. Changing an array afterwards cannot change its
         result: `f` is evaluated on copies of the primal arrays, and while `vjp_fn` exists the
         other plain arrays the tape reads (constants of `f`) are read-only.
+    aux
+        Only with `has_aux`: the second item of `f`'s output.
 
     Raises
     ------
@@ -538,6 +594,8 @@ def vjp(f, *primals):
     primals = tuple(_copied(p) for p in primals)  # (the caller may change theirs later)
     level, tape, out, inputs = _trace_reverse(f, primals, {}, nums)
     try:
+        if has_aux:
+            out, aux = _with_aux(out, "vjp")
         values, boxes, treedef = _split(out, level)
         out_value = _unflatten(treedef, values)
     except BaseException:
@@ -562,11 +620,13 @@ def vjp(f, *primals):
         return tuple(_pull_back(tape, boxes, cts, inputs))
 
     weakref.finalize(vjp_fn, release, level)  # the tape's plain arrays, while vjp_fn lives
+    if has_aux:
+        return out_value, vjp_fn, _strip(aux, level)
     return out_value, vjp_fn
 
 
 # --- forward mode -------------------------------------------------------------------------------
-def jvp(f, primals, tangents):
+def jvp(f, primals, tangents, has_aux=False):
     r"""Evaluate `f` and its Jacobian-vector product $J v$ in one forward pass.
 
     This is true forward mode: each operation's JVP rule pushes the tangent along with the value.
@@ -579,13 +639,18 @@ def jvp(f, primals, tangents):
         The arguments of `f`.
     tangents : tuple
         One tangent per primal, each of the primal's shape.
+    has_aux : bool, default False
+        If True, `f` returns a pair `(out, aux)`; only `out` is differentiated, and `aux` is
+        returned third, its arrays plain.
 
     Returns
     -------
     out
-        `f(*primals)`.
+        `f(*primals)` (its first item with `has_aux`).
     tangent_out
         $J v$, with the structure and shapes of `out`.
+    aux
+        Only with `has_aux`: the second item of `f`'s output.
 
     Raises
     ------
@@ -627,6 +692,14 @@ def jvp(f, primals, tangents):
         out = f(*_unflatten(p_def, boxes))
     finally:
         close_level(level)
+    if has_aux:
+        out, aux = _with_aux(out, "jvp")
+        return (*_jvp_out(out, level, t_leaves), _strip(aux, level))
+    return _jvp_out(out, level, t_leaves)
+
+
+def _jvp_out(out, level, t_leaves):
+    """The output of `jvp`'s `f` (traced at `level`) and its tangents, unwrapped."""
     if isinstance(out, FwdTracer) and out._level == level:  # the common case, as `_split`
         return out._value, _distinct([_tangent_out(out._tangent, out._value)], t_leaves)[0]
     values, out_boxes, treedef = _split(out, level)
@@ -667,9 +740,10 @@ def _leaves(treedef):
     return 1 if treedef is None else sum(_leaves(c) for c in treedef[2])
 
 
-def _forward_blocks(f, args, kwargs, n, x, put):
+def _forward_blocks(f, args, kwargs, n, x, put, has_aux=False):
     """Jacobian blocks of `f`, one per output leaf, in the array `x` that `put(box)` makes argument
-    `n`: one pass of the whole identity basis of `x` as a batch of tangents."""
+    `n`: one pass of the whole identity basis of `x` as a batch of tangents. Returns the blocks,
+    the output's structure and, with `has_aux`, the aux output (else None)."""
     box = FwdArrayInput if _array_0d(x) else FwdInput
     x = _prepare(x)
     shape, size = np.shape(x), int(np.size(x))
@@ -681,6 +755,10 @@ def _forward_blocks(f, args, kwargs, n, x, put):
         out = f(*a, **kwargs)
     finally:
         close_level(level)
+    aux = None
+    if has_aux:
+        out, aux = _with_aux(out, "jacfwd")
+        aux = _strip(aux, level)
     values, boxes, out_def = _split(out, level)
     blocks = []
     for v, b in zip(values, boxes, strict=True):
@@ -690,7 +768,7 @@ def _forward_blocks(f, args, kwargs, n, x, put):
         else:  # (in the input's dtype, as jacrev's: derivatives have the input's dtype)
             block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
             blocks.append(_writeable(block.astype(x.dtype, copy=False)))
-    return blocks, out_def
+    return blocks, out_def, aux
 
 
 def _regroup(per_arg, trees, outputs):
@@ -707,7 +785,7 @@ def _regroup(per_arg, trees, outputs):
     )
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, has_aux=False):
     r"""Return the Jacobian function of `f`, computed in forward mode.
 
     One forward pass pushes a batch of tangents, the whole identity basis of the input, through
@@ -720,6 +798,9 @@ def jacfwd(f, argnums=0):
     argnums : int or tuple of int, default 0
         The argument(s) to differentiate: arrays, numbers, or tuples/lists/dicts of them (one
         pass per array in a container).
+    has_aux : bool, default False
+        If True, `f` returns a pair `(out, aux)`; only `out` is differentiated, and the Jacobian
+        function returns `(jacobian, aux)`, the arrays of `aux` plain.
 
     Returns
     -------
@@ -742,9 +823,7 @@ def jacfwd(f, argnums=0):
 
     def jacfwd_f(*args, **kwargs):
         nums, multi = _argnums(argnums, len(args))
-        if not nums:  # argnums=(): the output's structure, with an empty tuple at each leaf
-            return _per_output(_flatten(f(*args, **kwargs))[1], [], multi)
-        per_arg, trees, out_def = [], [], None
+        per_arg, trees, out_def, aux = [], [], None, None
         for n in nums:  # (a container: each of its leaves in turn, the others constants)
             leaves, treedef = _flatten(args[n]) if _is_tree(args[n]) else ([args[n]], None)
             trees.append(None if treedef is None else (treedef, len(leaves)))
@@ -755,17 +834,24 @@ def jacfwd(f, argnums=0):
                         return box
                     return _unflatten(treedef, [*leaves[:i], box, *leaves[i + 1 :]])
 
-                blocks, out_def = _forward_blocks(f, args, kwargs, n, leaf, put)
+                blocks, out_def, leaf_aux = _forward_blocks(f, args, kwargs, n, leaf, put, has_aux)
+                if not per_arg:  # (the aux of the first pass: every pass computes it)
+                    aux = leaf_aux
                 per_arg.append(blocks)
-        if out_def is None:  # (only containers without leaves: the output's structure)
-            out_def = _flatten(f(*args, **kwargs))[1]
-        per_arg = _chunks(_distinct([b for blocks in per_arg for b in blocks]), per_arg)
-        return _per_output(out_def, _regroup(per_arg, trees, _leaves(out_def)), multi)
+        if out_def is None:  # (argnums=() or only empty containers: the output's structure)
+            out = f(*args, **kwargs)
+            if has_aux:
+                out, aux = _with_aux(out, "jacfwd")
+            out_def = _flatten(out)[1]
+        if per_arg:
+            per_arg = _chunks(_distinct([b for blocks in per_arg for b in blocks]), per_arg)
+        jac = _per_output(out_def, _regroup(per_arg, trees, _leaves(out_def)), multi)
+        return (jac, aux) if has_aux else jac
 
     return jacfwd_f
 
 
-def jacrev(f, argnums=0):
+def jacrev(f, argnums=0, has_aux=False):
     r"""Return the Jacobian function of `f`, computed in reverse mode.
 
     One forward pass records the tape; then one backward walk per output element reuses it.
@@ -776,6 +862,9 @@ def jacrev(f, argnums=0):
         A function of NumPy arrays returning an array (or a tuple/list/dict of arrays).
     argnums : int or tuple of int, default 0
         The argument(s) to differentiate: arrays, numbers, or tuples/lists/dicts of them.
+    has_aux : bool, default False
+        If True, `f` returns a pair `(out, aux)`; only `out` is differentiated, and the Jacobian
+        function returns `(jacobian, aux)`, the arrays of `aux` plain.
 
     Returns
     -------
@@ -801,7 +890,10 @@ def jacrev(f, argnums=0):
         nums, multi = _argnums(argnums, len(args))
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
         try:
-            return _jacrev(level, tape, out, inputs, multi)
+            if not has_aux:
+                return _jacrev(level, tape, out, inputs, multi)
+            out, aux = _with_aux(out, "jacrev")
+            return _jacrev(level, tape, out, inputs, multi), _strip(aux, level)
         finally:
             release(level)
 
@@ -834,7 +926,7 @@ def _jacrev(level, tape, out, inputs, multi):
 jacobian = jacrev
 
 
-def hessian(f, argnums=0):
+def hessian(f, argnums=0, has_aux=False):
     r"""Return the Hessian function of a scalar-valued `f`: forward-over-reverse, `jacfwd(grad(f))`.
 
     Parameters
@@ -843,6 +935,9 @@ def hessian(f, argnums=0):
         A function of NumPy arrays returning a scalar.
     argnums : int or tuple of int, default 0
         The argument(s) to differentiate.
+    has_aux : bool, default False
+        If True, `f` returns a pair `(value, aux)`; the Hessian function returns
+        `(hessian, aux)`, the arrays of `aux` plain.
 
     Returns
     -------
@@ -861,7 +956,7 @@ def hessian(f, argnums=0):
     np.testing.assert_allclose(H, [[4.0, 2.0], [2.0, 0.0]])
     ```
     """
-    return jacfwd(grad(f, argnums), argnums)
+    return jacfwd(grad(f, argnums, has_aux), argnums, has_aux)
 
 
 def hvp(f, x, v):
