@@ -55,24 +55,56 @@ __all__ = [
 
 
 # --- small helpers: argument trees, argnums, inputs ---------------------------------------------
-def _flatten(tree):
+def _flatten(tree, lists_of_numbers=True):
     """Leaves of nested tuples/lists/dicts, and a description to rebuild the structure.
 
-    A list of numbers is a leaf (an array to be), not a container.
+    A list of numbers is a leaf (an array to be), not a container: an input `[1.0, 2.0]` is one
+    array. Outputs are flattened with `lists_of_numbers=False`: there every list is a container,
+    so that the structure of an output does not depend on which of its entries are traced, and
+    None is a container with no leaves (as in JAX): `(value, None)` keeps its None.
     """
+    if tree is None and not lists_of_numbers:
+        return [], _NONE
     if type(tree) is tuple:
         for t in tree:
             if isinstance(t, (tuple, list, dict)):
                 break
         else:  # the common case: a flat tuple of arrays
             return list(tree), (tuple, None, [None] * len(tree))
-    if isinstance(tree, tuple) or (isinstance(tree, list) and not _is_numbers(tree)):
-        parts = [_flatten(t) for t in tree]
+    if isinstance(tree, tuple) or (
+        isinstance(tree, list) and not (lists_of_numbers and _is_numbers(tree))
+    ):
+        parts = [_flatten(t, lists_of_numbers) for t in tree]
         return [leaf for p in parts for leaf in p[0]], (type(tree), None, [p[1] for p in parts])
     if isinstance(tree, dict):
-        parts = [_flatten(tree[k]) for k in tree]
+        parts = [_flatten(tree[k], lists_of_numbers) for k in tree]
         return [leaf for p in parts for leaf in p[0]], (dict, list(tree), [p[1] for p in parts])
     return [tree], None
+
+
+def _flatten_as(tree, treedef):
+    """The leaves of `tree` where `treedef` (of `_flatten`) has its leaves, or None if `tree` has
+    another structure. Dicts match by key, in any order; a leaf of `treedef` takes whatever is
+    there (a list of numbers for an array, say)."""
+    if treedef is None:
+        return [tree]
+    kind, keys, children = treedef
+    if kind is type(None):
+        return [] if tree is None else None
+    if kind is dict:
+        if not isinstance(tree, dict) or tree.keys() != set(keys):
+            return None
+        parts = [_flatten_as(tree[k], c) for k, c in zip(keys, children, strict=True)]
+    else:
+        if type(tree) is not kind or len(tree) != len(children):
+            return None
+        parts = [_flatten_as(t, c) for t, c in zip(tree, children, strict=True)]
+    if any(p is None for p in parts):
+        return None
+    return [leaf for p in parts for leaf in p]
+
+
+_NONE = (type(None), None, [])  # the structure of an output None: no leaves
 
 
 def _unflatten(treedef, leaves):
@@ -83,19 +115,12 @@ def _build(treedef, leaves):
     if treedef is None:
         return next(leaves)
     kind, keys, children = treedef
+    if kind is type(None):
+        return None
     built = [_build(c, leaves) for c in children]
     if kind is dict:
         return dict(zip(keys, built, strict=True))
     return kind(*built) if hasattr(kind, "_fields") else kind(built)  # (a namedtuple: by field)
-
-
-def _ordered_like(tree, like):
-    """`tree` with the keys of its dicts in the order of `like`'s, where they are the same keys."""
-    if isinstance(tree, dict) and isinstance(like, dict) and tree.keys() == like.keys():
-        return {k: _ordered_like(tree[k], like[k]) for k in like}
-    if type(tree) in (tuple, list) and type(like) is type(tree) and len(tree) == len(like):
-        return type(tree)(_ordered_like(t, u) for t, u in zip(tree, like, strict=True))
-    return tree
 
 
 def _copied(tree):
@@ -257,23 +282,39 @@ def _array_0d(x):
     return type(x) is np.ndarray and not x.ndim
 
 
-def _split(out, level):
+def _split(out, level, numbers_only=True):
     """Per output leaf: the value (unwrapped at `level`) and its tracer, or None if constant.
 
     A tracer of another level is a constant here if its transform still runs (an outer one);
-    one whose transform has returned escaped from it (kept in a cache, say) and is refused.
+    one whose transform has returned escaped from it (kept in a cache, say) and is refused. So is
+    a leaf that is no number (a string, None), unless `numbers_only` is False (for `grad`, which
+    says itself what it needs).
     """
     if isinstance(out, Tracer) and out._level == level:
         return [out._value], [out], None
-    leaves, treedef = _flatten(out)
+    leaves, treedef = _flatten(out, lists_of_numbers=False)
     values, boxes = [], []
     for leaf in leaves:
         if isinstance(leaf, Tracer) and leaf._level != level:
             live(leaf)
+        elif numbers_only and not isinstance(leaf, Tracer) and not _is_number_like(leaf):
+            raise TypeError(
+                f"the function returned a value of type {type(leaf).__name__} ({leaf!r:.40}) "
+                "among its outputs; a differentiated output must be made of arrays and numbers "
+                "(in tuples, lists and dicts). Return other values beside it with has_aux=True: "
+                "f returns (output, aux)."
+            )
         traced = isinstance(leaf, Tracer) and leaf._level == level
         values.append(leaf._value if traced else leaf)
         boxes.append(leaf if traced else None)
     return values, boxes, treedef
+
+
+def _is_number_like(x):
+    """Whether an untraced output leaf is a number or a numeric array (its derivative is 0)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype.kind in "biufc"
+    return isinstance(x, numbers.Number)
 
 
 def _what(value, shape, treedef):
@@ -467,7 +508,9 @@ def _value_and_grad(level, tape, out, inputs, multi):
     if isinstance(out, Tracer) and out._level == level:  # the common case, as `_split`
         value, boxes, treedef = out._value, [out], None
     else:
-        values, boxes, treedef = _split(out, level)
+        values, boxes, treedef = _split(out, level, numbers_only=False)
+        if treedef is _NONE:  # (None: not a container for grad's message)
+            values, treedef = [None], None
         value = values[0]
     if treedef is None and isinstance(value, (np.ndarray, np.generic, Tracer)):
         shape, dtype = value.shape, value.dtype
@@ -603,8 +646,8 @@ def vjp(f, *primals, has_aux=False):
         raise
 
     def vjp_fn(cotangent):
-        cts, ct_def = _flatten(_ordered_like(cotangent, out_value))
-        if ct_def != treedef:
+        cts = _flatten_as(cotangent, treedef)
+        if cts is None:
             raise ValueError("the cotangent must have the same structure as the output of f")
         given, cts = cts, [live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
         for ct, v, c in zip(cts, values, given, strict=True):
@@ -671,8 +714,8 @@ def jvp(f, primals, tangents, has_aux=False):
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp takes primals and tangents as tuples: jvp(f, (x,), (v,))")
     p_leaves, p_def = _flatten(tuple(primals))
-    t_leaves, t_def = _flatten(tuple(tangents))
-    if p_def != t_def:
+    t_leaves = _flatten_as(tuple(tangents), p_def)
+    if t_leaves is None:
         raise ValueError("the tangents must have the same structure as the primals")
     level = new_level()
     try:
@@ -842,7 +885,7 @@ def jacfwd(f, argnums=0, has_aux=False):
             out = f(*args, **kwargs)
             if has_aux:
                 out, aux = _with_aux(out, "jacfwd")
-            out_def = _flatten(out)[1]
+            out_def = _flatten(out, lists_of_numbers=False)[1]
         if per_arg:
             per_arg = _chunks(_distinct([b for blocks in per_arg for b in blocks]), per_arg)
         jac = _per_output(out_def, _regroup(per_arg, trees, _leaves(out_def)), multi)

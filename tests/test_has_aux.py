@@ -152,3 +152,75 @@ def test_outer_transforms_differentiate_the_aux():
 def test_not_a_pair_is_refused(call, f):
     with pytest.raises(TypeError, match=r"has_aux=True\) requires f to return a pair"):
         call(f)
+
+
+# --- output structure: every list of an output is a container; leaves must be numbers ----------
+X2, Y2 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+
+
+def with_constant_list(x, y):  # the list holds a scalar constant in x (a metric of the data)
+    return x * 2, [np.sum(y**2)]
+
+
+@pytest.mark.parametrize("transform", [cb.jacrev, cb.jacfwd])
+def test_a_list_of_constants_in_the_output_is_a_container(transform):
+    jac = transform(with_constant_list)(X2, Y2)
+    assert type(jac) is tuple and type(jac[1]) is list and jac[1][0].shape == (2,)
+    np.testing.assert_array_equal(jac[0], 2 * np.eye(2))
+    np.testing.assert_array_equal(jac[1][0], np.zeros(2))
+    (jx, jy), [(lx, ly)] = transform(with_constant_list, argnums=(0, 1))(X2, Y2)
+    np.testing.assert_array_equal(lx, np.zeros(2))
+    np.testing.assert_array_equal(ly, 2 * Y2)  # d sum(y^2) / dy
+    assert jx.shape == jy.shape == (2, 2)
+
+
+def test_jvp_and_vjp_of_a_list_of_numbers_in_the_output():
+    out, tangent = cb.jvp(lambda x: (x, [1.0, np.sum(x)]), (X2,), (Y2,))
+    assert out[1] == [1.0, 3.0] and type(tangent[1]) is list
+    assert tangent[1][0] == 0.0 and tangent[1][1] == 7.0
+    out, vjp_fn = cb.vjp(lambda x: [np.sum(x), 2.0], X2)
+    assert out == [3.0, 2.0]
+    np.testing.assert_array_equal(vjp_fn([1.5, 1.0])[0], [1.5, 1.5])
+    with pytest.raises(ValueError, match="same structure as the output"):
+        vjp_fn(np.array([1.5, 1.0]))
+    # an array output still takes a list of numbers as its cotangent
+    _, vjp_fn = cb.vjp(np.sin, X2)
+    np.testing.assert_allclose(vjp_fn([1.0, 0.0])[0], [np.cos(1.0), 0.0])
+
+
+def test_tangent_dicts_match_by_key_not_by_order():
+    p = {"a": np.array([1.0, 2.0]), "b": np.array(2.0)}
+    t = {"b": np.array(1.0), "a": np.array([0.5, -1.0])}
+    _, tangent = cb.jvp(lambda p: p["a"] * p["b"], (p,), (t,))
+    np.testing.assert_array_equal(tangent, [2.0, 0.0])  # ta b + a tb
+    hv = cb.hvp(lambda p: np.sum(p["a"] ** 2 * p["b"]), p, t)
+    np.testing.assert_array_equal(hv["a"], [4.0, 0.0])  # 2 ta b + 2 a tb
+    assert hv["b"] == -3.0  # 2 a . ta
+    with pytest.raises(ValueError, match="same structure as the primals"):
+        cb.jvp(lambda p: p["a"], (p,), ({"a": np.ones(2), "c": np.array(1.0)},))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda f: cb.jvp(f, (X2,), (X2,)),
+        lambda f: cb.vjp(f, X2),
+        lambda f: cb.jacrev(f)(X2),
+        lambda f: cb.jacfwd(f)(X2),
+    ],
+)
+@pytest.mark.parametrize("label", ["train", "f4", object()])
+def test_an_output_that_is_no_number_is_refused(call, label):
+    with pytest.raises(TypeError, match="among its outputs.*has_aux=True"):
+        call(lambda x: (np.sum(x**2), label))
+
+
+def test_none_in_an_output_is_an_empty_container():
+    f = lambda x: (np.sum(x**2), None, {"n": None})  # noqa: E731
+    for jac in (cb.jacrev(f)(X2), cb.jacfwd(f)(X2)):
+        np.testing.assert_array_equal(jac[0], 2 * X2)
+        assert jac[1:] == (None, {"n": None})
+    out, tangent = cb.jvp(f, (X2,), (Y2,))
+    assert out[1:] == tangent[1:] == (None, {"n": None}) and tangent[0] == 22.0
+    out, vjp_fn = cb.vjp(f, X2)
+    np.testing.assert_array_equal(vjp_fn((1.0, None, {"n": None}))[0], 2 * X2)
