@@ -2749,11 +2749,141 @@ FUNCTIONS.update(
 NONDIFF.update({np.nanargmax, np.nanargmin, np.lexsort, np.einsum_path})
 
 
+# --- a fourth batch: insert, unique, unwrap, apply_over_axes, np.astype, tests of values --------
+def _insert(arr, obj, values, axis=None):
+    """NumPy's np.insert run on place numbers, then one gather from `arr` and `values` joined.
+
+    Running NumPy's own function on index arrays reproduces all of its rules (scalar or array
+    `obj`, slices, how `values` broadcasts, `axis=None` flattening) without restating them.
+    """
+    arr, values = _array(arr), _array(values)
+    a_shape = tuple(_shape(arr))
+    v_places = np.arange(math.prod(_shape(values))).reshape(_shape(values))
+    from_arr = np.insert(np.arange(math.prod(a_shape)).reshape(a_shape), obj, -1, axis)
+    from_values = np.insert(np.full(a_shape, -1), obj, v_places, axis)
+    dtype = np.result_type(primal(arr))  # (NumPy casts the values to arr's dtype)
+    pool = _concatenate_adapter(
+        [_reshape(arr, (-1,)), _reshape(_astype_adapter(values, dtype), (-1,))]
+    )
+    return pool[np.where(from_arr >= 0, from_arr, math.prod(a_shape) + from_values)]
+
+
+def _unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **kw):
+    """The distinct values of `ar`, sorted: entries of `ar`, each taken where it first occurs.
+
+    At a repeated value the derivative goes to its first occurrence (the value has none there:
+    moving one copy splits it in two), as NumPy's `return_index` names it.
+    """
+    if axis is not None:
+        raise NotImplementedError(
+            "numpy.unique(..., axis=...) is not supported on traced arrays; np.unique of the "
+            "flattened array is."
+        )
+    ar = _array(ar)
+    found = np.unique(np.asarray(primal(ar)), True, return_inverse, return_counts, **kw)
+    values = _reshape(ar, (-1,))[found[1]]
+    if not (return_index or return_inverse or return_counts):
+        return values
+    return (values, *found[1 if return_index else 2 :])  # (NumPy's order: index, inverse, counts)
+
+
+@primitive
+def _unwrap(p, discont=None, axis=-1, period=2 * np.pi):
+    return np.unwrap(p, discont, axis, period=period)
+
+
+# its result is p plus multiples of the period chosen from p's differences: a constant where
+# those differences are not at the threshold, so both derivatives pass through unchanged
+defvjp(_unwrap, lambda g, ans, p, **params: _astype_adapter(g, np.result_type(primal(p))))
+defjvp(_unwrap, lambda t, ans, p, **params: _astype_adapter(t, np.result_type(primal(ans))))
+
+
+def _unwrap_adapter(p, discont=None, axis=-1, *, period=2 * np.pi):
+    return apply(_unwrap, _array(p), discont=discont, axis=axis, period=period)
+
+
+def _apply_over_axes(func, a, axes):
+    """`func(a, axis)` for each axis in turn, each result given its axis back if it dropped it."""
+    a = _array(a)
+    nd = _ndim(a)
+    for axis in (axes,) if np.ndim(axes) == 0 else axes:
+        axis = axis + nd if axis < 0 else axis
+        r = func(a, axis)
+        if _ndim(r) != nd:
+            r = np.expand_dims(r, axis)
+            if _ndim(r) != nd:
+                raise ValueError("function is not returning an array of the correct shape")
+        a = r
+    return a
+
+
+def _np_astype(x, dtype, /, *, copy=True, device=None):
+    if device is not None:  # (NumPy's check of it, and its message)
+        np.astype(np.empty(0), dtype, device=device)
+    return _array(x).astype(dtype, copy=copy)
+
+
+FUNCTIONS.update(
+    {
+        np.insert: _insert, np.unique: _unique, np.unwrap: _unwrap_adapter,
+        np.apply_over_axes: _apply_over_axes, np.astype: _np_astype,
+        np.real_if_close: lambda a, tol=100: _array(a),  # (a real array is returned as it is)
+    }
+)  # fmt: skip
+NONDIFF.update({np.isposinf, np.isneginf, np.isreal, np.iscomplex, np.angle, np.spacing})
+
+
 # --- hints for functions without rules ----------------------------------------------------------
+_FFT = (
+    "Complex results are not supported; the DFT of a real x is two real matrix products: with "
+    "k = np.arange(n) and A = 2 * np.pi * np.outer(k, k) / n, the real part is np.cos(A) @ x "
+    "and the imaginary part -np.sin(A) @ x."
+)
+_SETS = (
+    "The result is made of entries of x: np.unique (supported) gives the distinct values; "
+    "select the others with a boolean mask from np.isin (a constant), e.g. x[~np.isin(x, y)]."
+)
 HINTS.update(
     {
         np.array: "Use np.stack or np.concatenate to build arrays from traced pieces.",
         np.divmod: "Use np.floor_divide (a constant) and np.remainder, or divmod(x, y).",
+        np.modf: "The fractional part is x - np.trunc(x) (slope 1); the integral part "
+        "np.trunc(x) is a constant.",
+        np.frexp: "With e = np.floor(np.log2(np.abs(x))) + 1 (a constant), the mantissa is "
+        "x * 2.0 ** -e.",
+        np.ldexp: "Write x * 2.0 ** n.",
+        np.nextafter: "x + np.spacing(x) moves x up by one unit in the last place (slope 1).",
+        np.linalg.eig: "For a symmetric matrix use np.linalg.eigh (supported); the eigenvalues "
+        "of a general real matrix may be complex.",
+        np.linalg.eigvals: "For a symmetric matrix use np.linalg.eigvalsh (supported); the "
+        "eigenvalues of a general real matrix may be complex.",
+        np.roots: "Roots are eigenvalues of the companion matrix, complex in general; at a "
+        "simple real root r of p its derivative is -dp(r) / p'(r) (np.polyval, np.polyder).",
+        np.histogram: "Counts are piecewise constant: count the plain values outside f; for a "
+        "smooth estimate, sum a kernel, e.g. np.exp(-0.5 * ((x[:, None] - centers) / w) ** 2)"
+        ".sum(axis=0) with a bandwidth w.",
+        np.i0: "Sum its power series, the sum over k of (x / 2) ** (2 k) / (k!) ** 2, with "
+        "the factorials as constants (30 terms reach double precision for |x| < 10).",
+        np.sort_complex: "Use np.sort: complex numbers are not supported.",
+        np.poly: "Multiply the factors: p = [1.0], then p = np.polymul(p, [1.0, -r]) for each "
+        "root r.",
+        np.polydiv: "Solve for the quotient's coefficients with np.linalg.solve on the "
+        "convolution matrix, or divide by hand with np.polysub and np.polymul.",
+        **dict.fromkeys((np.union1d, np.intersect1d, np.setdiff1d, np.setxor1d), _SETS),
+        **dict.fromkeys(
+            (np.unique_values, np.unique_counts, np.unique_inverse, np.unique_all),
+            "Use np.unique (supported), with return_index, return_inverse and return_counts.",
+        ),
+        **dict.fromkeys(
+            (np.histogram2d, np.histogramdd, np.histogram_bin_edges),
+            "Counts and bin edges are computed from plain values: compute them outside f.",
+        ),
+        **dict.fromkeys(
+            (getattr(np.fft, n) for n in ("fft", "ifft", "rfft", "irfft", "fft2", "ifft2",
+                                          "fftn", "ifftn", "rfft2", "irfft2", "rfftn", "irfftn",
+                                          "hfft", "ihfft")),
+            _FFT,
+        ),
     }
 )  # fmt: skip
 

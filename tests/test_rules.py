@@ -892,6 +892,32 @@ MORE = {  # function, arguments
         lambda x: np.piecewise(x, [x > 0.1, x < -5], [np.sin, np.cos, lambda v: v**3]),
         [np.array(0.7)],
     ),
+    # a fourth batch
+    "insert": (lambda a: np.insert(a, 1, 5.0), [x3]),
+    "insert_traced_values": (lambda a, v: np.insert(a, [0, 2, 2], v), [x3, x3]),
+    "insert_row": (lambda a, v: np.insert(a, 1, v, axis=0), [x23, x3]),
+    "insert_columns": (
+        lambda a, v: np.insert(a, slice(0, 3, 2), v[:, None], axis=1),
+        [x23, x23[:, 0]],
+    ),
+    "unique": (lambda a: np.unique(np.concatenate([a, a[:1], a[2:]])), [x3]),
+    "unique_counts": (lambda a: np.unique(a[0], return_counts=True)[0] * 1.0, [x234[0]]),
+    "unwrap": (lambda a: np.unwrap(a * 5, axis=1), [x23]),
+    "unwrap_period": (lambda a: np.unwrap(a * 3, discont=2.5, period=4.0), [x3]),
+    "apply_over_axes": (lambda a: np.apply_over_axes(np.sum, a, [0, -1]), [x234]),
+    "np_astype": (lambda a: np.astype(a, np.float64) * a, [x3]),
+    "real_constants": (
+        lambda a: (
+            np.real_if_close(a)
+            + np.angle(a)
+            + np.isposinf(a)
+            + np.isneginf(a)
+            + np.isreal(a)
+            + np.iscomplex(a)
+            + np.spacing(a)
+        ),
+        [x23],
+    ),
 }
 
 
@@ -1683,3 +1709,58 @@ def test_pinv_and_lstsq_refuse_a_cutoff_that_drops_a_singular_value():
         with pytest.raises(ValueError, match="full rank"):
             cb.jacrev(f)(d)
     np.testing.assert_allclose(cb.jacrev(np.linalg.pinv)(d), cb.jacfwd(np.linalg.pinv)(d))
+
+
+def test_the_fourth_batch_returns_numpys_extras_and_refuses_what_numpy_refuses():
+    x = np.array([0.5, -1.0, 0.5, 2.0, -1.0])
+    got = cb.vjp(
+        lambda a: np.unique(a, return_index=True, return_inverse=True, return_counts=True), x
+    )
+    for g, want in zip(got[0], np.unique(x, True, True, True), strict=True):
+        np.testing.assert_array_equal(g, want)
+        assert np.result_type(g) == want.dtype
+    (ct,) = got[1]((np.ones(3), np.zeros(3), np.zeros(5), np.zeros(3)))
+    np.testing.assert_array_equal(ct, [1.0, 1.0, 0.0, 1.0, 0.0])  # each first occurrence
+    with pytest.raises(NotImplementedError, match="unique.*axis"):
+        cb.grad(lambda a: np.sum(np.unique(a, axis=0)))(x)
+    for bad in (
+        lambda a: np.insert(a, 9, 1.0),  # out of bounds: NumPy's IndexError
+        lambda a: np.apply_over_axes(lambda v, axis: np.sum(v), a.reshape(5, 1), [0]),
+        lambda a: np.astype(a, np.float32, device="gpu"),
+    ):
+        with pytest.raises(Exception) as expected:
+            bad(x)
+        with pytest.raises(type(expected.value)) as got:
+            cb.grad(lambda a, bad=bad: np.sum(bad(a)))(x)
+        assert str(got.value) == str(expected.value)
+    # np.astype to the same dtype copies, as NumPy's: the copy may be changed in place
+    z = cb.grad(lambda a: np.sum(_updated(np.astype(a, a.dtype))))(x)
+    np.testing.assert_array_equal(z, np.full(5, 2.0))
+
+
+def _updated(c):
+    c *= 2.0  # (c is a copy made inside f: updating it in place is allowed)
+    return c
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: np.fft.rfft(a),
+        lambda a: np.linalg.eigvals(a[:2, None] * a[None, :2]),
+        lambda a: np.union1d(a, a),
+        lambda a: np.unique_values(a),
+        lambda a: np.modf(a),
+        lambda a: np.histogram(a),
+        lambda a: np.i0(a),
+    ],
+)
+def test_unsupported_functions_name_an_alternative(call):
+    x = np.array([0.5, 1.0, 2.0])
+    with pytest.raises(NotImplementedError) as err:
+        cb.grad(lambda a: np.sum(call(a)))(x)
+    message = str(err.value)
+    assert "is not supported on traced arrays" in message
+    hint = message.split("differentiation engine. ")[1]
+    starts = ("Complex", "For a symmetric", "The result", "Use np.unique", "The fractional")
+    assert hint.startswith((*starts, "Counts", "Sum its"))
