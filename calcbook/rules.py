@@ -759,18 +759,31 @@ def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue
     keep = _kd(keepdims)
     if weights is None:
         avg = np.mean(a, axis=axis, keepdims=keep)
-        total = np.full(np.shape(avg), _count(a, None if axis is None else _axes(axis, _ndim(a))),
-                        dtype=np.result_type(primal(a), float))  # fmt: skip
+        count = _count(a, None if axis is None else _axes(axis, _ndim(a)))
+        total = np.result_type(primal(avg)).type(count)  # (avg's dtype, as NumPy's)
+        if np.shape(avg):
+            total = np.full(np.shape(avg), total)
     else:
-        w = weights
-        if _ndim(w) != _ndim(a):  # 1-D weights along one axis
-            if axis is None or _ndim(w) != 1:
+        w, shape = weights, tuple(_shape(a))
+        if tuple(_shape(w)) != shape:  # weights along the axes named, in the order named
+            if axis is None:
                 raise TypeError("Axis must be specified when shapes of a and weights differ.")
-            ax = _axes(axis, _ndim(a))[0]
-            w = _reshape(w, tuple(-1 if i == ax else 1 for i in range(_ndim(a))))
-        w = w + np.zeros_like(primal(a))  # every entry its weight
-        total = np.sum(w, axis=axis, keepdims=keep)
-        avg = np.sum(a * w, axis=axis, keepdims=keep) / total
+            axes = np.lib.array_utils.normalize_axis_tuple(axis, len(shape), "axis")
+            if tuple(_shape(w)) != tuple(shape[ax] for ax in axes):
+                raise ValueError(
+                    "Shape of weights must be consistent with shape of a along specified axis."
+                )
+            w = _reshape(np.transpose(w, np.argsort(axes)),
+                         tuple(n if i in axes else 1 for i, n in enumerate(shape)))  # fmt: skip
+        kinds = (np.result_type(primal(a)), np.result_type(primal(w)))
+        dtype = np.result_type(*kinds, *(np.float64,) * (kinds[0].kind in "biu"))
+        total = np.sum(w, axis=axis, keepdims=keep, dtype=dtype)  # (of w as given: NumPy's sum)
+        if np.any(np.asarray(primal(total)) == 0.0):
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        avg = np.sum(_astype_adapter(a, dtype) * _astype_adapter(w, dtype), axis=axis,
+                     keepdims=keep) / total  # fmt: skip
+        if returned and tuple(_shape(total)) != tuple(_shape(avg)):
+            total = np.broadcast_to(total, _shape(avg)).copy()
     return (avg, total) if returned else avg
 
 

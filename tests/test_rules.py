@@ -1764,3 +1764,36 @@ def test_unsupported_functions_name_an_alternative(call):
     hint = message.split("differentiation engine. ")[1]
     starts = ("Complex", "For a symmetric", "The result", "Use np.unique", "The fractional")
     assert hint.startswith((*starts, "Counts", "Sum its"))
+
+
+def test_average_reads_weights_as_numpy_does():
+    """Weights along an axis tuple (in the order named), NumPy's errors for weights that do not
+    fit or sum to zero (they were broadcast, or divided by 0), and NumPy's values and dtypes."""
+    a, w = x234, np.abs(x234[:, 0, :]) + 0.5  # weights along axes 0 and 2
+    check_rule(lambda a, w: np.average(a, axis=(0, 2), weights=w), a, w)
+    check_rule(lambda a, w: np.average(a, axis=(2, 0), weights=w.T, returned=True)[0], a, w)
+    for bad in (
+        lambda a: np.average(a, axis=1, weights=np.ones((1, 4))),
+        lambda a: np.average(a, axis=1, weights=np.array([1.0, -1.0, 0.0, 0.0])),
+        lambda a: np.average(a, weights=np.ones(4)),
+    ):
+        with pytest.raises(Exception) as expected:
+            bad(x23.T @ x23)
+        with pytest.raises(type(expected.value)) as got:
+            cb.grad(lambda a, bad=bad: np.sum(bad(a)))(x23.T @ x23)
+        assert str(got.value) == str(expected.value)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        shape = tuple(rng.integers(1, 4, size=rng.integers(1, 4)))
+        nd = len(shape)
+        a = rng.standard_normal(shape).astype(rng.choice([np.float32, np.float64]))
+        axis = tuple(int(k) - nd * int(rng.integers(0, 2)) for k in rng.permutation(nd)[:2])
+        w = rng.random(tuple(shape[k] for k in axis)).astype(rng.choice([np.float32, np.float64]))
+        choices = [(axis, w), (None, rng.random(shape)), (axis, None), (None, None)]
+        ax, wt = choices[int(rng.integers(0, 4))]
+        keepdims = bool(rng.integers(0, 2))
+        f = lambda a: np.average(a, axis=ax, weights=wt, returned=True, keepdims=keepdims)  # noqa: B023, E731
+        for got, want in zip(cb.vjp(f, a)[0], f(a), strict=True):
+            np.testing.assert_array_equal(got, want)
+            assert np.result_type(got) == np.result_type(want)
+            assert type(got) is type(want) or np.ndim(want)
