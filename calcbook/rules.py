@@ -1202,8 +1202,9 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         padded = tuple(int(n + lo + hi) for (lo, hi), n in zip(widths, shape, strict=True))
         out = scatter_add(array, index, padded)
         if value is not None and (isinstance(value, Tracer) or value != 0):
-            inside = scatter_add(np.ones(shape, np.result_type(primal(array))), index, padded)
-            out = out + value * (1 - inside)
+            dtype = np.result_type(primal(array))  # (NumPy casts the value to it)
+            inside = scatter_add(np.ones(shape, dtype), index, padded)
+            out = out + _astype_adapter(_array(value), dtype) * (1 - inside)
         return out
     if nd == 0:  # (nothing to pad: a copy, as NumPy's)
         return _copy(array)
@@ -1218,8 +1219,12 @@ def _pad(array, pad_width, mode="constant", **kwargs):
             f"'constant', {', '.join(map(repr, _PAD_GATHER + tuple(_PAD_STATS)))} are."
         )
     np.pad(np.zeros((1,) * nd), widths, mode, **_primal_tree(kwargs))  # (NumPy's own checks)
-    if mode == "constant":
-        values = np.broadcast_to(np.asarray(primal(value)), (nd, 2))
+    if mode == "constant":  # (traced values keep their derivative: one per axis and side)
+        values = (
+            _broadcast_to(_array(value), (nd, 2))
+            if isinstance(value, Tracer)
+            else (np.broadcast_to(np.asarray(value), (nd, 2)))
+        )
     stat = np.broadcast_to(np.asarray(kwargs.get("stat_length") or -1, dtype=int), (nd, 2))
     # axis by axis, each padding the array the axes before it padded, as NumPy does
     for ax in range(nd):
@@ -1236,8 +1241,9 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         ends = []
         for width, side in ((lo, 0), (hi, 1)):
             block[ax] = width
-            if mode == "constant":
-                ends.append(np.full(block, values[ax][side], np.result_type(primal(array))))
+            if mode == "constant":  # (in the array's dtype, as NumPy casts them)
+                fill = _astype_adapter(values[ax, side], np.result_type(primal(array)))
+                ends.append(_broadcast_to(fill, tuple(block)))
                 continue
             k = n if stat[ax][side] < 0 else min(int(stat[ax][side]), n)
             part = array[(slice(None),) * ax + (slice(0, k) if side == 0 else slice(n - k, n),)]

@@ -1797,3 +1797,21 @@ def test_average_reads_weights_as_numpy_does():
             np.testing.assert_array_equal(got, want)
             assert np.result_type(got) == np.result_type(want)
             assert type(got) is type(want) or np.ndim(want)
+
+
+def test_pad_casts_its_traced_constant_values_to_the_arrays_dtype():
+    x = np.ones((2, 3), np.float32)
+    for c in (np.array(0.7), np.array([1.5, 2.5]), np.array([[1.0, 2.0], [3.0, 4.0]])):
+        y, pullback = cb.vjp(lambda x, c: np.pad(x, 1, constant_values=c), x, c)
+        np.testing.assert_array_equal(y, np.pad(x, 1, constant_values=c))
+        assert y.dtype == np.float32
+        gx, gc = pullback(np.ones_like(y))
+        assert gx.dtype == np.float32 and gc.dtype == np.float64 and gc.shape == c.shape
+        assert np.sum(gc) == y.size - x.size  # every padded entry is one of the values
+
+
+@pytest.mark.parametrize("c", [x23[0, :2], x23[:, :2], np.array(0.3)], ids=["pairs", "axes", "one"])
+def test_pad_differentiates_traced_constant_values(c):
+    # (NumPy hands np.pad to calcbook only when the array is traced: its dispatcher names only
+    # the array, so Jacobians in c alone, one argument traced at a time, cannot be taken)
+    check_rule(lambda a, c: np.pad(a, ((1, 2), (0, 1)), constant_values=c), x23, c, batched=False)
