@@ -1916,8 +1916,13 @@ def _nanprod(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
 def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
     _no_extras("nanmean", out=out, **kw)
     filled, nan = _nan_filled(a, 0)
-    count = np.sum(~nan, axis=axis, keepdims=_kd(keepdims)).astype(filled.dtype)
-    return np.sum(filled, axis=axis, dtype=dtype, keepdims=_kd(keepdims)) / count
+    count = np.sum(~nan, axis=axis, keepdims=_kd(keepdims))
+    total = np.sum(filled, axis=axis, dtype=dtype, keepdims=_kd(keepdims))
+    if not np.all(count):  # all NaN: NaN, and no derivative through 0 / 0 (NaN in a tangent)
+        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=3)
+        mean = total / np.maximum(count, 1).astype(filled.dtype)
+        return np.where(count > 0, mean, np.nan)
+    return total / count.astype(filled.dtype)
 
 
 def _nan_extreme(name, fill, reduce):
@@ -2346,8 +2351,9 @@ def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
     d = np.where(nan, 0, filled - mean)
     dof = np.sum(~nan, axis=axes, keepdims=keep) - ddof
     var = np.sum(d * d, axis=axes, keepdims=keep) / np.maximum(dof, 1).astype(dtype)
-    var = np.where(dof > 0, var, np.nan)  # (a safe denominator first: no NaN in the gradient)
-    return var if name == "nanvar" else _root(var)
+    if name == "nanstd":  # (the root of a safe value: its slope at 0 would be inf, then NaN)
+        var = _root(np.where(dof > 0, var, 1))
+    return np.where(dof > 0, var, np.nan)  # (a safe denominator first: no NaN in derivatives)
 
 
 def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=np._NoValue, **kw):

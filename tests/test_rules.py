@@ -1815,3 +1815,20 @@ def test_pad_differentiates_traced_constant_values(c):
     # (NumPy hands np.pad to calcbook only when the array is traced: its dispatcher names only
     # the array, so Jacobians in c alone, one argument traced at a time, cannot be taken)
     check_rule(lambda a, c: np.pad(a, ((1, 2), (0, 1)), constant_values=c), x23, c, batched=False)
+
+
+@pytest.mark.parametrize("name", ["nanmean", "nanvar", "nanstd"])
+def test_an_all_nan_slice_has_derivative_0_in_both_modes(name):
+    """Its result is NaN whatever the other entries are; forward mode gave NaN (0 / 0 in the
+    tangent, or the root's infinite slope) where reverse mode gave 0."""
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, 2.0], [0.5, np.nan, 4.0]])
+    f = lambda a: getattr(np, name)(a, axis=0)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's, for the empty slice)
+        want = f(x)
+        value, tangent = cb.jvp(f, (x,), (np.ones_like(x),))
+        jf, jr = cb.jacfwd(f)(x), cb.jacrev(f)(x)
+    np.testing.assert_array_equal(value, want)
+    assert np.isnan(want[1]) and tangent[1] == 0.0
+    np.testing.assert_array_equal(jf, jr)
+    assert not np.isnan(jf).any() and not jf[1].any()
