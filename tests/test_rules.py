@@ -896,6 +896,9 @@ MORE = {  # function, arguments
     "insert": (lambda a: np.insert(a, 1, 5.0), [x3]),
     "insert_traced_values": (lambda a, v: np.insert(a, [0, 2, 2], v), [x3, x3]),
     "insert_row": (lambda a, v: np.insert(a, 1, v, axis=0), [x23, x3]),
+    # (a scalar obj with 2-D values inserts values.shape[0] columns: NumPy moves that axis)
+    "insert_block": (lambda a, v: np.insert(a, 3, v, axis=1), [x23, x234[0, :, :2]]),
+    "insert_block_2": (lambda a, v: np.insert(a, 1, v.T, axis=1), [x23, x23]),
     "insert_columns": (
         lambda a, v: np.insert(a, slice(0, 3, 2), v[:, None], axis=1),
         [x23, x23[:, 0]],
