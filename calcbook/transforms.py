@@ -12,6 +12,10 @@ Arguments may be arrays, Python numbers, lists (converted with `np.asarray`) or,
 boolean) inputs are promoted to float64; gradients have the dtype and shape of their input.
 Anything else (a string, None, an object array, a `Value`) is refused with a `TypeError`, as are
 tangents and cotangents that are not numbers.
+
+Outputs may be arrays, numbers, and tuples, lists and dicts of them (every list a container, None
+an empty one). Other values come back beside the output with `has_aux=True`: f returns
+`(output, aux)`, and only `output` is differentiated.
 """
 
 from __future__ import annotations
@@ -287,8 +291,8 @@ def _split(out, level, numbers_only=True):
 
     A tracer of another level is a constant here if its transform still runs (an outer one);
     one whose transform has returned escaped from it (kept in a cache, say) and is refused. So is
-    a leaf that is no number (a string, None), unless `numbers_only` is False (for `grad`, which
-    says itself what it needs).
+    a leaf that is no number (a string, an object), unless `numbers_only` is False (for `grad`,
+    which says itself what it needs).
     """
     if isinstance(out, Tracer) and out._level == level:
         return [out._value], [out], None
