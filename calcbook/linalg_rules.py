@@ -811,6 +811,9 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
         raise np.linalg.LinAlgError(
             f"{pa.ndim}-dimensional array given. Array must be at least two-dimensional"
         )
+    if hermitian:  # NumPy (through eigh) reads the lower triangle: the other has derivative 0
+        a = _copyltu(a)
+        pa = np.asarray(primal(a))
     s = np.linalg.svd(pa, compute_uv=False)
     tol = rcond if rcond is not None else rtol if rtol is not np._NoValue else None
     if tol is None:  # (NumPy's default cutoff)

@@ -545,6 +545,8 @@ As = _rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)
 x3 = _rng.standard_normal(3)
 x23 = _rng.standard_normal((2, 3))
 x234 = _rng.standard_normal((2, 3, 4))
+_SPD3 = x234[0] @ x234[0].T + 3 * np.eye(3)  # symmetric, positive definite
+_UPPER = np.triu(np.full((3, 3), 0.3), 1)  # (an upper triangle NumPy's eigh does not read)
 _COORDS = np.array([0.1, 0.4, 1.2, 1.5])  # (increasing, unevenly spaced)
 MORE = {  # function, arguments
     "arctan2": (np.arctan2, [x23, _rng.standard_normal(3) + 2]),
@@ -892,6 +894,9 @@ MORE = {  # function, arguments
         lambda x: np.piecewise(x, [x > 0.1, x < -5], [np.sin, np.cos, lambda v: v**3]),
         [np.array(0.7)],
     ),
+    # pinv(hermitian=True) reads the lower triangle, as NumPy's (through eigh): not symmetrised
+    "pinv_hermitian": (lambda a: np.linalg.pinv(a, hermitian=True), [_SPD3]),
+    "pinv_hermitian_lower": (lambda a: np.linalg.pinv(a, hermitian=True), [_SPD3 + _UPPER]),
     # a fourth batch
     "insert": (lambda a: np.insert(a, 1, 5.0), [x3]),
     "insert_traced_values": (lambda a, v: np.insert(a, [0, 2, 2], v), [x3, x3]),
