@@ -565,8 +565,7 @@ def _qr_square_vjp(q, r, gq, gr):
     linear algebra functions with application in optimum experimental design (extended version)",
     arXiv:1001.1654.)
     """
-    _refuse_rank_deficient(r)
-    s = _copyltu(r @ _mT(gr) - _mT(gq) @ q)
+    s = _copyltu(r @ _mT(gr) - _mT(gq) @ q)  # (its callers refused dependent columns)
     return _mT(_solve(r, _mT(gq + q @ s)))
 
 
@@ -576,8 +575,7 @@ def _qr_square_jvp(q, r, t):
     From $Q^\top dA R^{-1} = C = Q^\top dQ + dR R^{-1}$, antisymmetric plus upper triangular:
     $U = dR R^{-1}$ is the upper triangle of $C$ plus the mirror image of its strict lower one.
     """
-    _refuse_rank_deficient(r)
-    w = _mT(_solve(_mT(r), _mT(t)))  # dA R^-1
+    w = _mT(_solve(_mT(r), _mT(t)))  # dA R^-1 (its callers refused dependent columns)
     c = _mT(q) @ w
     u = _triangle(c, 0, False) + _mT(_triangle(c, -1, True))
     return w - q @ u, u @ r

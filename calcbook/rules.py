@@ -1220,11 +1220,7 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         )
     np.pad(np.zeros((1,) * nd), widths, mode, **_primal_tree(kwargs))  # (NumPy's own checks)
     if mode == "constant":  # (traced values keep their derivative: one per axis and side)
-        values = (
-            _broadcast_to(_array(value), (nd, 2))
-            if isinstance(value, Tracer)
-            else (np.broadcast_to(np.asarray(value), (nd, 2)))
-        )
+        values = _broadcast_to(_array(value), (nd, 2))
     stat = np.broadcast_to(np.asarray(kwargs.get("stat_length") or -1, dtype=int), (nd, 2))
     # axis by axis, each padding the array the axes before it padded, as NumPy does
     for ax in range(nd):
@@ -2774,7 +2770,7 @@ FUNCTIONS.update(
 NONDIFF.update({np.nanargmax, np.nanargmin, np.lexsort, np.einsum_path})
 
 
-# --- a fourth batch: insert, unique, unwrap, apply_over_axes, np.astype, tests of values --------
+# --- a fourth batch: insert, unique, unwrap, apply_over_axes, np.astype, real constants --------
 def _insert(arr, obj, values, axis=None):
     """NumPy's np.insert run on place numbers, then one gather from `arr` and `values` joined.
 

@@ -330,10 +330,14 @@ def _what(value, shape, treedef):
     return f"an array of shape {shape}"
 
 
-def _with_aux(out, name):
-    """Split the output of an `f` given with `has_aux=True` into `(output, aux)`."""
+def _with_aux(out, name, level=None):
+    """Split the output of an `f` given with `has_aux=True` into `(output, aux)`, the tracers of
+    `level` in `aux` replaced by their values: plain results of that transform (a value may be
+    a tracer of an outer transform, which keeps differentiating it)."""
     if type(out) in (tuple, list) and len(out) == 2:
-        return out[0], out[1]
+        leaves, treedef = _flatten(out[1])
+        plain = [a._value if isinstance(a, Tracer) and a._level == level else a for a in leaves]
+        return out[0], _unflatten(treedef, plain)
     if type(out) in (tuple, list):
         got = f"a {type(out).__name__} of length {len(out)}"
     elif isinstance(out, (np.ndarray, np.generic, Tracer)):
@@ -343,21 +347,6 @@ def _with_aux(out, name):
     raise TypeError(
         f"{name}(f, has_aux=True) requires f to return a pair (output, aux), but it returned "
         f"{got}: return `out, aux` from f, or drop has_aux."
-    )
-
-
-def _strip(aux, level):
-    """`aux` with each tracer of `level` replaced by its value: a plain result of that transform.
-
-    (Its value may be a tracer of an outer transform, which keeps differentiating it.)
-    """
-    if isinstance(aux, Tracer):
-        return aux._value if aux._level == level else aux
-    if not _is_tree(aux):
-        return aux
-    leaves, treedef = _flatten(aux)
-    return _unflatten(
-        treedef, [a._value if isinstance(a, Tracer) and a._level == level else a for a in leaves]
     )
 
 
@@ -498,9 +487,9 @@ def value_and_grad(f, argnums=0, has_aux=False):
         try:
             if not has_aux:
                 return _value_and_grad(level, tape, out, inputs, multi)
-            out, aux = _with_aux(out, "value_and_grad")
+            out, aux = _with_aux(out, "value_and_grad", level)
             value, g = _value_and_grad(level, tape, out, inputs, multi)
-            return (value, _strip(aux, level)), g
+            return (value, aux), g
         finally:
             release(level)
 
@@ -642,7 +631,7 @@ def vjp(f, *primals, has_aux=False):
     level, tape, out, inputs = _trace_reverse(f, primals, {}, nums)
     try:
         if has_aux:
-            out, aux = _with_aux(out, "vjp")
+            out, aux = _with_aux(out, "vjp", level)
         values, boxes, treedef = _split(out, level)
         out_value = _unflatten(treedef, values)
     except BaseException:
@@ -668,7 +657,7 @@ def vjp(f, *primals, has_aux=False):
 
     weakref.finalize(vjp_fn, release, level)  # the tape's plain arrays, while vjp_fn lives
     if has_aux:
-        return out_value, vjp_fn, _strip(aux, level)
+        return out_value, vjp_fn, aux
     return out_value, vjp_fn
 
 
@@ -740,8 +729,8 @@ def jvp(f, primals, tangents, has_aux=False):
     finally:
         close_level(level)
     if has_aux:
-        out, aux = _with_aux(out, "jvp")
-        return (*_jvp_out(out, level, t_leaves), _strip(aux, level))
+        out, aux = _with_aux(out, "jvp", level)
+        return (*_jvp_out(out, level, t_leaves), aux)
     return _jvp_out(out, level, t_leaves)
 
 
@@ -804,8 +793,7 @@ def _forward_blocks(f, args, kwargs, n, x, put, has_aux=False):
         close_level(level)
     aux = None
     if has_aux:
-        out, aux = _with_aux(out, "jacfwd")
-        aux = _strip(aux, level)
+        out, aux = _with_aux(out, "jacfwd", level)
     values, boxes, out_def = _split(out, level)
     blocks = []
     for v, b in zip(values, boxes, strict=True):
@@ -939,8 +927,8 @@ def jacrev(f, argnums=0, has_aux=False):
         try:
             if not has_aux:
                 return _jacrev(level, tape, out, inputs, multi)
-            out, aux = _with_aux(out, "jacrev")
-            return _jacrev(level, tape, out, inputs, multi), _strip(aux, level)
+            out, aux = _with_aux(out, "jacrev", level)
+            return _jacrev(level, tape, out, inputs, multi), aux
         finally:
             release(level)
 
