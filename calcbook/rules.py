@@ -608,23 +608,32 @@ def _mean_jvp(t, ans, x, axis=None, keepdims=False):  # (no entries: a sum of 0 
     return _sum_jvp(t, ans, x, axis, keepdims) / max(_count(x, axis), 1)
 
 
+def _running_products(x):
+    """Inclusive products along the last axis, by doubling: log2(n) multiplications, no division."""
+    n, d = _shape(x)[-1], 1
+    while d < n:
+        ones = np.ones(_shape(x)[:-1] + (d,), dtype=x.dtype)
+        x = x * np.concatenate([ones, x[..., :-d]], axis=-1)
+        d *= 2
+    return x
+
+
 def _others(x, ans, axis, keepdims):
     r"""$\partial \prod_k x_k / \partial x_i = \prod_{k \ne i} x_k$ for each reduced group."""
-    if not np.any(primal(x) == 0):
-        return _keep(ans, x, axis, keepdims) / x
-    # a zero: the product of the others, formed explicitly (n x n per group; every order exact)
+    pa = np.abs(np.asarray(primal(ans)))
+    tiny = np.finfo(np.result_type(pa, 1.0)).tiny
+    if not isinstance(x, Tracer) and np.all((pa >= tiny) & (pa < np.inf)):
+        return _keep(ans, x, axis, keepdims) / x  # (no zero, no overflow or underflow)
+    # a zero, an infinity, an underflow, or a rule to be differentiated again (where dividing by
+    # an entry near 0 would cancel digits): the products before i times those after i, exact
     axes = tuple(range(x.ndim)) if axis is None else axis
     last = tuple(range(x.ndim - len(axes), x.ndim))
     moved = _moveaxis(x, axes, last)
-    n = math.prod(moved.shape[len(moved.shape) - len(axes) :])
-    if n * x.size > 10**8:
-        raise ValueError(
-            f"the derivative of prod over {n} entries that include zeros needs {n} x {x.size} "
-            "products; split the product or avoid exact zeros."
-        )
-    rows = _reshape(moved, moved.shape[: x.ndim - len(axes)] + (n,))
-    others = np.prod(np.where(np.eye(n, dtype=bool), 1, rows[..., None, :]), axis=-1)
-    return _moveaxis(_reshape(others, moved.shape), last, axes)
+    rows = _reshape(moved, moved.shape[: x.ndim - len(axes)] + (-1,))
+    one = np.ones(rows.shape[:-1] + (1,), dtype=x.dtype)
+    before = np.concatenate([one, _running_products(rows)[..., :-1]], axis=-1)
+    after = np.concatenate([_running_products(rows[..., ::-1])[..., -2::-1], one], axis=-1)
+    return _moveaxis(_reshape(before * after, moved.shape), last, axes)
 
 
 def _prod_vjp(g, ans, x, axis=None, keepdims=False):
@@ -1872,21 +1881,18 @@ def _cumprod_adapter(a, axis=None, dtype=None, out=None):
     pa = np.abs(np.asarray(primal(a)))
     info = np.finfo(np.result_type(pa, 1.0))
     # the quotient rule divides by each entry: its first derivative loses nothing to an entry
-    # near 0 but its second cancels terms of size y / x^2, so nested transforms (a Hessian) want
-    # entries farther from 0 (relative to the row's largest) than a gradient does
+    # near 0, but its second cancels terms of size y / x^2 (with x small against the terms of the
+    # Hessian, whatever the row's scale), so a rule that will be differentiated again never divides
     nested = isinstance(a, Tracer) and isinstance(a._value, Tracer)
-    near = info.eps ** (0.25 if nested else 0.5) * np.max(pa, axis=axis, keepdims=True, initial=0)
-    if not np.any((pa <= near) | (pa < info.tiny)):
+    near = info.eps**0.5 * np.max(pa, axis=axis, keepdims=True, initial=0)
+    if not nested and not np.any((pa <= near) | (pa < info.tiny)):
         return apply(_cumprod, a, axis=axis)
-    # an entry 0 or near it: y_j = prod_i (x_i if i <= j else 1), a triangle of n x n factors
-    n = _shape(a)[axis]
-    if n * pa.size > 10**7:
-        raise ValueError(
-            f"the derivative of cumprod over {n} entries that include zeros (or entries near 0) "
-            f"needs {n} x {pa.size} products; split the product or avoid such entries."
-        )
-    rows = _moveaxis(a, axis, -1)[..., None, :]
-    wide = np.where(np.tri(n, dtype=bool), rows, 1)
+    rows = _moveaxis(a, axis, -1)
+    n = _shape(rows)[-1]
+    if n * pa.size > 10**6:  # products by doubling: n log n work, equal to NumPy's to a few ulps
+        return _moveaxis(_running_products(rows), -1, axis)
+    # y_j = prod_i (x_i if i <= j else 1): a triangle of n x n factors, NumPy's values exactly
+    wide = np.where(np.tri(n, dtype=bool), rows[..., None, :], 1)
     return _moveaxis(np.prod(wide, axis=-1), -1, axis)
 
 

@@ -1591,6 +1591,76 @@ def test_prod_derivative_at_zeros_by_hand():
     assert H[0, 1] == H[1, 0] == 3.0 and np.count_nonzero(H) == 2
 
 
+def _hessian_of_weighted_products(x, w, running):
+    """The Hessian of sum_j w_j prod_{k <= j} x_k (running) or of prod_k x_k, term by term."""
+    n, H = len(x), np.zeros((len(x), len(x)))
+    for i, j in itertools.permutations(range(n), 2):
+        for m in range(max(i, j), n) if running else [n - 1]:
+            H[i, j] += (w[m] if running else 1.0) * math.prod(np.delete(x[: m + 1], [i, j]))
+    return H
+
+
+SECOND_ORDER = {
+    "rev-rev": lambda f: cb.jacrev(cb.grad(f)),
+    "fwd-rev": cb.hessian,
+    "fwd-fwd": lambda f: cb.jacfwd(cb.jacfwd(f)),
+}
+
+
+@pytest.mark.parametrize("mode", SECOND_ORDER)
+def test_second_derivatives_of_products_are_exact_near_zero(mode):
+    # differentiating a quotient y / x_i again cancels terms of size y / x_i^2: at x_0 = 1e-9
+    # reverse-over-reverse gave d2 prod / dx0^2 = -9.5e-7 where it is 0, and an entry near 0 in
+    # a row of small entries (no threshold relative to the row sees it) did the same in cumprod
+    rng = np.random.default_rng(4)
+    hessian = SECOND_ORDER[mode]
+    for trial in range(60):
+        n = 2 + trial % 4
+        x = rng.normal(size=n)
+        x[trial % n] = rng.choice([-1, 1]) * 10.0 ** rng.uniform(-12, -1)
+        if trial % 3 == 0:
+            x *= 10.0 ** rng.uniform(-9, -5)  # every entry small
+        w = rng.normal(size=n)
+        weighted = lambda x, w=w: np.sum(w * np.cumprod(x))  # noqa: E731
+        for f, running in ((np.prod, False), (weighted, True)):
+            exact = _hessian_of_weighted_products(x, w, running)
+            scale = np.max(np.abs(exact))
+            np.testing.assert_allclose(hessian(f)(x), exact, rtol=1e-13, atol=1e-13 * scale)
+    x = np.array([1e-9, 2.0, 3.0])
+    np.testing.assert_array_equal(np.diagonal(hessian(np.prod)(x)), 0.0)
+
+
+def test_prod_derivative_when_the_product_underflows_or_is_infinite():
+    # the product of the others is no quotient ans / x_i when ans underflows or is infinite
+    x = np.array([1e-200, 1e-200, 1e200])
+    assert np.prod(x) == 0.0
+    np.testing.assert_array_equal(cb.grad(np.prod)(x), [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(cb.jacfwd(np.prod)(x), [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(cb.grad(np.prod)(np.array([np.inf, 2.0])), [2.0, np.inf])
+    with np.errstate(over="ignore"):  # (NumPy's product overflows: 1e200 * 1e200 first)
+        big = np.array([1e200, 1e200, 1e-200])
+        np.testing.assert_array_equal(cb.grad(np.prod)(big), [1.0, 1.0, np.inf])
+    rows = np.array([[1e-200, 1e-200, 1e200], [1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(cb.jacrev(lambda a: np.prod(a, axis=1))(rows)[0, 0], [1, 1, 0])
+
+
+def test_cumprod_with_a_zero_in_a_long_row():
+    # past n x size = 10**6 the running products are formed by doubling, not as an n x n
+    # triangle (which refused rows this long); the gradient against the recurrence
+    # r_i = w_i + x_{i+1} r_{i+1}
+    rng = np.random.default_rng(5)
+    x, w = rng.uniform(0.5, 1.5, 3000), rng.normal(size=3000)
+    x[1000] = 0.0
+    value, g = cb.value_and_grad(lambda x: np.sum(w * np.cumprod(x)))(x)
+    np.testing.assert_allclose(value, np.sum(w * np.cumprod(x)), rtol=1e-12)
+    before, r, expected = np.cumprod(np.r_[1.0, x[:-1]]), 0.0, np.zeros_like(x)
+    for i in reversed(range(x.size)):
+        r = w[i] + (x[i + 1] * r if i + 1 < x.size else 0.0)
+        expected[i] = before[i] * r
+    np.testing.assert_allclose(g, expected, rtol=1e-11, atol=1e-14)
+    assert g[1000] != 0 and np.all(g[1001:] == 0)
+
+
 def test_rounding_functions_are_constants():
     x = np.array([0.4, 1.6, -2.5])
     f = lambda x: np.sum(np.round(x) * x + np.floor(x) + np.ceil(x) * np.trunc(x) + np.rint(x))  # noqa: E731
