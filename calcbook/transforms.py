@@ -776,18 +776,30 @@ def _leaves(treedef):
     return 1 if treedef is None else sum(_leaves(c) for c in treedef[2])
 
 
-def _forward_blocks(f, args, kwargs, n, x, put, has_aux=False):
-    """Jacobian blocks of `f`, one per output leaf, in the array `x` that `put(box)` makes argument
-    `n`: one pass of the whole identity basis of `x` as a batch of tangents. Returns the blocks,
-    the output's structure and, with `has_aux`, the aux output (else None)."""
-    box = FwdArrayInput if _array_0d(x) else FwdInput
-    x = _prepare(x)
-    shape, size = np.shape(x), int(np.size(x))
-    level = new_level()
+def _forward_blocks(f, args, kwargs, inputs, has_aux=False):
+    """Jacobian blocks of `f`, per input leaf a list over the output leaves, in one forward pass.
+
+    `inputs` lists `(n, treedef, leaves)` for each argument `n` differentiated (treedef None for
+    an array). Every leaf is traced at once, with a batch of `N` tangents (N the total size of
+    the leaves): leaf k's are the identity basis in its rows of the batch, zero in the others. So
+    NumPy dispatches on every differentiated argument, as in reverse mode. Returns the blocks,
+    the output's structure and, with `has_aux`, the aux output (else None).
+    """
+    xs = [_prepare(x) for _, _, leaves in inputs for x in leaves]
+    sizes = [int(np.size(x)) for x in xs]
+    ends = np.cumsum([0, *sizes]).tolist()
+    level, k = new_level(), 0
     try:
-        basis = np.eye(size, dtype=x.dtype).reshape((size, *shape))
         a = list(args)
-        a[n] = put(box(x, level, basis))
+        for n, treedef, leaves in inputs:
+            boxed = []
+            for leaf in leaves:
+                basis = np.zeros((ends[-1], sizes[k]), dtype=xs[k].dtype)
+                basis[ends[k] : ends[k + 1]] = np.eye(sizes[k], dtype=xs[k].dtype)
+                box = FwdArrayInput if _array_0d(leaf) else FwdInput
+                boxed.append(box(xs[k], level, basis.reshape((ends[-1], *np.shape(xs[k])))))
+                k += 1
+            a[n] = boxed[0] if treedef is None else _unflatten(treedef, boxed)
         out = f(*a, **kwargs)
     finally:
         close_level(level)
@@ -795,15 +807,18 @@ def _forward_blocks(f, args, kwargs, n, x, put, has_aux=False):
     if has_aux:
         out, aux = _with_aux(out, "jacfwd", level)
     values, boxes, out_def = _split(out, level)
-    blocks = []
+    per_leaf = [[] for _ in xs]
     for v, b in zip(values, boxes, strict=True):
         v_shape = np.shape(v)
-        if b is None:
-            blocks.append(np.zeros(v_shape + shape, dtype=x.dtype))
-        else:  # (in the input's dtype, as jacrev's: derivatives have the input's dtype)
-            block = np.reshape(np.moveaxis(b._tangent, 0, -1), v_shape + shape)
-            blocks.append(_writeable(block.astype(x.dtype, copy=False)))
-    return blocks, out_def, aux
+        for k, x in enumerate(xs):
+            if b is None:
+                per_leaf[k].append(np.zeros(v_shape + np.shape(x), dtype=x.dtype))
+                continue
+            rows = np.moveaxis(b._tangent[ends[k] : ends[k + 1]], 0, -1)
+            # (in the input's dtype, as jacrev's: derivatives have the input's dtype)
+            block = np.reshape(rows, v_shape + np.shape(x)).astype(x.dtype, copy=False)
+            per_leaf[k].append(_writeable(block))
+    return per_leaf, out_def, aux
 
 
 def _regroup(per_arg, trees, outputs):
@@ -825,14 +840,15 @@ def jacfwd(f, argnums=0, has_aux=False):
 
     One forward pass pushes a batch of tangents, the whole identity basis of the input, through
     `f`; the JVP rules work on batched tangents, so this costs one pass, not `x.size` passes.
+    With several arguments (or a container) the pass carries the basis of all of them, each
+    argument's tangents zero in the others' part of the batch, as in JAX.
 
     Parameters
     ----------
     f : callable
         A function of NumPy arrays returning an array (or a tuple/list/dict of arrays).
     argnums : int or tuple of int, default 0
-        The argument(s) to differentiate: arrays, numbers, or tuples/lists/dicts of them (one
-        pass per array in a container).
+        The argument(s) to differentiate: arrays, numbers, or tuples/lists/dicts of them.
     has_aux : bool, default False
         If True, `f` returns a pair `(out, aux)`; only `out` is differentiated, and the Jacobian
         function returns `(jacobian, aux)`, the arrays of `aux` plain.
@@ -858,21 +874,14 @@ def jacfwd(f, argnums=0, has_aux=False):
 
     def jacfwd_f(*args, **kwargs):
         nums, multi = _argnums(argnums, len(args))
-        per_arg, trees, out_def, aux = [], [], None, None
-        for n in nums:  # (a container: each of its leaves in turn, the others constants)
+        inputs, trees = [], []
+        for n in nums:  # (a container: all of its leaves, in its structure)
             leaves, treedef = _flatten(args[n]) if _is_tree(args[n]) else ([args[n]], None)
             trees.append(None if treedef is None else (treedef, len(leaves)))
-            for i, leaf in enumerate(leaves):
-
-                def put(box, leaves=leaves, treedef=treedef, i=i):
-                    if treedef is None:
-                        return box
-                    return _unflatten(treedef, [*leaves[:i], box, *leaves[i + 1 :]])
-
-                blocks, out_def, leaf_aux = _forward_blocks(f, args, kwargs, n, leaf, put, has_aux)
-                if not per_arg:  # (the aux of the first pass: every pass computes it)
-                    aux = leaf_aux
-                per_arg.append(blocks)
+            inputs.append((n, treedef, leaves))
+        per_arg, out_def, aux = [], None, None
+        if any(leaves for _, _, leaves in inputs):
+            per_arg, out_def, aux = _forward_blocks(f, args, kwargs, inputs, has_aux)
         if out_def is None:  # (argnums=() or only empty containers: the output's structure)
             out = f(*args, **kwargs)
             if has_aux:

@@ -291,6 +291,46 @@ def test_jacobian_argnums_tuple():
     np.testing.assert_allclose(H11, np.zeros((2, 2)))
 
 
+SECONDARY = {  # (NumPy dispatches these functions on their first argument alone)
+    "pad": lambda x, c: np.pad(x, 1, constant_values=c),
+    "select": lambda x, c: np.select([x > 0], [2 * x], default=c),
+    "full_like": lambda x, c: np.full_like(x, c) * x,
+    "polyint": lambda x, c: np.polyint(x, k=c),
+    "interp": lambda x, c: np.interp([-5.0, 0.3, 5.0], [-1.0, 0.5, 2.0], x, left=c, right=2 * c),
+    "nan_to_num": lambda x, c: np.nan_to_num(x + np.array([0.0, np.inf, 0.0]), posinf=c),
+}
+
+
+@pytest.mark.parametrize("name", SECONDARY)
+def test_jacfwd_traces_every_argnum_at_once(name):
+    # jacfwd made one pass per argument, the others plain: an argument that NumPy does not
+    # dispatch on (the fill of np.pad, the default of np.select) then met NumPy's own code traced
+    # and was refused, where jacrev traces all of them; now one pass carries all of their tangents
+    f, x, c = SECONDARY[name], np.array([0.5, -1.0, 2.0]), np.array(0.7)
+    forward, reverse = cb.jacfwd(f, argnums=(0, 1))(x, c), cb.jacrev(f, argnums=(0, 1))(x, c)
+    h = 1e-6
+    fd_c = (f(x, c + h) - f(x, c - h)) / (2 * h)
+    np.testing.assert_allclose(forward[1], fd_c, atol=1e-8)
+    for a, b in zip(forward, reverse, strict=True):
+        np.testing.assert_array_equal(a, b)
+    s = lambda x, c: np.sum(f(x, c) ** 2)  # noqa: E731
+    ((_, hxc), (_, hcc)) = cb.hessian(s, argnums=(0, 1))(x, c)
+    grad_c = lambda x, c: cb.grad(s, (0, 1))(x, c)[1]  # noqa: E731
+    np.testing.assert_allclose(hcc, (grad_c(x, c + h) - grad_c(x, c - h)) / (2 * h), atol=1e-7)
+    np.testing.assert_allclose(hxc, cb.jacrev(grad_c)(x, c), atol=1e-12)
+
+
+def test_jacfwd_of_arguments_of_mixed_dtypes_and_sizes():
+    x, y, z = np.float32([1.0, 2.0]), np.array([[3.0], [4.0]]), np.zeros(0)
+    f = lambda x, y, z: x * y + np.sum(z)  # noqa: E731
+    jx, jy, jz = cb.jacfwd(f, argnums=(0, 1, 2))(x, y, z)
+    assert (jx.dtype, jy.dtype) == (np.float32, np.float64)
+    assert (jx.shape, jy.shape, jz.shape) == ((2, 2, 2), (2, 2, 2, 1), (2, 2, 0))
+    for a, b in zip((jx, jy, jz), cb.jacrev(f, argnums=(0, 1, 2))(x, y, z), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7)
+        assert a.dtype == b.dtype
+
+
 def test_empty_argnums_give_empty_tuples_in_the_output_structure():
     def f(x, y):
         return x * y, {"sum": np.sum(x)}
