@@ -2796,19 +2796,19 @@ def _insert(arr, obj, values, axis=None):
 
 
 def _unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **kw):
-    """The distinct values of `ar`, sorted: entries of `ar`, each taken where it first occurs.
+    """The distinct values (or slices along `axis`) of `ar`, sorted, each taken where it first
+    occurs.
 
     At a repeated value the derivative goes to its first occurrence (the value has none there:
     moving one copy splits it in two), as NumPy's `return_index` names it.
     """
-    if axis is not None:
-        raise NotImplementedError(
-            "numpy.unique(..., axis=...) is not supported on traced arrays; np.unique of the "
-            "flattened array is."
-        )
     ar = _array(ar)
-    found = np.unique(np.asarray(primal(ar)), True, return_inverse, return_counts, **kw)
-    values = _reshape(ar, (-1,))[found[1]]
+    px = np.asarray(primal(ar))
+    found = np.unique(px, True, return_inverse, return_counts, axis=axis, **kw)
+    if axis is None:
+        values = _reshape(ar, (-1,))[found[1]]
+    else:  # (the distinct slices along `axis`, each where it first occurs)
+        values = np.take(ar, found[1], axis=axis)
     if not (return_index or return_inverse or return_counts):
         return values
     return (values, *found[1 if return_index else 2 :])  # (NumPy's order: index, inverse, counts)

@@ -910,6 +910,8 @@ MORE = {  # function, arguments
     ),
     "unique": (lambda a: np.unique(np.concatenate([a, a[:1], a[2:]])), [x3]),
     "unique_counts": (lambda a: np.unique(a[0], return_counts=True)[0] * 1.0, [x234[0]]),
+    "unique_rows": (lambda a: np.unique(np.concatenate([a, a[:1], a], axis=0), axis=0), [x23]),
+    "unique_columns": (lambda a: np.unique(np.concatenate([a, a[:, 1:]], axis=1), axis=-1), [x23]),
     "unwrap": (lambda a: np.unwrap(a * 5, axis=1), [x23]),
     "unwrap_period": (lambda a: np.unwrap(a * 3, discont=2.5, period=4.0), [x3]),
     "apply_over_axes": (lambda a: np.apply_over_axes(np.sum, a, [0, -1]), [x234]),
@@ -1799,8 +1801,13 @@ def test_the_fourth_batch_returns_numpys_extras_and_refuses_what_numpy_refuses()
         assert np.result_type(g) == want.dtype
     (ct,) = got[1]((np.ones(3), np.zeros(3), np.zeros(5), np.zeros(3)))
     np.testing.assert_array_equal(ct, [1.0, 1.0, 0.0, 1.0, 0.0])  # each first occurrence
-    with pytest.raises(NotImplementedError, match="unique.*axis"):
-        cb.grad(lambda a: np.sum(np.unique(a, axis=0)))(x)
+    rows = np.array([[2.0, 1.0], [0.5, 3.0], [2.0, 1.0], [0.5, -3.0]])  # (row 2 repeats row 0)
+    got = cb.vjp(lambda a: np.unique(a, return_inverse=True, return_counts=True, axis=0), rows)
+    for g, want in zip(got[0], np.unique(rows, False, True, True, axis=0), strict=True):
+        np.testing.assert_array_equal(g, want)
+        assert np.result_type(g) == want.dtype and np.shape(g) == want.shape
+    (ct,) = got[1]((np.arange(6.0).reshape(3, 2), np.zeros(4), np.zeros(3)))
+    np.testing.assert_array_equal(ct, [[4, 5], [2, 3], [0, 0], [0, 1]])  # first occurrences
     for bad in (
         lambda a: np.insert(a, 9, 1.0),  # out of bounds: NumPy's IndexError
         lambda a: np.apply_over_axes(lambda v, axis: np.sum(v), a.reshape(5, 1), [0]),
