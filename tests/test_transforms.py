@@ -320,6 +320,27 @@ def test_jacfwd_traces_every_argnum_at_once(name):
     np.testing.assert_allclose(hxc, cb.jacrev(grad_c)(x, c), atol=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3),
+    argnums=st.sampled_from([(0, 1), (1, 2), (2, 0, 1), (1,)]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_jacfwd_of_several_broadcast_arguments_equals_jacrev(shapes, argnums, seed):
+    # one forward pass for all of them: each argument's block sits in its own rows of the batch
+    rng = np.random.default_rng(seed)
+    args = [rng.uniform(0.5, 1.5, shape) for shape in shapes.input_shapes]
+
+    def f(a, b, c):
+        return {"p": np.tanh(a * b) + c**2, "s": np.sum(np.exp(a) * c) * b}
+
+    forward, reverse = cb.jacfwd(f, argnums)(*args), cb.jacrev(f, argnums)(*args)
+    for key in ("p", "s"):
+        for n, jf, jr in zip(argnums, forward[key], reverse[key], strict=True):
+            assert jf.shape == np.shape(f(*args)[key]) + args[n].shape
+            np.testing.assert_allclose(jf, jr, rtol=1e-12, atol=1e-12)
+
+
 def test_jacfwd_of_arguments_of_mixed_dtypes_and_sizes():
     x, y, z = np.float32([1.0, 2.0]), np.array([[3.0], [4.0]]), np.zeros(0)
     f = lambda x, y, z: x * y + np.sum(z)  # noqa: E731
