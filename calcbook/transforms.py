@@ -874,11 +874,11 @@ def jacfwd(f, argnums=0, has_aux=False):
 
     def jacfwd_f(*args, **kwargs):
         nums, multi = _argnums(argnums, len(args))
-        inputs, trees = [], []
+        inputs = []
         for n in nums:  # (a container: all of its leaves, in its structure)
             leaves, treedef = _flatten(args[n]) if _is_tree(args[n]) else ([args[n]], None)
-            trees.append(None if treedef is None else (treedef, len(leaves)))
             inputs.append((n, treedef, leaves))
+        trees = [None if td is None else (td, len(leaves)) for _, td, leaves in inputs]
         per_arg, out_def, aux = [], None, None
         if any(leaves for _, _, leaves in inputs):
             per_arg, out_def, aux = _forward_blocks(f, args, kwargs, inputs, has_aux)
