@@ -1597,8 +1597,8 @@ JVP_RULES[_einsum] = _PerArgument(_einsum_jvp)
 
 
 def _einsum_adapter(subscripts, *operands, out=None, optimize=False, **kwargs):
-    if not isinstance(subscripts, str):
-        raise NotImplementedError("np.einsum on traced arrays needs a subscripts string")
+    if not isinstance(subscripts, str):  # the sublist form: op, [0, 1], op, [1, 2], [0, 2]
+        subscripts, operands = _sublists_as_string((subscripts, *operands))
     _no_extras("einsum", out=out, **kwargs)
     ins, out_subs = _einsum_spec(subscripts, tuple(_ndim(a) for a in operands))
     r = apply(_einsum, *operands, spec=ins + "->" + out_subs, optimize=optimize)
@@ -1606,6 +1606,30 @@ def _einsum_adapter(subscripts, *operands, out=None, optimize=False, **kwargs):
 
 
 FUNCTIONS[np.einsum] = _einsum_adapter
+
+
+def _sublists_as_string(args):
+    """`np.einsum(a, [0, 1], b, [1, 2], [0, 2])` as `("AB,BC->AC", (a, b))`: integer `k` is the
+    `k`-th of A-Z then a-z, as in NumPy, so that an output left implicit comes out in the same
+    order of axes."""
+
+    def letters(sub):
+        out = []
+        for k in sub:
+            if k is Ellipsis:
+                out.append("...")
+                continue
+            k = operator.index(k)
+            if not 0 <= k < 52:
+                raise ValueError(f"einsum: subscript {k} in sublist format is not in [0, 52)")
+            out.append((string.ascii_uppercase + string.ascii_lowercase)[k])
+        return "".join(out)
+
+    operands, subs = args[0::2], args[1::2]
+    if len(operands) > len(subs):  # (an odd count: the last item is the output's sublist)
+        operands, target = operands[:-1], operands[-1]
+        return ",".join(map(letters, subs)) + "->" + letters(target), operands
+    return ",".join(map(letters, subs)), operands
 
 
 def _letters(k, start=0):

@@ -538,6 +538,44 @@ def test_einsum(spec, shapes):
         check_rule(lambda a: np.einsum(spec, a, operands[1]), operands[0], second=False)
 
 
+EINSUM_SUBLISTS = {  # NumPy's other form: operand, sublist, operand, sublist[, output sublist]
+    "matrix product": ([(2, 3), [0, 1], (3, 4), [1, 2], [0, 2]], "ij,jk->ik"),
+    "implicit output, integers past 25": ([(2, 3), [1, 0], (3, 4), [0, 30]], "ba,ae"),
+    "trace": ([(3, 3), [5, 5]], "ii"),
+    "ellipsis": ([(2, 3, 4), [Ellipsis, 1], (4,), [1], [Ellipsis]], "...i,i->..."),
+    "three operands": ([(2, 3), [0, 1], (3, 4), [1, 2], (4,), [2], [0]], "ij,jk,k->i"),
+}
+
+
+@pytest.mark.parametrize("items, spelled", EINSUM_SUBLISTS.values(), ids=EINSUM_SUBLISTS)
+def test_einsum_sublist_form(items, spelled):
+    rng = np.random.default_rng(0)
+    places = list(range(0, len(items) - len(items) % 2, 2))  # where the operands are
+    operands = [rng.standard_normal(items[i]) for i in places]
+
+    def f(*ops):
+        args = list(items)
+        for i, op in zip(places, ops, strict=True):
+            args[i] = op
+        return np.einsum(*args)
+
+    check_rule(f, *operands)
+    # the same values and derivatives as the subscripts string that spells it
+    np.testing.assert_array_equal(f(*operands), np.einsum(spelled, *operands))
+    same = tuple(range(len(operands)))
+    for got, want in zip(
+        cb.jacrev(f, argnums=same)(*operands),
+        cb.jacrev(lambda *ops: np.einsum(spelled, *ops), argnums=same)(*operands),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_einsum_sublist_out_of_range():
+    with pytest.raises(ValueError, match=r"subscript 60 in sublist format is not in \[0, 52\)"):
+        cb.grad(lambda a: np.sum(np.einsum(a, [0, 60])))(np.ones((2, 3)))
+
+
 # --- functions composed from the table above, or with rules of their own -----------------------
 _rng = np.random.default_rng(0)
 A = _rng.standard_normal((3, 3)) + 3 * np.eye(3)
