@@ -732,6 +732,22 @@ class Tracer:
     def argsort(self, axis=-1, kind=None, order=None):
         return np.argsort(primal(self), axis=axis, kind=kind, order=order)
 
+    def argpartition(self, kth, axis=-1, kind="introselect", order=None):
+        return np.argpartition(primal(self), kth, axis=axis, kind=kind, order=order)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return np.searchsorted(self, v, side, sorter)
+
+    def compress(self, condition, axis=None, out=None):
+        return np.compress(condition, self, axis, out)
+
+    def choose(self, choices, out=None, mode="raise"):
+        return np.choose(self, choices, out, mode)
+
+    @property
+    def flat(self):  # (read: x.flat[k] as NumPy reads it; x.flat[k] = v is refused)
+        return _Flat(self)
+
     def nonzero(self):
         return np.nonzero(primal(self))
 
@@ -740,6 +756,27 @@ class Tracer:
 
     def argmin(self, axis=None):
         return np.argmin(primal(self), axis=axis)
+
+
+class _Flat:
+    """`x.flat` of a traced `x`: its entries in C order, indexed as NumPy's `flatiter` (a copy)."""
+
+    __slots__ = ("_x",)
+
+    def __init__(self, x):
+        self._x = x
+
+    def __getitem__(self, index):  # (NumPy itself says which entries: those of an arange)
+        return np.take(np.reshape(self._x, -1), np.arange(self._x.size).flat[index])
+
+    def __setitem__(self, index, value):
+        raise _mutation_error("Item assignment x.flat[...] = value")
+
+    def __len__(self):
+        return self._x.size
+
+    def __iter__(self):
+        return iter(np.reshape(self._x, -1))
 
 
 def _unsupported_attribute(name):

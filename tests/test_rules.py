@@ -601,6 +601,9 @@ MORE = {  # function, arguments
     "sortNone": (lambda a: np.sort(a, axis=None), [x23]),
     "take": (lambda a: np.take(a, [2, 0, 2], axis=1), [x234]),
     "takeNone": (lambda a: np.take(a, [[5, 0], [1, 1]]), [x23]),
+    "flat": (lambda a: a.flat[[[5, 0], [1, 1]]], [x23]),
+    "flat_slice": (lambda a: a.flat[-2::-3], [x234]),
+    "compress_method": (lambda a: a.compress([False, True, True], axis=1), [x234]),
     "take_along": (
         lambda a: np.take_along_axis(a, np.argsort(x234, axis=2)[..., :2], axis=2),
         [x234],

@@ -123,6 +123,11 @@ def test_ndarray_methods_of_traced_arrays_match_the_numpy_functions():
         (lambda z: z.repeat(2, axis=0), lambda z: np.repeat(z, 2, axis=0)),
         (lambda z: z.take([2, 0, 2]), lambda z: np.take(z, [2, 0, 2])),
         (lambda z: z.conj() + z.conjugate() + z.real, lambda z: 3 * z),
+        (lambda z: z.compress([True, False, True], axis=0), lambda z: z[[0, 2]]),
+        (lambda z: z.flat[[7, 0, 7]], lambda z: np.reshape(z, -1)[[7, 0, 7]]),
+        (lambda z: z.flat[1:8:3], lambda z: np.reshape(z, -1)[1:8:3]),
+        (lambda z: z.flat[-1], lambda z: z[-1, -1]),
+        (lambda z: np.stack(list(z.flat)), lambda z: np.reshape(z, -1)),
     ]
     for method, function in methods:
         got = cb.grad(lambda z, m=method: np.sum(m(z) * np.sum(w)))(x)
@@ -133,6 +138,14 @@ def test_ndarray_methods_of_traced_arrays_match_the_numpy_functions():
     z, _ = leaf(x)
     assert z.any() and not z.all() and z.nonzero()[0].tolist() == np.nonzero(x)[0].tolist()
     np.testing.assert_array_equal(z.argsort(axis=0), np.argsort(x, axis=0))
+    np.testing.assert_array_equal(z.argpartition(1, axis=1), np.argpartition(x, 1, axis=1))
+    s, _ = leaf(np.sort(x[0]))
+    assert s.searchsorted(0.0) == np.searchsorted(np.sort(x[0]), 0.0)
+    assert len(z.flat) == 9 and z.flat[[1, 2]].shape == (2,)
+    with pytest.raises(IndexError, match="flat iterator is 1-dimensional"):  # as NumPy's
+        z.flat[x > 0]
+    with pytest.raises(TracerError, match=r"x\.flat\[\.\.\.\] = value would modify"):
+        z.flat[0] = 1.0
 
 
 def test_floor_division_is_a_constant_and_the_remainder_is_traced():
@@ -653,9 +666,9 @@ def test_ndarray_attributes_of_traced_arrays():
         assert x.mT.shape == (3, 2) and x.itemsize == 8 and x.nbytes == 48
         np.testing.assert_array_equal(x.imag, np.zeros((2, 3)))
         np.testing.assert_array_equal(round(x), np.round(primal(x)))
-        assert not hasattr(x, "flat")
-        with pytest.raises(AttributeError, match=r"ndarray\.compress is not supported"):
-            x.compress([True])
+        assert not hasattr(x, "ctypes") and hasattr(x, "flat")
+        with pytest.raises(AttributeError, match=r"ndarray\.view is not supported"):
+            x.view(np.float32)
         with pytest.raises(AttributeError, match="no attribute 'bogus'"):
             x.bogus  # noqa: B018
         return np.sum(x.mT * x.mT)
