@@ -119,7 +119,10 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
         return _pack(f(*_unpack(z, shapes)))
 
     z = _pack(args)
-    v = rng.standard_normal(z.shape)
+    # each coordinate moves in proportion to its own scale, max(1, |z_i|), by 0.5 to 1.5 of it
+    # with a random sign: along one line, a step that suits a coordinate of 1 would be rounded
+    # away by one of 1e6, and a step that suits 1e6 would leave the range of one of 1
+    v = rng.choice([-1.0, 1.0], z.shape) * rng.uniform(0.5, 1.5, z.shape) * np.maximum(1, abs(z))
     if not np.any(v):  # an empty input: nothing to check
         return
     v_args = tuple(_unpack(v, shapes))
@@ -185,6 +188,9 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
       \Big\rangle,$$
 
     the right-hand sides by Richardson-extrapolated central differences from `calcbook.numdiff`.
+    Each entry of $v$ is $\pm$ 0.5 to 1.5 times $\max(1, |x_i|)$, random in sign and size, so
+    that every coordinate moves in proportion to its own size along the line: arguments of very
+    different sizes (1e6 beside 1) are checked together.
     With `order=2` it checks the derivatives of the maps $(x, v) \mapsto J v$ and
     $x \mapsto J^\top u$ the same way, and so on for higher orders.
 

@@ -178,13 +178,16 @@ class _Line:
     `d` is one direction (a number or an array shaped like `x`), or a batch of sparse ones,
     `(index, weight)` with rows `d_p = sum_k weight[p, k] e_{index[p, k]}`: then `t` has one
     entry per row, `f` is called once per row, and the values are stacked on a last axis, the
-    Jacobian's layout. `x0` is the coordinate a step is measured on (to make `x0 + h` exact)
-    and `scale` the lengths $x_c$ the default step is proportional to (`_scales`).
+    Jacobian's layout. `x0` is the coordinate a step is measured on (to make `x0 + h` exact),
+    `scale` the lengths $x_c$ the default step is proportional to (`_scales`), and `rounds` the
+    $|x|$ whose rounding inside $f(x + t d)$ the rounding floors count (`x0` unless given: a
+    direction whose coordinates differ in size rounds as its largest, relative to `d`, does).
     """
 
-    def __init__(self, f, x, d, x0, shared, expect=None, scale=None):
+    def __init__(self, f, x, d, x0, shared, expect=None, scale=None, rounds=None):
         self.f, self.x, self.d, self.x0, self.shared, self.expect = f, x, d, x0, shared, expect
         self.scale = scale or _scales(x0)
+        self.rounds = x0 if rounds is None else rounds
         self.cache = {}
 
     def exact(self, h):
@@ -273,9 +276,9 @@ def _forward(g, h, n):
     if n == 1:
         f0, f1 = g(0.0), g(h)
         d = (f1 - f0) / h
-        return d, (np.abs(f1) + np.abs(f0) + 2 * np.abs(g.x0 * d)) / np.abs(h)
+        return d, (np.abs(f1) + np.abs(f0) + 2 * np.abs(g.rounds * d)) / np.abs(h)
     f0, f1, f2 = g(0.0), g(h), g(2 * h)
-    d = np.abs(g.x0 * (f1 - f0) / h)
+    d = np.abs(g.rounds * (f1 - f0) / h)
     return (f2 - 2 * f1 + f0) / h**2, (np.abs(f2) + 2 * np.abs(f1) + np.abs(f0) + 4 * d) / h**2
 
 
@@ -299,8 +302,8 @@ def _central(g, h, n):
     fp, fm = g(h), g(-h)
     d = (fp - fm) / (2 * h)
     if n == 1:
-        return d, (np.abs(fp) + np.abs(fm) + 2 * np.abs(g.x0 * d)) / (2 * h)
-    f0, d = g(0.0), np.abs(g.x0 * d)
+        return d, (np.abs(fp) + np.abs(fm) + 2 * np.abs(g.rounds * d)) / (2 * h)
+    f0, d = g(0.0), np.abs(g.rounds * d)
     return (fp - 2 * f0 + fm) / h**2, (np.abs(fp) + 2 * np.abs(f0) + np.abs(fm) + 4 * d) / h**2
 
 
@@ -333,7 +336,7 @@ def _complex(g, h, n=1):
     # f may round a scaled argument (exp(50 x) rounds 50 x): f' then errs by eps |x f''|,
     # estimated as |x f'^2 / f| (f = Re f(x + ih)), at most |x f'| / (eps^(1/3) x_c)
     grow = np.minimum(np.abs(slope) / np.abs(value.real), 1 / (EPS_MACH ** (1 / 3) * g.scale[1]))
-    return slope, np.abs(slope) * (1 + np.abs(g.x0) * np.nan_to_num(grow))
+    return slope, np.abs(slope) * (1 + np.abs(g.rounds) * np.nan_to_num(grow))
 
 
 _FORMULAS = {"forward": _forward, "backward": _backward, "central": _central, "complex": _complex}
@@ -444,7 +447,7 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
         if full:  # rounding a scaled argument costs eps |x f''|: f'' from one more call
             far = g(1j * _CURVE * g.scale[0])
             curve = 2 * np.abs(g(1j * h).real - far.real) / (_CURVE * g.scale[0]) ** 2
-            noise = np.maximum(noise, np.abs(value) + np.abs(g.x0) * np.nan_to_num(curve))
+            noise = np.maximum(noise, np.abs(value) + np.abs(g.rounds) * np.nan_to_num(curve))
         return value, _ROUNDING * noise, h, _ROUNDING * noise, 0 * noise
     formula = _FORMULAS[method]
     h = h if method == "complex" else g.exact(h)  # an imaginary step needs no exact probe
@@ -860,7 +863,10 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
         Difference formula along the line $t \mapsto x + t v$.
     h : float, optional
         Step in $t$. Default: the module's rule, with $x_c$ the largest $t$ that moves no
-        coordinate by more than its own scale, $\min_i x_{c,i} / |v_i|$.
+        coordinate by more than its own scale, $\min_i x_{c,i} / |v_i|$. The rounding floor of
+        the error bound takes the $|x f'|$ term with $\max_i |x_i| / |v_i|$ for $|x|$: the
+        coordinate that rounds worst along $v$ (where coordinates differ in size, scale `v` by
+        them, as `calcbook.check_grads` does).
     full_output : bool
         Also return an `Info`.
 
@@ -901,14 +907,16 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
         raise ValueError("v is zero: a direction must be nonzero")
     nz = v != 0
     scale = tuple(float(np.min(s[nz] / np.abs(v[nz]))) for s in _scales(x))
-    # rounding x + t v moves t by about eps x0: the |x f'| of `_forward`; `_Line.exact`'s origin
+    # `_Line.exact`'s origin; and the coordinate that rounds worst, relative to v: rounding
+    # x + t v moves t by up to about eps |x_i| / |v_i|, the |x f'| of the rounding floors
     x0 = min(float(np.abs(x).ravel() @ np.abs(v).ravel() / (v.ravel() @ v.ravel())), scale[0])
+    rounds = float(np.max(np.abs(x[nz]) / np.abs(v[nz])))
     if h is not None:
         h = _checked(method, 1, h, 0.0)[1][()]
         if method != "complex" and ((x0 + h) - x0 == 0 or np.array_equal(x + h * v, x)):
             raise ValueError(f"h={h:g} is below the spacing of floats at x: x + h v rounds to x")
     shared = {"calls": 0}
-    g = _Line(f, x, v, x0, shared, scale=scale)
+    g = _Line(f, x, v, x0, shared, scale=scale, rounds=rounds)
     value, error, step = _along(g, method, 1, h, full_output)
     return _result(value, error, shared, float(np.min(step)), full_output)
 

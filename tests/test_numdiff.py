@@ -617,13 +617,26 @@ def test_bad_direction_point_order_and_values_raise_clearly():
 
 
 def test_directional_step_is_not_rounded_away_by_a_large_coordinate():
-    # x + t v rounds each coordinate: the rounding term uses |x| along v, but the step itself
-    # must still resolve the smallest coordinate's scale (a step of 0 divided by zero)
+    # x + t v rounds each coordinate: the rounding floor counts the largest |x_i| / |v_i| (3
+    # here), but the step itself must still resolve the smallest coordinate's scale (a step of 0
+    # divided by zero)
     x = np.array([1e-9, 2.0, -3.0])
     f = lambda x: np.sum(np.exp(x) * x)  # noqa: E731
     for method in ("forward", "central"):
         d, info = numdiff.directional_derivative(f, x, np.ones(3), method=method, full_output=True)
-        assert abs(d - np.sum((1 + x) * np.exp(x))) <= info.error <= 1e-5
+        assert abs(d - np.sum((1 + x) * np.exp(x))) <= info.error <= 3e-5
+
+
+def test_directional_error_bound_counts_the_rounding_of_a_large_coordinate():
+    # z0 = 1e6 beside z1 = 1 along v = (1, 1): z0 + h rounds by up to ulp(1e6) ~ 1e-10, which a
+    # floor measured on the small coordinate missed (Richardson's short steps then left z0 where
+    # it was: the value 1.0, the z1 term alone, came with an error bound of 2e-4)
+    f = lambda z: np.sin(z[0]) + z[1]  # noqa: E731
+    v = np.array([1.0, 1.0])
+    for z in (np.array([1e6, 1.0]), np.array([1e6, 1e-3])):
+        for method in ("central", "forward", "richardson"):
+            d, info = numdiff.directional_derivative(f, z, v, method=method, full_output=True)
+            assert abs(d - (np.cos(1e6) + 1)) <= info.error, (z, method, d, info)
 
 
 def test_richardson_is_not_fooled_by_first_steps_that_all_alias_a_sinusoid():
