@@ -87,7 +87,8 @@ $K$ is the number of steps each axis of the Hessian scans: 4 or 5 on a quartic, 
 With `full_output=True` a difference method is repeated at step $4h$ ($2h$ for a one-sided
 second difference, which shares its probes) to estimate its truncation error: one more call
 per line for `forward`/`backward` and for the complex step at a caller's `h` (its default
-$10^{-20} x_c$ truncates by $10^{-40}$ relative: its one more call measures $f''$ instead),
+$10^{-20} x_c$ truncates by $10^{-40}$ relative: its one more call measures $f''$ instead,
+two where $|x| > 1$, one of them at a shorter imaginary offset: see `_curvature`),
 two for `central`, and as many again for each shorter step
 (a line is the one point of `derivative` and `directional_derivative`, a coordinate of
 `gradient`, `jacobian` and the diagonal of `hessian`, a pair of coordinates off the diagonal,
@@ -444,10 +445,8 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
         return value, error, step, floor, error - floor
     if method == "complex" and choose:
         value, noise = _complex(g, h)
-        if full:  # rounding a scaled argument costs eps |x f''|: f'' from one more call
-            far = g(1j * _CURVE * g.scale[0])
-            curve = 2 * np.abs(g(1j * h).real - far.real) / (_CURVE * g.scale[0]) ** 2
-            noise = np.maximum(noise, np.abs(value) + np.abs(g.rounds) * np.nan_to_num(curve))
+        if full:  # rounding a scaled argument costs eps |x f''|: f'' from Re f(x + iH)
+            noise = np.maximum(noise, np.abs(value) + np.abs(g.rounds) * _curvature(g, h))
         return value, _ROUNDING * noise, h, _ROUNDING * noise, 0 * noise
     formula = _FORMULAS[method]
     h = h if method == "complex" else g.exact(h)  # an imaginary step needs no exact probe
@@ -476,6 +475,25 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
         pick(floor, floor2),
         pick(trunc, trunc2),
     )
+
+
+def _curvature(g, h):
+    r"""$|f''|$ from $\operatorname{Re} f(x + iH) = f(x) - H^2 f''(x) / 2 + O(H^4)$, for the
+    complex step's error bound: the less of two measurements, at $H = \epsilon^{1/4} x_c$ with
+    the relative length $|x|$ (where rounding $f(x)$ would swamp a shorter one: $x^3$ at $10^7$)
+    and with the small one, $\min(|x|, 1)$ (where $f$ grows off the real line: $\sin(x + iH)$
+    grows as $\cosh H$, and overflows for $H = \epsilon^{1/4} |x|$ beyond $|x| = 6 \cdot 10^6$).
+    A probe that overflows there is no fault of $f$ near $x$: it only drops its measurement.
+    """
+    fine = "bad" not in g.shared
+    curve = np.inf
+    for length in (g.scale[0], g.scale[2]):  # (one call if they are equal: the probes are cached)
+        H = _CURVE * length
+        c = 2 * np.abs(g(1j * h).real - g(1j * H).real) / H**2
+        curve = np.minimum(curve, np.where(np.isfinite(c), c, np.inf))
+    if fine and np.all(np.isfinite(curve)):
+        g.shared.pop("bad", None)
+    return np.where(np.isfinite(curve), curve, np.nan)  # (nan: no measurement, the bound too)
 
 
 def _step(method, n, scale, table=_TABLE):

@@ -89,7 +89,7 @@ def test_elementwise_arrays_and_default_output():
         ("backward", 2, 3, 4),
         ("central", 1, 3, 5),  # (and f(x): no derivative where f is not finite)
         ("central", 2, 3, 5),
-        ("complex", 1, 1, 2),
+        ("complex", 1, 1, 3),  # (f'' for the bound, at two offsets where some |x| > 1)
         ("richardson", 1, 19, 19),
         ("richardson", 2, 19, 19),
     ],
@@ -482,6 +482,17 @@ def test_richardson_rescans_on_a_unit_scale_at_huge_x(x):
     # sin'' at 1e3: steps from 500 converged to -2e-5 with error "1.7e-7"; true -0.83
     value, info = numdiff.derivative(np.sin, x, n=2, method="richardson", full_output=True)
     assert abs(value + np.sin(x)) <= min(info.error, 1e-6)
+
+
+def test_complex_step_bound_at_large_x_where_f_grows_off_the_real_line():
+    # sin(x + iH) grows as cosh H: f'' measured at H = eps^(1/4) |x| alone overflowed beyond
+    # x = 6e6 (a ValueError naming a probe far from x) and gave a bound of 2e39 at x = 1e6
+    for x in (1e5, 1e6, 1e7, 1e10):
+        value, info = numdiff.derivative(np.sin, x, method="complex", full_output=True)
+        assert abs(value - np.cos(x)) <= info.error <= 1e-14 * x
+    # where rounding f(x) swamps the shorter offset, the longer one measures f''
+    value, info = numdiff.derivative(lambda x: x**3, 1e7, method="complex", full_output=True)
+    assert abs(value - 3e14) <= info.error <= 1e-14 * 3e14
 
 
 def test_complex_step_bound_covers_a_rounded_scaled_argument():
