@@ -369,7 +369,9 @@ def _richardson(g, h, n, table=_TABLE):
     for k in range(steps):
         hk = g.exact(h / r**k)
         d, noise = _central(g, hk, n)
-        blind = blind | (changed & _level(g, hk, f0))  # (probes round to f(x): 1 + h**2 == 1)
+        # (probes that round to f(x), 1 + h**2 == 1; or a difference exactly 0 after one that
+        # was not: the probes are quantised by a rounding larger than eps |f|, cos(x) - 1 at 1e-5)
+        blind = blind | (changed & (_level(g, hk, f0) | (d == 0)))
         changed = changed | (d != 0)
         row, floor = [np.asarray(d)], [_ROUNDING * np.asarray(noise)]
         for j in range(1, min(k, levels) + 1):
@@ -548,7 +550,13 @@ def _along(g, method, n, h, full, table=_TABLE, rescan=_RESCAN):
         at = g.exact(_step("central", n, second))
         check, noise = _central(g, at, n)
         gap = np.abs(value - check) - 2 * _ROUNDING * noise
-        gap = np.where(np.isnan(gap) | _level(g, at, g(0.0)), 0.0, gap)  # (a blind check)
+        # (a blind check: its probes round to f(x), or its difference is exactly 0, the values
+        # of f quantised by a rounding larger than the eps |f| of the floor: cos(x) - 1 at 1e-5)
+        blind = np.isnan(gap) | _level(g, at, g(0.0)) | ((check == 0) & (value != 0))
+        gap = np.where(blind, 0.0, gap)
+        if np.any(gap > 0):  # confirmed at twice the step, or it was rounding noise too
+            again, noise2 = _central(g, g.exact(2 * at), n)
+            gap = np.where(np.abs(check - again) > 8 * _ROUNDING * (noise + noise2), 0.0, gap)
         error = np.maximum(error, gap)
         out = (value, error, *out[2:])
     if rich:  # its error estimate is reliable: redo where it is poor (or not finite)

@@ -650,6 +650,22 @@ def test_directional_error_bound_counts_the_rounding_of_a_large_coordinate():
             assert abs(d - (np.cos(1e6) + 1)) <= info.error, (z, method, d, info)
 
 
+def test_richardson_second_derivative_of_an_offset_function_near_0():
+    # cos(x) - 1 rounds like cos x (eps, not eps |f|): second differences at short steps are
+    # exactly 0, which a check and a scan took for an estimate of 0 (the answer was 0.0 for -1)
+    cases = [
+        (lambda x: np.cos(x) - 1, 1e-5, -np.cos(1e-5)),
+        (lambda x: np.cos(x) - 1, 1e-3, -np.cos(1e-3)),
+        (lambda x: np.exp(x) - 1, 0.0, 1.0),
+    ]
+    for f, x, exact in cases:
+        value = numdiff.derivative(f, x, n=2, method="richardson")
+        assert abs(value - exact) <= 1e-9
+    for f, x, exact in cases[1:]:
+        value, info = numdiff.derivative(f, x, n=2, method="richardson", full_output=True)
+        assert abs(value - exact) <= info.error <= 1e-8
+
+
 def test_richardson_is_not_fooled_by_first_steps_that_all_alias_a_sinusoid():
     cases = [(1, 0.979, -118317.55236128268), (2, 0.783, -65866.86149735328)]
     rng = np.random.default_rng(7)
