@@ -71,7 +71,7 @@ def _flatten(tree, lists_of_numbers=True):
         return [], _NONE
     if type(tree) is tuple:
         for t in tree:
-            if isinstance(t, (tuple, list, dict)):
+            if isinstance(t, (tuple, list, dict)) or (t is None and not lists_of_numbers):
                 break
         else:  # the common case: a flat tuple of arrays
             return list(tree), (tuple, None, [None] * len(tree))

@@ -224,3 +224,13 @@ def test_none_in_an_output_is_an_empty_container():
     assert out[1:] == tangent[1:] == (None, {"n": None}) and tangent[0] == 22.0
     out, vjp_fn = cb.vjp(f, X2)
     np.testing.assert_array_equal(vjp_fn((1.0, None, {"n": None}))[0], 2 * X2)
+    # a flat tuple (no other container beside the None) too
+    flat = lambda x: (x**2, None)  # noqa: E731
+    for jac in (cb.jacrev(flat)(X2), cb.jacfwd(flat)(X2)):
+        np.testing.assert_array_equal(jac[0], np.diag(2 * X2))
+        assert jac[1] is None
+    out, tangent = cb.jvp(flat, (X2,), (Y2,))
+    assert out[1] is None and tangent[1] is None
+    np.testing.assert_array_equal(tangent[0], 2 * X2 * Y2)
+    out, vjp_fn = cb.vjp(flat, X2)
+    np.testing.assert_array_equal(vjp_fn((np.ones(2), None))[0], 2 * X2)
