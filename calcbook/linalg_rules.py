@@ -46,6 +46,7 @@ import warnings
 import numpy as np
 
 from .rules import (
+    _array,
     _axes,
     _concatenate_adapter,
     _copy,
@@ -826,6 +827,7 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
 
 
 def _lstsq(a, b, rcond=None):
+    a, b = _array(a), _array(b)
     pa = np.asarray(primal(a))
     m, n = pa.shape
     rank = np.linalg.lstsq(pa, np.asarray(primal(b)), rcond)[2]  # (NumPy's rank, its dtype)

@@ -765,7 +765,8 @@ def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
 
 
 def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue):
-    keep = _kd(keepdims)
+    keep, a = _kd(keepdims), _array(a)
+    weights = None if weights is None else _array(weights)
     if weights is None:
         avg = np.mean(a, axis=axis, keepdims=keep)
         count = _count(a, None if axis is None else _axes(axis, _ndim(a)))
@@ -1494,6 +1495,7 @@ UFUNCS[np.matmul] = np.matmul
 
 def _dot(a, b, out=None):
     _no_extras("dot", out=out)
+    a, b = _array(a), _array(b)  # (a number is a float64 array to NumPy here, not a weak float)
     if _ndim(a) == 0 or _ndim(b) == 0:
         return a * b
     if _ndim(b) > 2:  # a sum over the last axis of a and the next-to-last of b
@@ -1654,6 +1656,7 @@ def _tensordot(a, b, axes=2):
 
 
 def _inner(a, b):
+    a, b = _array(a), _array(b)
     if _ndim(a) == 0 or _ndim(b) == 0:
         return a * b
     return _tensordot(a, b, ([-1], [-1]))
@@ -1675,7 +1678,7 @@ def _kron(a, b):
 def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if axis is not None:
         axisa = axisb = axisc = axis
-    a, b = _moveaxis(a, axisa, -1), _moveaxis(b, axisb, -1)
+    a, b = _moveaxis(_array(a), axisa, -1), _moveaxis(_array(b), axisb, -1)
     if _shape(a)[-1] != 3 or _shape(b)[-1] != 3:
         raise NotImplementedError(
             "numpy.cross on traced arrays takes vectors of 3 components (got "
@@ -1946,9 +1949,9 @@ def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
     total = np.sum(filled, axis=axis, dtype=dtype, keepdims=_kd(keepdims))
     if not np.all(count):  # all NaN: NaN, and no derivative through 0 / 0 (NaN in a tangent)
         warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=3)
-        mean = total / np.maximum(count, 1).astype(filled.dtype)
+        mean = total / np.maximum(count, 1).astype(total.dtype)
         return np.where(count > 0, mean, np.nan)
-    return total / count.astype(filled.dtype)
+    return total / count.astype(total.dtype)  # (the dtype asked for, as NumPy's)
 
 
 def _nan_extreme(name, fill, reduce):
@@ -2140,6 +2143,7 @@ def _diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
 
 
 def _trapezoid(y, x=None, dx=1.0, axis=-1):
+    y, x = _array(y), None if x is None else _array(x)
     nd = _ndim(y)
     axis = _axis(axis, nd)
     if x is None:
@@ -2154,6 +2158,7 @@ def _trapezoid(y, x=None, dx=1.0, axis=-1):
 
 
 def _polyval(p, x):
+    p, x = _array(p), _array(x)
     y = np.zeros_like(primal(x))
     for i in range(_shape(p)[0]):  # Horner: ((p0 x + p1) x + p2) x + ...
         y = y * x + p[i]
@@ -2161,6 +2166,7 @@ def _polyval(p, x):
 
 
 def _convolve(a, v, mode="full"):
+    a, v = _array(a), _array(v)
     if _ndim(a) != 1 or _ndim(v) != 1:
         a, v = _reshape(a, (-1,)), _reshape(v, (-1,))  # (NumPy flattens too, 0-d included)
     if not _shape(a)[0] or not _shape(v)[0]:
@@ -2186,7 +2192,7 @@ def _convolve(a, v, mode="full"):
 
 
 def _correlate(a, v, mode="valid"):  # c_k = sum_n a_(n+k) v_n: a convolution with v reversed
-    a, v = _reshape(a, (-1,)), _flip(_reshape(v, (-1,)), 0)
+    a, v = _reshape(_array(a), (-1,)), _flip(_reshape(_array(v), (-1,)), 0)
     n, m = _shape(a)[0], _shape(v)[0]
     if mode != "same" or m <= n:
         return _convolve(a, v, mode)

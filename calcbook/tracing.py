@@ -280,7 +280,11 @@ def _conversion_error(what: str, tracer) -> TracerError:
         "jacobian, hessian, ...), and converting it to a plain NumPy array or Python number would "
         "silently drop its derivative. Keep using NumPy functions on it (np.sum, np.exp, @, "
         "indexing, ...); use np.stack/np.concatenate instead of np.array([...]). "
-        "(A plain array's method a.dot(x) converts x too: write a @ x or np.dot(a, x).)"
+        "(A plain array's method a.dot(x) converts x too: write a @ x or np.dot(a, x). So does "
+        "a NumPy function given a traced value only in an argument it does not dispatch on, its "
+        "array being plain: np.pad's constant_values, np.select's default, np.interp's left "
+        "and right, np.nan_to_num's nan, ...; differentiate with respect to the array too, "
+        "argnums=(0, 1), as the FAQ shows.)"
     )
 
 

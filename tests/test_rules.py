@@ -1958,3 +1958,51 @@ def test_an_all_nan_slice_has_derivative_0_in_both_modes(name):
     assert np.isnan(want[1]) and tangent[1] == 0.0
     np.testing.assert_array_equal(jf, jr)
     assert not np.isnan(jf).any() and not jf[1].any()
+
+
+# --- constants given as lists or Python numbers, where NumPy takes arrays ----------------------
+_L3, _M3 = [1.0, 2.0, 3.0], [[2.0, 0.5, 0.2], [0.1, 2.0, 0.3], [0.2, 0.1, 3.0]]
+LIST_CONSTANTS = {
+    "convolve": lambda t: np.convolve(t, [1.0, 2.0]),
+    "convolve, list first": lambda t: np.convolve([1.0, 2.0], t, "same"),
+    "correlate": lambda t: np.correlate(t, [1.0, 2.0], "full"),
+    "lstsq": lambda t: np.linalg.lstsq(np.diag(t) + 1, _L3, rcond=None)[0],
+    "average, list weights": lambda t: np.average(t, weights=_L3),
+    "average, list values": lambda t: np.average(_L3, weights=t),
+    "trapezoid, list x": lambda t: np.trapezoid(t, x=_L3),
+    "trapezoid, list y": lambda t: np.trapezoid(_L3, x=t),
+    "cross": lambda t: np.cross(_L3, t),
+    "polyval": lambda t: np.polyval(_L3, t),
+    "dot, a number": lambda t: np.dot(t, 2.5),
+    "inner, a number": lambda t: np.inner(2.5, t),
+    "dot, a list matrix": lambda t: np.dot(_M3, t),
+}
+
+
+@pytest.mark.parametrize("f", LIST_CONSTANTS.values(), ids=LIST_CONSTANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_constants_given_as_lists_or_numbers(f, dtype):
+    # NumPy makes arrays of them (float64: a float32 argument's result is float64 too); they
+    # crashed several adapters, or came out float32 as weak Python floats
+    x = np.array([0.3, 0.7, 1.1], dtype)
+    want = f(x)
+    out, tangent = cb.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+    assert np.result_type(out) == np.result_type(tangent) == np.result_type(want)
+    if dtype is np.float64:
+        check_rule(f, x)
+
+
+def test_nanmean_takes_the_dtype_asked_for():
+    x = np.array([1.0, np.nan, 2.5], np.float32)
+    for dtype in (np.float16, np.float64):
+        out, tangent = cb.jvp(
+            lambda a, d=dtype: np.nanmean(a, dtype=d), (x,), (np.ones(3, np.float32),)
+        )
+        assert out.dtype == tangent.dtype == np.nanmean(x, dtype=dtype).dtype == dtype
+
+
+def test_a_traced_argument_numpy_does_not_dispatch_on_gets_a_pointer_to_the_fix():
+    a = np.array([1.0, 2.0])
+    with pytest.raises(TracerError, match=r"constant_values.*argnums=\(0, 1\)"):
+        cb.grad(lambda c: np.sum(np.pad(a, 1, constant_values=c)))(0.5)
