@@ -667,7 +667,10 @@ def _checked(method, n, h, x):
         raise ValueError(f"n={n} is not supported by method={method!r}, which gives {orders}")
     x = _real("x", x)
     if h is not None:
-        h = np.asarray(h, dtype=np.float64)
+        given = np.asarray(h)
+        if given.dtype.kind not in "iuf":  # ("0.1" or True as a step is a mistake, not a step)
+            raise TypeError(f"h must be a positive number (or one per entry of x), got {h!r}")
+        h = given.astype(np.float64)
         if not np.all(np.isfinite(h) & (h > 0)):
             raise ValueError(f"h must be positive and finite, got {h}")
         if h.ndim and h.shape != x.shape:

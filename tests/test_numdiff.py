@@ -362,6 +362,9 @@ def test_unknown_method_unsupported_order_and_bad_step():
     for h in (0.0, -1e-3, np.nan, [1e-3, 0.0]):
         with pytest.raises(ValueError, match="h must be positive"):
             numdiff.gradient(rosenbrock, np.ones(2), h=h)
+    for h in ("0.1", True, [1e-3, "a"]):  # (a string or a bool is a mistake, not a step)
+        with pytest.raises(TypeError, match="h must be a positive number"):
+            numdiff.gradient(rosenbrock, np.ones(2), h=h)
     with pytest.raises(TypeError, match="x must be real"):
         numdiff.derivative(np.exp, 1.0 + 2.0j)
 
