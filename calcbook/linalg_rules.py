@@ -735,6 +735,8 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
 
 
 def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
+    if isinstance(ord, (np.generic, np.ndarray)) and not np.ndim(ord):
+        ord = ord.item()  # noqa: A001 - (a Python number: it keeps a float32 x float32)
     if ord is None or ord == 2:
         return _root(np.sum(x * x, axis=axes, keepdims=keepdims))
     if ord == np.inf:
@@ -828,6 +830,8 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
 
 def _lstsq(a, b, rcond=None):
     a, b = _array(a), _array(b)
+    dtype = np.result_type(primal(a), primal(b), 1.0)  # (NumPy solves in the common precision)
+    a, b = (c if c.dtype == dtype else FUNCTIONS["astype"](c, dtype) for c in (a, b))
     pa = np.asarray(primal(a))
     m, n = pa.shape
     rank = np.linalg.lstsq(pa, np.asarray(primal(b)), rcond)[2]  # (NumPy's rank, its dtype)
@@ -857,6 +861,7 @@ NONDIFF.add(np.linalg.matrix_rank)
 # --- multi_dot; NumPy 2's vector and matrix products (generalised ufuncs); array-API aliases ----
 def _multi_dot(arrays, *, out=None):
     _no_extras("linalg.multi_dot", out=out)
+    arrays = [_array(a) for a in arrays]  # (lists too, as NumPy's)
     result = arrays[0]
     for a in arrays[1:]:
         result = result @ a
@@ -870,11 +875,13 @@ def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):
 
 def _matvec(x1, x2, /, out=None, **kwargs):
     _no_extras("matvec", out=out, **kwargs)
+    x1, x2 = _array(x1), _array(x2)
     return (x1 @ x2[..., None])[..., 0]
 
 
 def _vecmat(x1, x2, /, out=None, **kwargs):
     _no_extras("vecmat", out=out, **kwargs)
+    x1, x2 = _array(x1), _array(x2)
     return (x1[..., None, :] @ x2)[..., 0, :]
 
 

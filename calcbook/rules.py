@@ -747,6 +747,8 @@ for _alias, _f in ((np.max, _max), (np.amax, _max), (np.min, _min), (np.amin, _m
 
 def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, **kwargs):
     _no_extras("var", out=out, **kwargs)
+    if not isinstance(ddof, (int, float)):  # (a NumPy integer would make a float32 var float64)
+        ddof = np.asarray(ddof).item()
     if dtype is not None:
         a = _astype_adapter(a, dtype)
     axes = _axes(axis, _ndim(a))
@@ -1182,6 +1184,8 @@ def _take_along_axis(arr, indices, axis=-1):
 def _take(a, indices, axis=None, out=None, mode="raise"):
     _no_extras("take", out=out)
     indices = np.asarray(primal(indices))
+    if indices.dtype.kind == "f":  # (NumPy casts them, as it does any index array it is given)
+        indices = indices.astype(np.intp)
     if axis is None:
         a, axis = _reshape(a, (-1,)), 0
     axis = _axes(axis, _ndim(a))[0]
@@ -1296,6 +1300,8 @@ def _delete(arr, obj, axis=None):
 
 def _bincount(x, /, weights=None, minlength=0):
     index = np.asarray(primal(x))
+    if index.dtype.kind in "bu":  # (as NumPy counts them: bools as 0 and 1, no unsigned -1)
+        index = index.astype(np.intp)
     if weights is None or not isinstance(weights, Tracer):  # (a traced x: NumPy's own error)
         return np.bincount(index, None if weights is None else primal(weights), minlength)
     if index.ndim != 1 or _shape(weights) != index.shape:
@@ -1801,6 +1807,11 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     if px.dtype.kind != "f":
         return x
     big = np.finfo(px.dtype).max
+    # the replacements in x's dtype, as NumPy writes them into x (a traced one: as it is)
+    nan, posinf, neginf = (
+        v if v is None or isinstance(v, Tracer) else np.asarray(v).astype(px.dtype)
+        for v in (nan, posinf, neginf)
+    )
     y = np.where(np.isnan(px), nan, x)
     y = np.where(np.isposinf(px), big if posinf is None else posinf, y)
     return np.where(np.isneginf(px), -big if neginf is None else neginf, y)
@@ -2055,7 +2066,10 @@ def _along_rows(ordered, index):
 
 
 def _percentile(a, q, *args, _name="percentile", **kwargs):
-    q = q / 100 if isinstance(q, (Tracer, float, int)) else np.asarray(q, dtype=np.float64) / 100
+    if not isinstance(q, (Tracer, float, int)):  # (float32 q stays float32, as in NumPy)
+        q = np.asarray(q)
+        q = q if q.dtype.kind == "f" else q.astype(np.float64)
+    q = q / 100
     return _quantile(a, q, *args, _name=_name, **kwargs)
 
 
@@ -2103,6 +2117,8 @@ def _linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axi
     num = operator.index(num)
     if num < 0:
         raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    # (lists as arrays; a Python number stays weak, as in NumPy's result_type)
+    start, stop = (_array(v) if isinstance(v, (list, tuple)) else v for v in (start, stop))
     div = num - 1 if endpoint else num
     delta = stop - start
     nd = max(_ndim(start), _ndim(stop))
