@@ -1755,6 +1755,7 @@ def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=None, max=No
     _no_extras("clip", out=out, **kw)
     lo = min if a_min is np._NoValue else a_min
     hi = max if a_max is np._NoValue else a_max
+    a = _array(a)  # (a number to clip is a float64 array to NumPy, not a weak float)
     if lo is not None:
         a = np.maximum(a, lo)
     if hi is not None:
@@ -1823,7 +1824,7 @@ def _select(condlist, choicelist, default=0):
     result = default
     for cond, choice in reversed(list(zip(condlist, choicelist, strict=True))):
         result = np.where(primal(cond), choice, result)  # (the first true condition wins)
-    return result
+    return _in_dtype_of(result, [*choicelist, default])
 
 
 FUNCTIONS.update(
@@ -2549,7 +2550,16 @@ def _choose(a, choices, out=None, mode="raise"):
     shape = np.broadcast_shapes(*(_shape(c) for c in choices), index.shape)
     stacked = _stack([_broadcast_to(c, shape) for c in choices])
     picked = _take_along_axis(stacked, np.broadcast_to(index, shape)[None].astype(np.intp), 0)
-    return picked[0]
+    return _in_dtype_of(picked[0], choices)
+
+
+def _in_dtype_of(result, values):
+    """`result` in NumPy's dtype for a choice among `values`, Python numbers weak (np.select's
+    and np.choose's: a float32 array beside 1.7 gives float32, where np.where makes 1.7 float64)."""
+    dtype = np.result_type(
+        *(np.asarray(v) if isinstance(v, (list, tuple)) else primal(v) for v in values)
+    )
+    return result if primal(result).dtype == dtype else _astype_adapter(result, dtype)
 
 
 def _piecewise(x, condlist, funclist, *args, **kw):

@@ -2049,6 +2049,18 @@ ARRAY_LIKE_ARGUMENTS = {  # (f, x): constants as lists, NumPy scalars, uint8, bo
         lambda x: np.percentile(x, np.float32(30)),
         np.array([0.3, -1.2, 2.1, 0.7], np.float32),
     ),
+    "select, a number beside float32": (
+        lambda x: np.select([x > 0, x <= 0], [x, 1.7]),
+        np.array([0.3, -1.2, 2.1, 0.7], np.float32),
+    ),
+    "choose, a number beside float32": (
+        lambda x: np.choose([0, 1, 1, 0], [x, 1.7]),
+        np.array([0.3, -1.2, 2.1, 0.7], np.float32),
+    ),
+    "clip, a number clipped by float32": (
+        lambda x: np.clip(1.7, x, 5.0),
+        np.array([0.3, -1.2, 2.1, 0.7], np.float32),
+    ),
     "nan_to_num, a float64 replacement": (
         lambda x: np.nan_to_num(x, nan=np.float64(1.0)),
         np.array([0.3, -1.2, 2.1, 0.7], np.float32),
