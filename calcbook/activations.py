@@ -20,6 +20,8 @@ def _input(x, axis):
     """`x` as a traced or floating-point array, and `axis` as None or a tuple of axes >= 0."""
     if not isinstance(x, Tracer) and (type(x) is not np.ndarray or x.dtype.kind not in "fc"):
         x = np.asarray(x)
+        if x.dtype.kind not in "fcbiu":  # (None or a string would become NaN, or fail later)
+            raise TypeError(f"expected numbers (an array of floats), got {x.dtype} input {x!r}")
         if x.dtype.kind not in "fc":
             x = x.astype(np.float64)
     if type(axis) is int and -x.ndim <= axis < x.ndim:  # the common case, as `_axes` does it

@@ -14,6 +14,8 @@ and, for `order > 1`, repeats both checks on the derivative maps themselves
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import numdiff
@@ -253,8 +255,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         raise TypeError(f"order must be an integer >= 1, got {order!r}")
     if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
-    modes = (modes,) if isinstance(modes, str) else tuple(modes)
-    if not modes or any(m not in ("fwd", "rev") for m in modes):
+    modes = (modes,) if isinstance(modes, str) else modes
+    if isinstance(modes, (tuple, list, set, frozenset)):
+        modes = tuple(modes)
+    if not isinstance(modes, tuple) or not modes or any(m not in ("fwd", "rev") for m in modes):
         raise ValueError(f"modes must be a non-empty subset of ('fwd', 'rev'), got {modes}")
     if not isinstance(args, (tuple, list)):
         raise TypeError(
@@ -268,6 +272,9 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     )
     args = tuple(a if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
     narrow = any(a.dtype.itemsize < 8 for a in args)
+    for name, tol in (("atol", atol), ("rtol", rtol)):
+        if tol is not None and (not isinstance(tol, numbers.Real) or isinstance(tol, bool)):
+            raise TypeError(f"{name} must be a number >= 0, got {tol!r}")
     atol = (1e-2 if narrow else 1e-6) if atol is None else float(atol)
     rtol = (1e-2 if narrow else 1e-6) if rtol is None else float(rtol)
     if not (atol >= 0 and rtol >= 0):

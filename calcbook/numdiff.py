@@ -941,6 +941,8 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
     x0 = min(float(np.abs(x).ravel() @ np.abs(v).ravel() / (v.ravel() @ v.ravel())), scale[0])
     rounds = float(np.max(np.abs(x[nz]) / np.abs(v[nz])))
     if h is not None:
+        if np.ndim(h):  # (one step along v: x + h v)
+            raise ValueError(f"h must be a number, the step along v, got shape {np.shape(h)}")
         h = _checked(method, 1, h, 0.0)[1][()]
         if method != "complex" and ((x0 + h) - x0 == 0 or np.array_equal(x + h * v, x)):
             raise ValueError(f"h={h:g} is below the spacing of floats at x: x + h v rounds to x")

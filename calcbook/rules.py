@@ -859,10 +859,18 @@ defjvp(broadcast, _broadcast_jvp)
 def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     shape = newshape if shape is None else shape
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    size = math.prod(_shape(a))
-    if -1 in shape:  # resolve -1 so that the rules see the actual shape
-        known = math.prod(n for n in shape if n != -1)
-        shape = tuple(size // known if known and n == -1 else n for n in shape)
+    shape = tuple(operator.index(n) for n in shape)  # (2.0 is refused, as by NumPy)
+    size, given = math.prod(_shape(a)), shape
+    unknown = sum(n < 0 for n in shape)
+    if unknown > 1:
+        raise ValueError("can only specify one unknown dimension")
+    known = math.prod(n for n in shape if n >= 0)
+    if unknown:  # resolve -1 so that the rules see the actual shape
+        shape = tuple(size // known if known and n < 0 else n for n in shape)
+    if math.prod(shape) != size or (unknown and not known):
+        spelled = ",".join("newaxis" if n < 0 else str(n) for n in given)
+        spelled += "," if len(given) == 1 and not unknown else ""
+        raise ValueError(f"cannot reshape array of size {size} into shape ({spelled})")
     if _shape(a) == shape:
         return a
     if _memory_order(a, order, "np.reshape") == "F":  # column-major: reshape the reversed axes
@@ -1077,7 +1085,13 @@ def _normalise_index(index):
         return (index,)
     if not isinstance(index, tuple):
         index = (index,)
-    return tuple(np.asarray(primal(i)) if isinstance(i, (list, Tracer)) else i for i in index)
+    return tuple(_index_array(i) if isinstance(i, (list, Tracer)) else i for i in index)
+
+
+def _index_array(i):
+    """A list (or traced array) used as an index, as NumPy reads it: [] selects nothing."""
+    i = np.asarray(primal(i))
+    return i.astype(np.intp) if i.size == 0 and i.dtype.kind == "f" else i
 
 
 def _is_basic(index):
@@ -1171,9 +1185,13 @@ FUNCTIONS["getitem"] = lambda x, index: _getitem(x, _normalise_index(index))
 
 def _take_along_axis(arr, indices, axis=-1):
     indices = np.asarray(primal(indices))
-    if axis is None:
-        return _reshape(arr, (-1,))[indices]
     nd = _ndim(arr)
+    if axis is None:
+        if indices.ndim != 1:
+            raise ValueError("when axis=None, `indices` must have a single dimension.")
+        return _reshape(arr, (-1,))[indices]
+    if indices.ndim != nd:  # (NumPy's message; indexing would broadcast them silently)
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
     axis = _axes(axis, nd)[0]
     index = [np.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)) for i, n in
              enumerate(_shape(arr))]  # fmt: skip
@@ -1206,7 +1224,10 @@ _PAD_STATS = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": n
 def _pad(array, pad_width, mode="constant", **kwargs):
     shape = _shape(array)
     nd = len(shape)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))
+    given = np.asarray(pad_width)
+    if given.dtype.kind not in "iu":  # (a width of 1.5 would be cut to 1)
+        raise TypeError("`pad_width` must be of integral type.")
+    widths = np.broadcast_to(given.astype(int), (nd, 2))
     if np.any(widths < 0):
         raise ValueError("index can't contain negative values")
     value = kwargs.get("constant_values", 0)

@@ -647,6 +647,8 @@ class Tracer:
         )
 
     def reshape(self, *shape, order="C"):
+        if not shape:
+            raise TypeError("reshape() takes exactly 1 argument (0 given)")
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
         return FUNCTIONS[np.reshape](self, shape, order=order)

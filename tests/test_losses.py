@@ -209,3 +209,12 @@ def test_float_targets_shaped_as_class_indices_are_named_as_such():
     with pytest.raises(ValueError, match=r"fit class indices"):
         cb.cross_entropy(np.zeros(3), np.float64(1.0))
     np.testing.assert_allclose(cb.cross_entropy(z, np.array([0, 1, 2, 1])), np.log(3.0))
+
+
+def test_the_stable_helpers_refuse_input_that_is_not_numbers():
+    # None in a list became NaN (an object array cast to float)
+    for bad in ([None, 1.0], None, ["a"]):
+        for helper in (cb.softmax, cb.log_softmax, cb.logsumexp):
+            with pytest.raises(TypeError, match="expected numbers"):
+                helper(bad)
+    np.testing.assert_allclose(cb.softmax([True, False]), cb.softmax([1.0, 0.0]))

@@ -362,6 +362,8 @@ def test_unknown_method_unsupported_order_and_bad_step():
     for h in (0.0, -1e-3, np.nan, [1e-3, 0.0]):
         with pytest.raises(ValueError, match="h must be positive"):
             numdiff.gradient(rosenbrock, np.ones(2), h=h)
+    with pytest.raises(ValueError, match=r"h must be a number, the step along v, got shape \(3,\)"):
+        numdiff.directional_derivative(np.sum, np.ones(3), np.ones(3), h=np.full(3, 1e-3))
     for h in ("0.1", True, [1e-3, "a"]):  # (a string or a bool is a mistake, not a step)
         with pytest.raises(TypeError, match="h must be a positive number"):
             numdiff.gradient(rosenbrock, np.ones(2), h=h)

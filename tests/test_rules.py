@@ -2076,3 +2076,53 @@ def test_array_like_arguments_as_numpy_takes_them(f, x):
     np.testing.assert_allclose(out, want, rtol=1e-12 if want.dtype == np.float64 else 1e-6)
     assert np.result_type(out) == np.result_type(tangent) == np.result_type(want)
     check_rule(f, x.astype(np.float64))
+
+
+BAD_ARGUMENTS = {  # (call, error, message): refused as NumPy refuses them, with its message
+    "reshape, a float size": (
+        lambda x: x.reshape(2.0, 3),
+        TypeError,
+        "'float' object cannot be interpreted",
+    ),
+    "reshape, two unknowns": (
+        lambda x: x.reshape(-1, -1),
+        ValueError,
+        "can only specify one unknown dimension",
+    ),
+    "reshape, the size given": (
+        lambda x: x.reshape(4, -1),
+        ValueError,
+        r"size 6 into shape \(4,newaxis\)",
+    ),
+    "reshape, no shape": (lambda x: x.reshape(), TypeError, r"takes exactly 1 argument"),
+    "take_along_axis, fewer dimensions": (
+        lambda x: np.take_along_axis(x, np.array([0]), axis=0),
+        ValueError,
+        "same number of dimensions",
+    ),
+    "take_along_axis, axis None": (
+        lambda x: np.take_along_axis(x, np.array([[4, 1]]), axis=None),
+        ValueError,
+        "must have a single dimension",
+    ),
+    "pad, a float width": (lambda x: np.pad(x, 1.5), TypeError, "must be of integral type"),
+}
+
+
+@pytest.mark.parametrize("call, error, message", BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS)
+def test_bad_arguments_are_refused_as_numpy_refuses_them(call, error, message):
+    x = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(error, match=message):
+        call(x)  # (NumPy's own refusal, the reference)
+    for transform in (lambda: cb.vjp(call, x), lambda: cb.jvp(call, (x,), (x,))):
+        with pytest.raises(error, match=message):
+            transform()
+    with pytest.raises(ValueError, match="only specify one unknown"):  # (even where size 1 fits)
+        cb.grad(lambda t: np.sum(t.reshape(-1, -1)))(np.ones(1))
+
+
+def test_an_empty_list_index_selects_nothing():
+    x = np.arange(3.0)
+    out, tangent = cb.jvp(lambda t: t[[]], (x,), (x,))
+    assert out.shape == tangent.shape == x[[]].shape == (0,)
+    np.testing.assert_array_equal(cb.grad(lambda t: np.sum(t[[]]) + t[0])(x), [1.0, 0.0, 0.0])

@@ -638,6 +638,14 @@ def test_check_grads_catches_a_wrong_second_derivative(monkeypatch):
 
 
 def test_check_grads_validates_its_arguments():
+    for kwargs, error, message in [
+        ({"modes": None}, ValueError, "modes must be a non-empty subset"),
+        ({"modes": 5}, ValueError, "modes must be a non-empty subset"),
+        ({"atol": "1e-3"}, TypeError, "atol must be a number"),
+        ({"rtol": [1e-3]}, TypeError, "rtol must be a number"),
+    ]:
+        with pytest.raises(error, match=message):
+            cb.check_grads(np.sin, (np.ones(2),), order=1, **kwargs)
     with pytest.raises(ValueError, match="order"):
         cb.check_grads(np.sin, (1.0,), order=0)
     with pytest.raises(ValueError, match="modes"):
