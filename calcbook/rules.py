@@ -307,6 +307,8 @@ def _kd(keepdims):
 
 def _mT(x):
     """Transpose of the last two axes (a stack of matrices)."""
+    if _ndim(x) < 2:
+        raise ValueError(f"Input array must be at least 2-dimensional, but it is {_ndim(x)}")
     return np.swapaxes(x, -1, -2)
 
 
@@ -1727,6 +1729,11 @@ FUNCTIONS.update(
 
 # --- diagonals and triangles: diagonal, trace, diag, tril, triu ---------------------------------
 def _diagonal(a, offset=0, axis1=0, axis2=1):
+    nd, offset = _ndim(a), operator.index(offset)  # (NumPy's checks and messages)
+    if nd < 2:
+        raise ValueError("diag requires an array of at least two dimensions")
+    if _axes(axis1, nd) == _axes(axis2, nd):
+        raise ValueError("axis1 and axis2 cannot be the same")
     moved = _moveaxis(a, (axis1, axis2), (-2, -1))
     n1, n2 = _shape(moved)[-2:]
     n = max(0, min(n1 - max(0, -offset), n2 - max(0, offset)))

@@ -2126,3 +2126,24 @@ def test_an_empty_list_index_selects_nothing():
     out, tangent = cb.jvp(lambda t: t[[]], (x,), (x,))
     assert out.shape == tangent.shape == x[[]].shape == (0,)
     np.testing.assert_array_equal(cb.grad(lambda t: np.sum(t[[]]) + t[0])(x), [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "call, x, error, message",
+    [
+        (
+            lambda t: np.diagonal(t, axis1=1, axis2=-1),
+            np.ones((2, 3)),
+            ValueError,
+            "cannot be the same",
+        ),
+        (lambda t: np.diagonal(t, 1.0), np.ones((2, 3)), TypeError, "cannot be interpreted"),
+        (np.trace, np.ones(3), ValueError, "at least two dimensions"),
+        (np.matrix_transpose, np.ones(3), ValueError, "at least 2-dimensional, but it is 1"),
+    ],
+)
+def test_matrix_functions_refuse_what_numpy_refuses(call, x, error, message):
+    with pytest.raises(error, match=message):
+        call(x)  # (NumPy's own refusal, the reference)
+    with pytest.raises(error, match=message):
+        cb.vjp(call, x)
