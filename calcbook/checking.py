@@ -255,10 +255,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         raise TypeError(f"order must be an integer >= 1, got {order!r}")
     if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
-    modes = (modes,) if isinstance(modes, str) else modes
-    if isinstance(modes, (tuple, list, set, frozenset)):
-        modes = tuple(modes)
-    if not isinstance(modes, tuple) or not modes or any(m not in ("fwd", "rev") for m in modes):
+    if isinstance(modes, str):
+        modes = (modes,)
+    collection = isinstance(modes, (tuple, list, set, frozenset))
+    if not collection or not modes or any(m not in ("fwd", "rev") for m in modes):
         raise ValueError(f"modes must be a non-empty subset of ('fwd', 'rev'), got {modes}")
     if not isinstance(args, (tuple, list)):
         raise TypeError(

@@ -871,7 +871,7 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         shape = tuple(size // known if known and n < 0 else n for n in shape)
     if math.prod(shape) != size or (unknown and not known):
         spelled = ",".join("newaxis" if n < 0 else str(n) for n in given)
-        spelled += "," if len(given) == 1 and not unknown else ""
+        spelled += "," if len(given) == 1 else ""  # (a lone -1 always fits)
         raise ValueError(f"cannot reshape array of size {size} into shape ({spelled})")
     if _shape(a) == shape:
         return a
