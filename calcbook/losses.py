@@ -104,10 +104,16 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
     kind = yp.dtype.kind
     if kind == "f":
         if yp.shape != shape and yp.shape == _without(shape, axis):
+            traced = (  # (integer labels differentiated by a transform were made floats by it)
+                " (if they are integer labels that a transform differentiates, it made them "
+                "floats: class indices have no derivative, so leave them out of argnums)"
+                if isinstance(y, Tracer)
+                else ""
+            )
             raise ValueError(
-                f"targets of shape {yp.shape} fit class indices, but their dtype is {yp.dtype}: "
-                f"give class indices as integers (labels.astype(int)), or probability targets "
-                f"of the logits' shape {shape}"
+                f"targets of shape {yp.shape} fit class indices, but their dtype is {yp.dtype}"
+                f"{traced}: give class indices as integers (labels.astype(int)), or probability "
+                f"targets of the logits' shape {shape}"
             )
         if yp.shape != shape:
             raise ValueError(

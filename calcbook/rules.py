@@ -63,6 +63,7 @@ from .tracing import (
     ANS_ONLY,
     ARGS_ONLY,
     BROADCASTING,
+    CALLS_BACK,
     FUNCTIONS,
     HINTS,
     JVP_BOTH,
@@ -1429,15 +1430,18 @@ def _append(arr, values, axis=None):
 
 
 def _split_bounds(n, sections, equal):
-    if isinstance(sections, (int, np.integer)):
-        if sections <= 0:
-            raise ValueError("number sections must be larger than 0.")
+    try:
+        len(sections)
+    except TypeError:  # a number of sections (as in NumPy, any number int() takes: 2.0 too)
         if equal and n % sections:
-            raise ValueError("array split does not result in an equal division")
-        sizes = [n // sections + (i < n % sections) for i in range(sections)]
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-    else:
-        bounds = [0, *[int(i) for i in sections], n]
+            raise ValueError("array split does not result in an equal division") from None
+        count = int(sections)
+        if count <= 0:
+            raise ValueError("number sections must be larger than 0.") from None
+        sizes = [n // count + (i < n % count) for i in range(count)]
+        bounds = [0, *itertools.accumulate(sizes)]
+    else:  # the indices to split at (integers: NumPy slices with them)
+        bounds = [0, *(operator.index(i) for i in sections), n]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
@@ -1708,14 +1712,30 @@ def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if axis is not None:
         axisa = axisb = axisc = axis
     a, b = _moveaxis(_array(a), axisa, -1), _moveaxis(_array(b), axisb, -1)
-    if _shape(a)[-1] != 3 or _shape(b)[-1] != 3:
-        raise NotImplementedError(
-            "numpy.cross on traced arrays takes vectors of 3 components (got "
-            f"{_shape(a)[-1]} and {_shape(b)[-1]}); for 2 components write the scalar "
-            "a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]."
+    na, nb = _shape(a)[-1], _shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):  # (NumPy's checks, message and warning)
+        raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    if na == 2 or nb == 2:
+        warnings.warn(
+            "Arrays of 2-dimensional vectors are deprecated. Use arrays of 3-dimensional vectors "
+            "instead. (deprecated in NumPy 2.0)",
+            DeprecationWarning,
+            stacklevel=3,
         )
-    c = [a[..., i] * b[..., j] - a[..., j] * b[..., i] for i, j in ((1, 2), (2, 0), (0, 1))]
-    c = _stack(c, axis=-1)
+    # the components, a missing third one (of a 2-vector) being 0
+    a, b = [a[..., i] if i < na else None for i in range(3)], [b[..., i] for i in range(nb)]
+    b += [None] * (3 - nb)
+    if na == nb == 2:  # the third component of the cross product alone, a scalar per pair
+        return a[0] * b[1] - a[1] * b[0]
+
+    def term(i, j):  # a_i b_j - a_j b_i, leaving out a product with a missing component
+        left = None if a[i] is None or b[j] is None else a[i] * b[j]
+        right = None if a[j] is None or b[i] is None else a[j] * b[i]
+        if right is None:
+            return left
+        return -right if left is None else left - right
+
+    c = _stack([term(i, j) for i, j in ((1, 2), (2, 0), (0, 1))], axis=-1)
     return _moveaxis(c, -1, axisc)
 
 
@@ -2858,6 +2878,7 @@ FUNCTIONS.update(
     }
 )  # fmt: skip
 NONDIFF.update({np.nanargmax, np.nanargmin, np.lexsort, np.einsum_path})
+CALLS_BACK.update({np.piecewise, np.apply_along_axis})  # (they call the user's functions)
 
 
 # --- a fourth batch: insert, unique, unwrap, apply_over_axes, np.astype, real constants --------
@@ -2941,6 +2962,7 @@ FUNCTIONS.update(
         np.real_if_close: lambda a, tol=100: _array(a),  # (a real array is returned as it is)
     }
 )  # fmt: skip
+CALLS_BACK.add(np.apply_over_axes)
 NONDIFF.update({np.isposinf, np.isneginf, np.isreal, np.iscomplex, np.angle, np.spacing})
 
 

@@ -265,6 +265,57 @@ def _is_complex(c):
     return type(c) is complex or (isinstance(c, _ARRAYS) and c.dtype.kind == "c")
 
 
+# NumPy functions whose adapters call the user's functions: a refusal is not retried on plain values
+CALLS_BACK: set = set()
+
+
+def _refusal(func, args, kwargs, error):
+    """The error to raise where the adapter of `func` refused its arguments with `error`.
+
+    Bad input should be refused as NumPy refuses it, with NumPy's error and message, not with
+    one from inside the adapter (whose reshapes and concatenations the user never wrote). So
+    `func` is called on the plain values: if NumPy refuses them too, its error is the one to
+    raise (naming the arguments' shapes where its message gives only sizes); if NumPy accepts
+    them, the refusal is calcbook's own (a traced array used where NumPy converts it, say) and
+    `error` stands. Not retried: calcbook's own errors, functions that call the user's
+    functions (`CALLS_BACK`), and calls with an `out` array that NumPy would write into.
+    """
+    if isinstance(error, TracerError) or func in CALLS_BACK or kwargs.get("out") is not None:
+        return error
+    try:
+        func(*_primal_tree(args), **_primal_tree(kwargs))
+    except (ValueError, TypeError, IndexError) as numpy_error:
+        message = str(numpy_error)
+        if type(numpy_error) is ValueError and "mismatch in its core dimension" in message:
+            shapes = [str(np.shape(a)) for a in _primal_tree(args) if _is_array(a)]
+            shapes = ", ".join(shapes[:-1]) + " and " + shapes[-1] if len(shapes) > 1 else shapes
+            return ValueError(f"{message}: the arguments have shapes {shapes}")
+        return numpy_error
+    except Exception:  # noqa: BLE001 - (any other failure of NumPy's: the adapter's error stands)
+        return error
+    return error
+
+
+def _function(func, *args, **kwargs):
+    """`func(*args, **kwargs)` by its adapter (for the ndarray methods), refused as NumPy does."""
+    try:
+        return FUNCTIONS[func](*args, **kwargs)
+    except (ValueError, TypeError, IndexError) as error:
+        raise _refusal(func, args, kwargs, error) from None
+
+
+def _is_array(a):
+    return isinstance(a, (np.ndarray, np.generic, list))
+
+
+def _set(name):
+    instead = "x = x.reshape(shape)" if name == "shape" else "x = x.astype(dtype)"
+    raise TracerError(
+        f"setting x.{name} would change a traced array in place, which would corrupt its "
+        f"derivative: make a new one, {instead}"
+    )
+
+
 def _mutation_error(what: str) -> TracerError:
     return TracerError(
         f"{what} would modify a traced array in place, which would corrupt its derivative. "
@@ -379,7 +430,10 @@ class Tracer:
                     return self._lift2(prim, *inputs)  # `self` is one of them
                 return apply(prim, *inputs)
         if method == "__call__" and ufunc in FUNCTIONS:  # a generalised ufunc, composed (vecdot)
-            return FUNCTIONS[ufunc](*inputs, **kwargs)
+            try:
+                return FUNCTIONS[ufunc](*inputs, **kwargs)
+            except (ValueError, TypeError, IndexError) as error:
+                raise _refusal(ufunc, inputs, kwargs, error) from None
         out = kwargs.get("out")
         if out is not None:
             if not any(isinstance(o, Tracer) for o in out):  # `plain += traced`, say
@@ -405,7 +459,10 @@ class Tracer:
     def __array_function__(self, func, types, args, kwargs):
         adapter = FUNCTIONS.get(func)
         if adapter is not None:
-            return adapter(*args, **kwargs)
+            try:
+                return adapter(*args, **kwargs)
+            except (ValueError, TypeError, IndexError) as error:  # (free when nothing is raised)
+                raise _refusal(func, args, kwargs, error) from None
         if func in NONDIFF:
             k = _OUT_AT.get(func, len(args))
             out = kwargs.get("out", args[k] if len(args) > k else None)
@@ -436,10 +493,11 @@ class Tracer:
         return bool(primal(self))
 
     # --- read-only attributes (not traced) --------------------------------------------------
-    shape = property(attrgetter("_value.shape"))
+    # (setting x.shape or x.dtype changes the array in place, as NumPy does: refused too)
+    shape = property(attrgetter("_value.shape"), lambda self, v: _set("shape"))
     ndim = property(attrgetter("_value.ndim"))
     size = property(attrgetter("_value.size"))
-    dtype = property(attrgetter("_value.dtype"))
+    dtype = property(attrgetter("_value.dtype"), lambda self, v: _set("dtype"))
 
     def __len__(self):
         return len(self._value)
@@ -619,31 +677,31 @@ class Tracer:
     del _refuse
 
     # --- ndarray methods that are traced ----------------------------------------------------
-    T = property(lambda self: FUNCTIONS[np.transpose](self))
+    T = property(lambda self: _function(np.transpose, self))
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):  # (initial, where)
-        return FUNCTIONS[np.sum](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+        return _function(np.sum, self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
 
     def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):  # (where)
-        return FUNCTIONS[np.mean](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+        return _function(np.mean, self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
 
     def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
-        return FUNCTIONS[np.prod](self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+        return _function(np.prod, self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
 
     def max(self, axis=None, out=None, keepdims=False, **kw):
-        return FUNCTIONS[np.max](self, axis=axis, out=out, keepdims=keepdims, **kw)
+        return _function(np.max, self, axis=axis, out=out, keepdims=keepdims, **kw)
 
     def min(self, axis=None, out=None, keepdims=False, **kw):
-        return FUNCTIONS[np.min](self, axis=axis, out=out, keepdims=keepdims, **kw)
+        return _function(np.min, self, axis=axis, out=out, keepdims=keepdims, **kw)
 
     def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):  # (where)
-        return FUNCTIONS[np.var](
-            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw
+        return _function(
+            np.var, self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw
         )
 
     def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):  # (where)
-        return FUNCTIONS[np.std](
-            self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw
+        return _function(
+            np.std, self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw
         )
 
     def reshape(self, *shape, order="C"):
@@ -651,30 +709,30 @@ class Tracer:
             raise TypeError("reshape() takes exactly 1 argument (0 given)")
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
-        return FUNCTIONS[np.reshape](self, shape, order=order)
+        return _function(np.reshape, self, shape, order=order)
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
-        return FUNCTIONS[np.transpose](self, axes or None)
+        return _function(np.transpose, self, axes or None)
 
     def swapaxes(self, axis1, axis2):
-        return FUNCTIONS[np.swapaxes](self, axis1, axis2)
+        return _function(np.swapaxes, self, axis1, axis2)
 
     def squeeze(self, axis=None):
-        return FUNCTIONS[np.squeeze](self, axis)
+        return _function(np.squeeze, self, axis)
 
     def ravel(self, order="C"):
-        return FUNCTIONS[np.ravel](self, order)
+        return _function(np.ravel, self, order)
 
     def flatten(self, order="C"):  # (a copy, not a view)
-        return FUNCTIONS["copy"](FUNCTIONS[np.ravel](self, order))
+        return FUNCTIONS["copy"](_function(np.ravel, self, order))
 
     def clip(self, min=None, max=None):  # noqa: A002 - ndarray's names
-        return FUNCTIONS[np.clip](self, min, max)
+        return _function(np.clip, self, min, max)
 
     def dot(self, other):
-        return FUNCTIONS[np.dot](self, other)
+        return _function(np.dot, self, other)
 
     def astype(self, dtype, copy=True):
         if copy and np.dtype(dtype) == self.dtype:  # a copy, as NumPy's
@@ -722,7 +780,7 @@ class Tracer:
             raise unsupported(np.imag)
         return np.zeros_like(primal(self))
 
-    mT = property(lambda self: FUNCTIONS[np.matrix_transpose](self))
+    mT = property(lambda self: _function(np.matrix_transpose, self))
     itemsize = property(attrgetter("_value.itemsize"))
     nbytes = property(attrgetter("_value.nbytes"))
 
