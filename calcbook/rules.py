@@ -732,8 +732,10 @@ def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
         x = np.where(where, a, np.asarray(fill, dtype=expected.dtype))
     out = (np.sum if name == "mean" else getattr(np, name))(x, axis=axis, keepdims=keep)
     if name == "mean":
-        mask = np.broadcast_to(where, np.shape(primal(a)))
-        out = out / np.sum(mask, axis=axis, keepdims=keep).astype(expected.dtype)
+        count = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axis, keepdims=keep)
+        out = out / np.maximum(count, 1).astype(expected.dtype)
+        if not np.all(count):  # a group where nothing is selected: NumPy's NaN, a constant
+            out = np.where(count > 0, out, expected)  # (whose derivative is 0, not 0/0)
     elif "initial" in extras:
         out = _COMBINE[name](out, np.asarray(initial, dtype=expected.dtype))
     return out
@@ -749,24 +751,38 @@ for _alias, _f in ((np.max, _max), (np.amax, _max), (np.min, _min), (np.amin, _m
 
 
 def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, **kwargs):
-    _no_extras("var", out=out, **kwargs)
+    return _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root=False)
+
+
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, **kwargs):
+    return _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root=True)
+
+
+def _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root):
+    """`np.var`, or with `root` `np.std` (the root taken before an empty group's NaN is put in)."""
+    _no_extras("std" if root else "var", out=out, **kwargs)
     if not isinstance(ddof, (int, float)):  # (a NumPy integer would make a float32 var float64)
         ddof = np.asarray(ddof).item()
     if dtype is not None:
         a = _astype_adapter(a, dtype)
     axes = _axes(axis, _ndim(a))
     if not _all_of(where):  # the entries `where` selects, counted per group
-        np.var(primal(a), axis=axes, ddof=ddof, where=where)  # (NumPy's checks of `where`)
-        d = a - np.mean(a, axis=axes, keepdims=True, where=where)
-        n = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axes, keepdims=_kd(keepdims))
-        squares = np.sum(d * d, axis=axes, keepdims=_kd(keepdims), where=where)
-        return squares / np.maximum(n - ddof, 0).astype(primal(squares).dtype)  # (NumPy's)
+        keep = _kd(keepdims)  # (NumPy's checks of `where`, and its values where n <= ddof:)
+        expected = np.var(primal(a), axis=axes, ddof=ddof, keepdims=keep, where=where)
+        # (0, not a - mean, where not selected: an empty group's NaN mean must not reach the
+        # derivatives of the other groups as 0 * NaN)
+        d = np.where(where, a - np.mean(a, axis=axes, keepdims=True, where=where), 0)
+        n = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axes, keepdims=keep)
+        fits = n - ddof > 0
+        var = np.sum(d * d, axis=axes, keepdims=keep) / np.where(fits, n - ddof, 1).astype(
+            expected.dtype
+        )
+        if root:
+            var, expected = _root(var), np.sqrt(expected)
+        return var if np.all(fits) else np.where(fits, var, expected)  # (NaN or inf: constants)
     d = a - np.mean(a, axis=axes, keepdims=True)
-    return np.sum(d * d, axis=axes, keepdims=_kd(keepdims)) / max(_count(a, axes) - ddof, 0)
-
-
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    return _root(_var(a, axis, dtype, out, ddof, keepdims, **kwargs))
+    var = np.sum(d * d, axis=axes, keepdims=_kd(keepdims)) / max(_count(a, axes) - ddof, 0)
+    return _root(var) if root else var
 
 
 def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue):

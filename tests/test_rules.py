@@ -356,6 +356,38 @@ def test_reductions_with_where_and_initial(name, case, seed, broadcast):
     assert cb.grad(lambda x: np.sum(f(x, axis, keepdims, where)))(x32).dtype == np.float32
 
 
+@pytest.mark.parametrize(
+    "name", ["mean where", "var where", "var where ddof method", "std where", "std where ddof"]
+)
+def test_a_group_where_selects_nothing_has_numpys_value_and_leaves_the_others_alone(name):
+    # row 1 selects nothing and row 2 one entry (with ddof=1, n - ddof = 0): NumPy's NaN
+    f = {
+        **MASKED,
+        "std where": lambda x, a, k, w: np.std(x, axis=a, keepdims=k, where=w),
+        "std where ddof": lambda x, a, k, w: x.std(axis=a, keepdims=k, where=w, ddof=1),
+    }[name]
+    x = np.array([[0.5, -1.25, 2.0, 0.75], [1.0, 2.0, 3.0, 4.0], [1.5, -0.5, 0.25, 3.0]])
+    where = np.array([[True, False, True, True], [False] * 4, [False, True, False, False]])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = f(x, 1, False, where)
+        value, tangent = cb.jvp(lambda t: f(t, 1, False, where), (x,), (np.ones_like(x),))
+        jf = cb.jacfwd(lambda t: f(t, 1, False, where))(x)
+        jr = cb.jacrev(lambda t: f(t, 1, False, where))(x)
+    np.testing.assert_allclose(value, expected, rtol=1e-14)  # (NaN where NumPy has it)
+    assert np.isnan(expected[1])
+    np.testing.assert_allclose(jf, jr, rtol=1e-14, atol=1e-15)  # both modes, no NaN anywhere
+    assert np.all(np.isfinite(jf))
+    degenerate = np.isnan(expected)
+    assert not np.any(jf[degenerate]) and not np.any(tangent[degenerate])  # a constant there
+    # the other rows: the derivative of the row alone, and nothing from the other rows
+    for i in np.flatnonzero(~degenerate):
+        alone = cb.jacrev(lambda r, i=i: f(r, 0, False, where[i]))(x[i])
+        np.testing.assert_allclose(jf[i, i], alone, rtol=1e-14)
+        assert not np.any(np.delete(jf[i], i, axis=0))
+        cb.check_grads(lambda r, i=i: f(r, 0, False, where[i]), (x[i],), order=2)
+
+
 def test_reductions_with_where_refuse_what_numpy_refuses():
     x = cb.tracing.primal(np.ones((2, 3)))
     with pytest.raises(ValueError, match="initial"):  # max has no identity for masked entries
