@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from . import numdiff
-from .transforms import _flatten, _group, _is_tree, _numeric, _unflatten, jvp, vjp
+from .transforms import _copy_laid_out, _flatten, _group, _is_tree, _numeric, _unflatten, jvp, vjp
 
 __all__ = ["check_grads"]
 
@@ -34,11 +34,19 @@ def _pack(out):
     return flat if flat.dtype.kind == "f" else flat.astype(np.float64)
 
 
-def _unpack(z, shapes):
+def _unpack(z, likes):
+    """The vector `z` cut into arrays of the shapes of `likes`, in their memory layouts too
+    (a function may read the layout: np.ravel(x, order="K") of a Fortran-ordered x)."""
     parts, k = [], 0
-    for shape in shapes:
+    for like in likes:
+        shape = np.shape(like)
         n = int(np.prod(shape, dtype=int))
-        parts.append(np.reshape(z[k : k + n], shape))
+        part = np.reshape(z[k : k + n], shape)
+        if isinstance(like, np.ndarray) and not like.flags.c_contiguous and like.ndim > 1:
+            laid = _copy_laid_out(like).astype(part.dtype, copy=False)  # (strides of `like`)
+            laid[...] = part
+            part = laid
+        parts.append(part)
         k += n
     return parts
 
@@ -112,22 +120,20 @@ def _compare(what, ad, diff, atol, rtol, weights=None):
 
 
 def _check(f, args, order, modes, atol, rtol, h, rng, label):
-    shapes = [a.shape for a in args]
     out = f(*args)
     out_leaves, out_def = _flatten(out) if _is_tree(out) else ([out], None)
-    out_shapes = [np.shape(o) for o in out_leaves]
 
     def flat_f(z):
-        return _pack(f(*_unpack(z, shapes)))
+        return _pack(f(*_unpack(z, args)))
 
     z = _pack(args)
     # each coordinate moves in proportion to its own scale, max(1, |z_i|), by 0.5 to 1.5 of it
     # with a random sign: along one line, a step that suits a coordinate of 1 would be rounded
     # away by one of 1e6, and a step that suits 1e6 would leave the range of one of 1
     v = rng.choice([-1.0, 1.0], z.shape) * rng.uniform(0.5, 1.5, z.shape) * np.maximum(1, abs(z))
-    if not np.any(v):  # an empty input: nothing to check
+    if not np.any(v) or not sum(np.size(o) for o in out_leaves):  # nothing in or out
         return
-    v_args = tuple(_unpack(v, shapes))
+    v_args = tuple(_unpack(v, args))
     diff = _Difference(flat_f, z, v, h)
     fd = diff.at()[0]
 
@@ -149,7 +155,7 @@ def _check(f, args, order, modes, atol, rtol, h, rng, label):
             )
     if "rev" in modes:
         u_flat = rng.standard_normal(np.shape(fd))
-        u = _unpack(u_flat, out_shapes)
+        u = _unpack(u_flat, out_leaves)
         u = u[0] if out_def is None else _unflatten(out_def, u)
         _, vjp_fn = vjp(f, *args)
         cts = vjp_fn(u)

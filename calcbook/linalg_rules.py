@@ -111,7 +111,8 @@ def _cofactors(a, ans):
         pass
     if isinstance(a, Tracer) and _ndim(a) > 2:  # (a singular one in a stack: each on its own)
         shape = _shape(a)
-        flat, dets = _reshape(a, (-1,) + shape[-2:]), _reshape(ans, (-1,))
+        count = math.prod(shape[:-2])  # (not -1: the stack may be empty)
+        flat, dets = _reshape(a, (count,) + shape[-2:]), _reshape(ans, (count,))
         parts = [_cofactors(flat[i], dets[i]) for i in range(_shape(flat)[0])]
         return _reshape(np.stack(parts), shape)
     if isinstance(a, Tracer):
@@ -371,7 +372,14 @@ def _svd_packed(a):
     """U (m x k), s (k) and Vh (k x n) of the thin SVD, each raveled, side by side."""
     u, s, vh = np.linalg.svd(a, full_matrices=False)
     lead = a.shape[:-2]
-    return np.concatenate([u.reshape(lead + (-1,)), s, vh.reshape(lead + (-1,))], axis=-1)
+    return np.concatenate([_raveled(u, lead), s, _raveled(vh, lead)], axis=-1)
+
+
+def _raveled(x, lead):
+    """The matrices of the stack `x` (leading axes `lead`) raveled: sizes given, as the stack
+    may be empty."""
+    shape = _shape(x)
+    return _reshape(x, tuple(lead) + (shape[-2] * shape[-1],))
 
 
 def _svd_unpack(p, m, n):
@@ -383,7 +391,7 @@ def _svd_unpack(p, m, n):
 
 def _svd_pack(u, s, vh):
     lead = tuple(_shape(s)[:-1])
-    return _concatenate_adapter([_reshape(u, lead + (-1,)), s, _reshape(vh, lead + (-1,))], -1)
+    return _concatenate_adapter([_raveled(u, lead), s, _raveled(vh, lead)], -1)
 
 
 def _refuse_zero(s, what, coupling):
@@ -473,8 +481,8 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         raise np.linalg.LinAlgError(
             f"{_ndim(a)}-dimensional array given. Array must be at least two-dimensional"
         )
-    if not compute_uv:
-        return apply(_svdvals, a)
+    if not compute_uv:  # (hermitian: NumPy reads the lower triangle, through eigvalsh)
+        return apply(_svdvals, _copyltu(a) if hermitian else a)
     m, n = _shape(a)[-2:]
     if hermitian:
         raise NotImplementedError(
@@ -510,7 +518,7 @@ def _qr_packed(a, complete):
     """
     q, r = np.linalg.qr(a, mode="complete" if complete else "reduced")
     lead = a.shape[:-2]
-    return np.concatenate([q.reshape(lead + (-1,)), r.reshape(lead + (-1,))], axis=-1)
+    return np.concatenate([_raveled(q, lead), _raveled(r, lead)], axis=-1)
 
 
 def _qr_unpack(p, m, n, k):
@@ -589,6 +597,8 @@ def _refuse_unreflected(a):
     pa = np.asarray(primal(a))
     m, n = pa.shape[-2:]
     steps = min(m - 1, n)  # (the Householder steps with entries below the pivot)
+    if not pa.size:  # (no matrices, or empty ones: no steps)
+        return
     tau = np.stack([np.linalg.qr(b, mode="raw")[1] for b in pa.reshape((-1, m, n))])
     if np.any(tau[..., :steps] == 0):
         raise ValueError(
@@ -641,7 +651,7 @@ def _qr_jvp(t, ans, a, complete):
         dy = _mT(dq) @ a[..., m:] + _mT(q) @ t[..., m:]
         dr = _concatenate_adapter([dx, dy], axis=-1)
     lead = tuple(_shape(dr)[:-2])
-    return _concatenate_adapter([_reshape(dq, lead + (-1,)), _reshape(dr, lead + (-1,))], -1)
+    return _concatenate_adapter([_raveled(dq, lead), _raveled(dr, lead)], -1)
 
 
 defvjp(_qr_packed, _qr_vjp)
@@ -754,7 +764,12 @@ def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
 
 def _matrix_norm_by_svd(x, ord, row, col, keepdims):  # noqa: A002
     s = apply(_svdvals, _moveaxis(x, (row, col), (-2, -1)))
-    r = np.sum(s, axis=-1) if ord == "nuc" else (np.max if ord == 2 else np.min)(s, axis=-1)
+    if ord == "nuc":
+        r = np.sum(s, axis=-1)
+    elif ord == 2:  # (0 for an empty matrix, as NumPy's; the smallest of none has no value)
+        r = np.max(s, axis=-1, initial=0.0)
+    else:
+        r = np.min(s, axis=-1)
     if keepdims:
         r = _expand_dims(r, tuple(sorted((row, col))))
     return r
@@ -860,12 +875,53 @@ NONDIFF.add(np.linalg.matrix_rank)
 
 # --- multi_dot; NumPy 2's vector and matrix products (generalised ufuncs); array-API aliases ----
 def _multi_dot(arrays, *, out=None):
+    """`np.linalg.multi_dot`: NumPy's checks, and its order of the products (the cheapest)."""
     _no_extras("linalg.multi_dot", out=out)
     arrays = [_array(a) for a in arrays]  # (lists too, as NumPy's)
-    result = arrays[0]
-    for a in arrays[1:]:
-        result = result @ a
-    return result
+    n = len(arrays)
+    if n < 2:
+        raise ValueError("Expecting at least two arrays.")
+    if n == 2:
+        return np.dot(arrays[0], arrays[1])
+    first, last = _ndim(arrays[0]), _ndim(arrays[-1])
+    if first == 1:  # a row
+        arrays[0] = _reshape(arrays[0], (1, -1))
+    if last == 1:  # a column
+        arrays[-1] = _reshape(arrays[-1], (-1, 1))
+    for a in arrays:
+        if _ndim(a) != 2:
+            raise np.linalg.LinAlgError(
+                f"{_ndim(a)}-dimensional array given. Array must be two-dimensional"
+            )
+    split = _chain_order([_shape(a) for a in arrays])
+
+    def product(i, j):  # of arrays i..j, split where the chain order says
+        if i == j:
+            return arrays[i]
+        return np.dot(product(i, split[i][j]), product(split[i][j] + 1, j))
+
+    result = product(0, n - 1)
+    if first == 1 and last == 1:
+        return result[0, 0]
+    return _reshape(result, (-1,)) if first == 1 or last == 1 else result
+
+
+def _chain_order(shapes):
+    """The split of each run i..j of matrices of `shapes` whose products cost least (the
+    matrix-chain order, as NumPy's multi_dot finds it: ties go to the first split)."""
+    n = len(shapes)
+    p = [shape[0] for shape in shapes] + [shapes[-1][1]]
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                q = cost[i][k] + cost[k + 1][j] + p[i] * p[k + 1] * p[j + 1]
+                if q < cost[i][j]:
+                    cost[i][j], split[i][j] = q, k
+    return split
 
 
 def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):

@@ -675,6 +675,8 @@ SHAPE_OF_ARGS.update({_sum, _mean})
 
 
 def _reduction(prim, name):
+    prim_numpy = getattr(np, name)
+
     def adapter(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
         if out is not None:
             _no_extras(name, out=out)
@@ -683,6 +685,8 @@ def _reduction(prim, name):
         ):  # (written out: the common case costs three comparisons)
             return _masked_reduction(name, a, axis, dtype, keepdims, initial, where)
         if dtype is not None:  # accumulate in that dtype: cast first
+            if np.dtype(dtype).kind in "biu":  # an integer result (NumPy's): a constant
+                return prim_numpy(primal(a), axis=axis, dtype=dtype, keepdims=keepdims)
             a = _astype_adapter(a, dtype)
         if type(axis) is int and isinstance(a, Tracer) and 0 <= axis < a.ndim:
             axis = (axis,)  # the common case, as `_axes` normalises it
@@ -745,8 +749,11 @@ for _name, _f in [("sum", _sum), ("mean", _mean), ("prod", _prod)]:
     FUNCTIONS[getattr(np, _name)] = _reduction(_f, _name)
 for _alias, _f in ((np.max, _max), (np.amax, _max), (np.min, _min), (np.amin, _min)):
     _adapter = _reduction(_f, _alias.__name__)
-    FUNCTIONS[_alias] = lambda a, axis=None, out=None, keepdims=False, _r=_adapter, **kw: _r(
-        a, axis, None, out, keepdims, **kw
+    FUNCTIONS[_alias] = functools.partial(  # (NumPy's signature, which takes no dtype)
+        lambda r, a, axis=None, out=None, keepdims=False, initial=None, where=None: r(
+            a, axis, None, out, keepdims, initial, where
+        ),
+        _adapter,
     )
 
 
@@ -761,7 +768,7 @@ def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=No
 def _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root):
     """`np.var`, or with `root` `np.std` (the root taken before an empty group's NaN is put in)."""
     _no_extras("std" if root else "var", out=out, **kwargs)
-    if not isinstance(ddof, (int, float)):  # (a NumPy integer would make a float32 var float64)
+    if type(ddof) not in (int, float):  # (a NumPy number would make a float32 var float64)
         ddof = np.asarray(ddof).item()
     if dtype is not None:
         a = _astype_adapter(a, dtype)
@@ -825,9 +832,10 @@ FUNCTIONS[np.average] = _average
 
 # --- shapes: reshape, transpose, broadcasts, flips, rotations, repeat, tile, roll, meshgrid -----
 @primitive
-def _copy(x):
-    """A new array with the values of `x` (a 0-d array stays an array, as `ndarray.copy` gives)."""
-    return np.array(x, copy=True)
+def _copy(x, order="K"):
+    """A new array with the values of `x` (a 0-d array stays an array, as `ndarray.copy` gives),
+    laid out in memory as `order` says (np.ravel(..., order="A") reads the layout)."""
+    return np.array(x, copy=True, order=order)
 
 
 defvjp(_copy, identity)
@@ -1047,7 +1055,7 @@ def _atleast_shape(shape, k):
 def _atleast(k):
     def adapter(*arys):
         out = [_reshape(a, _atleast_shape(tuple(_shape(a)), k)) for a in arys]
-        return out[0] if len(out) == 1 else out
+        return out[0] if len(out) == 1 else tuple(out)  # (a tuple, as NumPy 2's)
 
     return adapter
 
@@ -1081,7 +1089,7 @@ FUNCTIONS.update(
         np.ravel: lambda a, order="C": _reshape(a, (-1,), _memory_order(a, order, "np.ravel")),
         np.broadcast_to: _broadcast_to,
         np.flip: _flip,
-        np.copy: lambda a, order="K", subok=False: _copy(a),
+        np.copy: lambda a, order="K", subok=False: _copy(a, order=order),
         np.permute_dims: _transpose,
         np.matrix_transpose: _mT,
         np.flipud: _flipud,
@@ -1243,6 +1251,11 @@ _PAD_STATS = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": n
 def _pad(array, pad_width, mode="constant", **kwargs):
     shape = _shape(array)
     nd = len(shape)
+    if isinstance(pad_width, dict):  # {axis: width or (before, after)}, the other axes 0
+        widths = [(0, 0)] * nd
+        for axis, width in pad_width.items():
+            widths[axis] = np.broadcast_to(width, 2).tolist()
+        pad_width = widths
     given = np.asarray(pad_width)
     if given.dtype.kind not in "iu":  # (a width of 1.5 would be cut to 1)
         raise TypeError("`pad_width` must be of integral type.")
@@ -1348,7 +1361,8 @@ def _bincount(x, /, weights=None, minlength=0):
         raise ValueError("The weights and list don't have the same length.")
     n = max(int(index.max(initial=-1)) + 1, minlength)
     np.bincount(index, minlength=minlength)  # (NumPy's checks: non-negative integers)
-    return scatter_add(weights, (index,), (n,)).astype(np.float64, copy=False)
+    # (summed in float64, as NumPy sums the weights: float32 ones are converted first)
+    return scatter_add(_astype_adapter(weights, np.float64), (index,), (n,))
 
 
 FUNCTIONS.update(
@@ -2074,17 +2088,14 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     axes = _axes(axis, nd)
     kept = _kept_shape(_shape(a), axes) if keepdims else [
         n for i, n in enumerate(_shape(a)) if i not in axes]  # fmt: skip
-    shape = _shape(a)
-    if not np.size(primal(a)) and math.prod(shape[i] for i in axes):  # (no rows, but entries
-        # per row: NumPy's empty result, which no derivative reaches)
-        return getattr(np, _name)(np.asarray(primal(a)), *([] if "median" in _name else [pq]),
-                                  axis=axis, keepdims=keepdims)  # fmt: skip
+    if not np.size(primal(a)):  # no entries: NumPy's result (empty, NaN, or its error), which
+        # no derivative reaches
+        given = [] if "median" in _name else [pq * 100 if "percentile" in _name else pq]
+        return getattr(np, _name)(np.asarray(primal(a)), *given, axis=axis, keepdims=keepdims)
     last = tuple(range(nd - len(axes), nd))
     moved = _moveaxis(a, axes, last) if nd else _reshape(a, (1,))
     rows = _reshape(moved, tuple(_shape(moved)[: nd - len(axes)]) + (-1,))
     n = _shape(rows)[-1]
-    if n == 0:
-        raise ValueError(f"numpy.{_name} of an empty array (or over empty axes) has no value")
     ordered = _sort(rows, axis=-1)  # (NaNs last)
     nan = np.isnan(primal(rows))
     lead = np.shape(nan)[:-1]

@@ -739,8 +739,8 @@ class Tracer:
             return FUNCTIONS["copy"](self)
         return FUNCTIONS["astype"](self, dtype)
 
-    def copy(self):  # a new array: an in-place update of the copy leaves `self` as it is
-        return FUNCTIONS["copy"](self)
+    def copy(self, order="C"):  # a new array: an in-place update of it leaves `self` alone
+        return FUNCTIONS["copy"](self, order=order)
 
     def cumsum(self, axis=None, dtype=None, out=None):
         return np.cumsum(self, axis=axis, dtype=dtype, out=out)
@@ -815,11 +815,11 @@ class Tracer:
     def nonzero(self):
         return np.nonzero(primal(self))
 
-    def argmax(self, axis=None):
-        return np.argmax(primal(self), axis=axis)
+    def argmax(self, axis=None, out=None, *, keepdims=False):
+        return np.argmax(primal(self), axis=axis, out=out, keepdims=keepdims)
 
-    def argmin(self, axis=None):
-        return np.argmin(primal(self), axis=axis)
+    def argmin(self, axis=None, out=None, *, keepdims=False):
+        return np.argmin(primal(self), axis=axis, out=out, keepdims=keepdims)
 
 
 class _Flat:

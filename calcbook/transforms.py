@@ -128,9 +128,23 @@ def _build(treedef, leaves):
 
 
 def _copied(tree):
-    """`tree` with a copy of each of its NumPy arrays."""
+    """`tree` with a copy of each of its NumPy arrays, laid out in memory as they are."""
     leaves, treedef = _flatten(tree)
-    return _unflatten(treedef, [x.copy() if type(x) is np.ndarray else x for x in leaves])
+    return _unflatten(treedef, [_copy_laid_out(x) if type(x) is np.ndarray else x for x in leaves])
+
+
+def _copy_laid_out(x):
+    """A copy of the array `x` with its strides, so that its flags (C- or Fortran-contiguous, or
+    neither) are those of `x`: np.ravel(x, order="A") and "K" read them."""
+    if x.flags.c_contiguous or x.flags.f_contiguous:
+        return x.copy(order="K")
+    # (a strided view: the same strides into a fresh buffer spanning what they reach)
+    low = sum((n - 1) * s for n, s in zip(x.shape, x.strides, strict=True) if s < 0)
+    high = sum((n - 1) * s for n, s in zip(x.shape, x.strides, strict=True) if s > 0)
+    buffer = np.empty(high - low + x.itemsize, dtype=np.uint8)
+    copy = np.ndarray(x.shape, x.dtype, buffer, offset=-low, strides=x.strides)
+    copy[...] = x
+    return copy
 
 
 def _is_numbers(x):

@@ -1495,7 +1495,6 @@ def test_the_second_batch_refuses_what_it_does_not_cover():
         (lambda x: np.quantile(x, 0.5, method="nearest"), "method='linear'"),
         (lambda x: np.quantile(x, 1.5), r"range \[0, 1\]"),
         (lambda x: np.percentile(x, -5), r"range \[0, 100\]"),
-        (lambda x: np.median(x[:0]), "empty"),
         (lambda x: np.interp(x, [0.0, 1.0], x[:2], period=2.0), "period"),
         (lambda x: np.convolve(x, x[:0]), "v cannot be empty"),
         (lambda x: np.convolve(x, x, mode="bogus"), "mode must be"),
@@ -2282,6 +2281,157 @@ def test_grad_with_respect_to_integer_labels_says_why_they_are_floats():
     with pytest.raises(ValueError) as plain:  # (given as floats by the caller: no such remark)
         cb.grad(cb.cross_entropy)(z, labels.astype(float))
     assert "it made them floats" not in str(plain.value)
+
+
+def test_svd_values_of_a_hermitian_matrix_read_its_lower_triangle_as_numpy():
+    a = np.array([[2.0, 5.0], [1.0, 3.0]])  # not symmetric: NumPy reads the lower triangle
+    f = lambda a: np.linalg.svd(a, hermitian=True, compute_uv=False)  # noqa: E731
+    np.testing.assert_allclose(cb.jvp(f, (a,), (a,))[0], f(a), rtol=1e-14)
+    np.testing.assert_allclose(f(a), np.abs(np.linalg.eigvalsh(a))[::-1], rtol=1e-14)
+    cb.check_grads(f, (a,), order=2)
+    upper = cb.grad(lambda a: np.sum(f(a)))(a)[0, 1]
+    assert upper == 0.0  # (the upper triangle is not read)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_vjp_and_check_grads_keep_the_inputs_memory_layout(layout):
+    base = np.arange(24.0).reshape(4, 6) + 1
+    x = np.asfortranarray(base[:2, :3]) if layout == "fortran" else base.T[::2, 1:]
+    calls = [lambda t: np.reshape(t, -1, order="A"), lambda t: t.flatten("A") ** 2]
+    if layout == "fortran":  # (of a strided array, order="K" is refused: as jvp refuses it)
+        calls.append(lambda t: np.ravel(t, order="K") * 3.0)
+    for f in calls:
+        value, vjp_fn = cb.vjp(f, x)
+        np.testing.assert_array_equal(value, f(x))  # (read in the caller's layout)
+        np.testing.assert_array_equal(cb.jvp(f, (x,), (x,))[0], f(x))
+        cb.check_grads(f, (x,), order=2)  # (whose differences keep the layout too)
+    if layout == "strided":
+        with pytest.raises(NotImplementedError, match="neither C- nor Fortran-contiguous"):
+            cb.vjp(lambda t: np.ravel(t, order="K"), x)
+
+
+def test_check_grads_of_an_empty_output_has_nothing_to_check():
+    cb.check_grads(lambda x, y: x + y, (np.zeros((0, 4)), np.ones(4)), order=2)
+    cb.check_grads(lambda x: x[:, []], (np.ones((2, 3)),), order=2)
+
+
+def test_max_and_min_take_initial_and_where_by_position():
+    x = np.array([[1.0, 12.0], [3.0, 4.0]])
+    mask = np.array([[False, True], [True, True]])
+    for f in (
+        lambda t: np.max(t, 0, None, False, 10.0),
+        lambda t: np.min(t, 1, None, True, 2.0, mask),
+        lambda t: np.amax(t, -1, None, False, 3.5, mask),
+    ):
+        np.testing.assert_array_equal(cb.jvp(f, (x,), (x,))[0], f(x))
+        cb.check_grads(f, (x,), order=2)
+
+
+@pytest.mark.parametrize("shape", [(0, 2, 2), (0, 3, 2), (2, 0, 0), (0, 0), (3, 0), (0, 3)])
+def test_linear_algebra_of_empty_stacks_and_matrices_gives_numpys_shapes(shape):
+    x = np.zeros(shape)
+    for f in (
+        np.linalg.svdvals,
+        lambda a: np.linalg.svd(a, full_matrices=False),
+        np.linalg.qr,
+        lambda a: np.linalg.norm(a, 2, axis=(-2, -1)),
+        lambda a: np.linalg.norm(a, "nuc", axis=(-2, -1)),
+    ):
+        want = f(x)
+        want = list(want) if isinstance(want, tuple) else [want]  # (svd and qr: named tuples)
+        for got in (cb.jvp(f, (x,), (x,))[0], cb.vjp(f, x)[0]):
+            got = list(got) if isinstance(got, tuple) else [got]
+            assert [np.shape(g) for g in got] == [np.shape(w) for w in want]
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)
+
+
+def test_order_statistics_of_nothing_give_numpys_value():
+    x = np.zeros((0, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f in (
+            lambda t: np.median(t, axis=0),
+            lambda t: np.nanmedian(t, axis=0),
+            np.median,
+            lambda t: np.nanquantile(t, 0.2),
+            lambda t: np.median(t, axis=-1, keepdims=True),
+        ):
+            want = f(x)
+            value, tangent = cb.jvp(f, (x,), (x,))
+            np.testing.assert_array_equal(value, want)  # (NaN, or empty)
+            assert np.shape(tangent) == np.shape(want) and not np.any(tangent)
+        with pytest.raises(IndexError):  # (NumPy's own, here)
+            np.quantile(x, 0.5, axis=0)
+        with pytest.raises(IndexError):
+            cb.jvp(lambda t: np.quantile(t, 0.5, axis=0), (x,), (x,))
+
+
+def test_numpy_two_forms_of_arguments():
+    x = np.arange(4.0).reshape(2, 2) + 1
+    for f in (
+        lambda t: np.pad(t, {1: (1, 0)}),
+        lambda t: np.pad(t, {-1: 2, 0: (0, 1)}, mode="reflect"),
+        lambda t: t.copy(order="F").ravel("A"),
+        lambda t: np.copy(t, order="F").ravel("A") * t.argmax(axis=1, keepdims=True),
+        lambda t: t * t.argmin(0, None),
+    ):
+        np.testing.assert_array_equal(cb.vjp(f, x)[0], f(x))
+        cb.check_grads(f, (x,), order=2)
+    a, b = np.array(1.0), np.ones(2)
+    both = cb.jvp(lambda a, b: np.atleast_2d(a, b), (a, b), (a, b))[0]
+    assert type(both) is type(np.atleast_2d(a, b)) is tuple
+
+
+def test_reduction_dtypes_as_numpys():
+    x = np.array([[1.5, 2.5, 4.0], [0.2, -1.7, 3.3]])
+    for f in (
+        lambda t: np.mean(t, dtype=np.int64),
+        lambda t: np.sum(t, axis=1, dtype=int),
+        lambda t: t.prod(0, dtype=np.int32, keepdims=True),
+    ):
+        want = f(x)
+        value, tangent = cb.jvp(f, (x,), (x,))
+        assert value.dtype == want.dtype and np.array_equal(value, want)  # (integers: constant)
+        assert not np.any(tangent)
+    x32 = x.astype(np.float32)
+    for ddof in (np.float64(1), np.int64(1), 1.0):
+        assert cb.vjp(lambda t, d=ddof: np.var(t, ddof=d), x32)[0].dtype == np.float32
+    w, index = np.array([0.1, 0.2, 0.3], np.float32), np.array([0, 1, 1])
+    np.testing.assert_array_equal(  # (the float32 weights summed in float64, as NumPy does)
+        cb.vjp(lambda w: np.bincount(index, weights=w), w)[0], np.bincount(index, weights=w)
+    )
+
+
+def test_multi_dot_multiplies_in_numpys_order_with_its_checks():
+    rng = np.random.default_rng(3)
+
+    def arrays(*shapes, dtype=np.float64):
+        return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+    f32 = np.float32
+    for ops in (
+        arrays((4,), (4, 5), (5, 2)),
+        arrays((10, 2), (2, 10), (10, 3)),
+        arrays((2, 10), (10, 2), (2, 9), (9, 3), (3,)),
+        arrays((3, 3), (3, 3), dtype=f32) + arrays((3, 40)),  # (NumPy: float32 @ (float64 ...))
+        arrays((4,), (4, 3), (3,)),
+        arrays((2, 3, 4), (4, 5)),  # (two: np.dot, of any dimensions)
+    ):
+        want = np.linalg.multi_dot(ops)
+        got = cb.vjp(lambda *a: np.linalg.multi_dot(list(a)), *ops)[0]
+        assert np.shape(got) == np.shape(want) and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+        if want.dtype == np.float64:
+            cb.check_grads(lambda *a: np.linalg.multi_dot(list(a)), tuple(ops), order=1)
+    for bad, error in (
+        (arrays((3,)), "at least two arrays"),
+        (arrays((3, 3), (2, 3, 3), (3, 3)), "Array must be two-dimensional"),
+    ):
+        with pytest.raises((ValueError, np.linalg.LinAlgError), match=error):
+            np.linalg.multi_dot(bad)
+        with pytest.raises((ValueError, np.linalg.LinAlgError), match=error):
+            cb.vjp(lambda *a: np.linalg.multi_dot(list(a)), *bad)
 
 
 def test_an_empty_list_index_selects_nothing():
