@@ -1750,7 +1750,7 @@ def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
             "Arrays of 2-dimensional vectors are deprecated. Use arrays of 3-dimensional vectors "
             "instead. (deprecated in NumPy 2.0)",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     # the components, a missing third one (of a 2-vector) being 0
     a, b = [a[..., i] if i < na else None for i in range(3)], [b[..., i] for i in range(nb)]
@@ -3229,3 +3229,32 @@ cross_entropy_labels = fused(_cross_entropy_labels, _cross_entropy_labels_vjp, N
 # `calcbook.linalg_rules` registers np.linalg's rules, written with the helpers above. It
 # imports this module, so it is imported last; then importing this module fills the whole table.
 from . import linalg_rules  # noqa: E402, F401
+
+
+# --- the type of a 0-d result, as NumPy's -------------------------------------------------------
+def _scalar_result(adapter):
+    """`adapter` returning a NumPy scalar (not a 0-d array) for a 0-d result, as NumPy's does."""
+
+    def scalar(*args, **kwargs):
+        r = adapter(*args, **kwargs)
+        return r[()] if type(primal(r)) is np.ndarray and not np.ndim(primal(r)) else r
+
+    return scalar
+
+
+def _array_result(adapter):
+    """`adapter` returning a 0-d array (not a NumPy scalar) for a 0-d result, as NumPy's does."""
+
+    def array(*args, **kwargs):
+        r = adapter(*args, **kwargs)
+        return _copy(r) if isinstance(primal(r), np.generic) else r  # (np.array(r): 0-d)
+
+    return array
+
+
+for _f in (np.median, np.nanmedian, np.quantile, np.nanquantile, np.percentile, np.nanpercentile,
+           np.nanmax, np.nanmin, np.nanvar, np.nanstd, np.linalg.norm, np.interp,
+           np.nan_to_num):  # fmt: skip
+    FUNCTIONS[_f] = _scalar_result(FUNCTIONS[_f])
+for _f in (np.tensordot, np.cross):
+    FUNCTIONS[_f] = _array_result(FUNCTIONS[_f])

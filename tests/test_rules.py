@@ -2434,6 +2434,38 @@ def test_multi_dot_multiplies_in_numpys_order_with_its_checks():
             cb.vjp(lambda *a: np.linalg.multi_dot(list(a)), *bad)
 
 
+def test_a_0d_result_is_a_numpy_scalar_or_a_0d_array_as_in_numpy():
+    x = np.array([[1.0, 2.0, 0.5], [3.0, np.nan, 4.0]])
+    y = np.nan_to_num(x, nan=-1.0)
+    z = np.array(1.5)
+    calls = {  # (of t = ones((2, 3)))
+        "median": lambda t: np.median(y * t),
+        "median of a 0-d array": lambda t: np.median(z * np.sum(t)),
+        "nanmedian": lambda t: np.nanmedian(x * t),
+        "quantile": lambda t: np.quantile(y * t, 0.3),
+        "quantile, keepdims": lambda t: np.quantile(y * t, 0.3, keepdims=True),
+        "nanpercentile": lambda t: np.nanpercentile(x * t, 30),
+        "nanmax": lambda t: np.nanmax(x * t),
+        "nanvar": lambda t: np.nanvar(x * t),
+        "nanstd": lambda t: np.nanstd(x * t),
+        "norm 1": lambda t: np.linalg.norm(y * t, 1),
+        "norm inf": lambda t: np.linalg.norm(y * t, np.inf),
+        "interp of a 0-d x": lambda t: np.interp(0.1 * np.sum(t), [0.0, 1.0], [1.0, 3.0]),
+        "nan_to_num of a 0-d array": lambda t: np.nan_to_num(np.sum(t) * z),
+        "tensordot, all axes": lambda t: np.tensordot(y * t, y, axes=2),
+        "tensordot, axes listed": lambda t: np.tensordot(y * t, y.T, axes=([1, 0], [0, 1])),
+    }
+    t = np.ones((2, 3))
+    for name, f in calls.items():
+        want = f(t)
+        for got in (cb.jvp(f, (t,), (t,))[0], cb.vjp(f, t)[0]):
+            assert type(got) is type(want) and np.shape(got) == np.shape(want), name
+    with pytest.warns(DeprecationWarning) as caught:
+        got = cb.vjp(lambda a, b: np.cross(a, b), t[0, :2], t[1, :2])[0]
+    assert type(got) is np.ndarray and got.shape == ()
+    assert caught[0].filename == __file__  # (the warning points at the caller, as NumPy's)
+
+
 def test_an_empty_list_index_selects_nothing():
     x = np.arange(3.0)
     out, tangent = cb.jvp(lambda t: t[[]], (x,), (x,))
