@@ -767,7 +767,12 @@ def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=No
 
 def _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root):
     """`np.var`, or with `root` `np.std` (the root taken before an empty group's NaN is put in)."""
+    correction, center = kwargs.pop("correction", np._NoValue), kwargs.pop("mean", np._NoValue)
     _no_extras("std" if root else "var", out=out, **kwargs)
+    if correction is not np._NoValue:  # (the Array API's name of ddof)
+        if ddof != 0:
+            raise ValueError("ddof and correction can't be provided simultaneously.")
+        ddof = correction
     if type(ddof) not in (int, float):  # (a NumPy number would make a float32 var float64)
         ddof = np.asarray(ddof).item()
     if dtype is not None:
@@ -778,7 +783,9 @@ def _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root):
         expected = np.var(primal(a), axis=axes, ddof=ddof, keepdims=keep, where=where)
         # (0, not a - mean, where not selected: an empty group's NaN mean must not reach the
         # derivatives of the other groups as 0 * NaN)
-        d = np.where(where, a - np.mean(a, axis=axes, keepdims=True, where=where), 0)
+        if center is np._NoValue:
+            center = np.mean(a, axis=axes, keepdims=True, where=where)
+        d = np.where(where, a - center, 0)
         n = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axes, keepdims=keep)
         fits = n - ddof > 0
         var = np.sum(d * d, axis=axes, keepdims=keep) / np.where(fits, n - ddof, 1).astype(
@@ -787,7 +794,8 @@ def _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root):
         if root:
             var, expected = _root(var), np.sqrt(expected)
         return var if np.all(fits) else np.where(fits, var, expected)  # (NaN or inf: constants)
-    d = a - np.mean(a, axis=axes, keepdims=True)
+    # (a mean given by the caller, with the axes kept, as NumPy takes it: its derivative is theirs)
+    d = a - (np.mean(a, axis=axes, keepdims=True) if center is np._NoValue else center)
     var = np.sum(d * d, axis=axes, keepdims=_kd(keepdims)) / max(_count(a, axes) - ddof, 0)
     return _root(var) if root else var
 
@@ -2022,21 +2030,31 @@ def _nan_filled(a, fill):
     return np.where(nan, fill, a), nan
 
 
-def _nansum(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
-    _no_extras("nansum", out=out, **kw)
-    return np.sum(_nan_filled(a, 0)[0], axis=axis, dtype=dtype, keepdims=_kd(keepdims))
+def _given(**extras):
+    """The keyword arguments among `extras` that the caller gave (not `np._NoValue`)."""
+    return {k: v for k, v in extras.items() if v is not np._NoValue}
 
 
-def _nanprod(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
-    _no_extras("nanprod", out=out, **kw)
-    return np.prod(_nan_filled(a, 1)[0], axis=axis, dtype=dtype, keepdims=_kd(keepdims))
+def _nansum(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, initial=np._NoValue,
+            where=np._NoValue):  # fmt: skip
+    _no_extras("nansum", out=out)
+    return np.sum(_nan_filled(a, 0)[0], axis=axis, dtype=dtype, keepdims=_kd(keepdims),
+                  **_given(initial=initial, where=where))  # fmt: skip
 
 
-def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
-    _no_extras("nanmean", out=out, **kw)
+def _nanprod(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, initial=np._NoValue,
+             where=np._NoValue):  # fmt: skip
+    _no_extras("nanprod", out=out)
+    return np.prod(_nan_filled(a, 1)[0], axis=axis, dtype=dtype, keepdims=_kd(keepdims),
+                   **_given(initial=initial, where=where))  # fmt: skip
+
+
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, *, where=np._NoValue):
+    _no_extras("nanmean", out=out)
     filled, nan = _nan_filled(a, 0)
-    count = np.sum(~nan, axis=axis, keepdims=_kd(keepdims))
-    total = np.sum(filled, axis=axis, dtype=dtype, keepdims=_kd(keepdims))
+    counted = ~nan if where is np._NoValue else ~nan & where  # (the numbers `where` selects)
+    count = np.sum(counted, axis=axis, keepdims=_kd(keepdims))
+    total = np.sum(filled, axis=axis, dtype=dtype, keepdims=_kd(keepdims), **_given(where=where))
     if not np.all(count):  # all NaN: NaN, and no derivative through 0 / 0 (NaN in a tangent)
         warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=3)
         mean = total / np.maximum(count, 1).astype(total.dtype)
@@ -2045,11 +2063,14 @@ def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, **kw):
 
 
 def _nan_extreme(name, fill, reduce):
-    def adapter(a, axis=None, out=None, keepdims=np._NoValue, **kw):
-        _no_extras(name, out=out, **kw)
+    def adapter(a, axis=None, out=None, keepdims=np._NoValue, initial=np._NoValue,
+                where=np._NoValue):  # fmt: skip
+        _no_extras(name, out=out)
         filled, nan = _nan_filled(a, fill)
-        kd = _kd(keepdims)
-        r = reduce(filled, axis=axis, keepdims=kd)
+        kd, extras = _kd(keepdims), _given(initial=initial, where=where)
+        r = reduce(filled, axis=axis, keepdims=kd, **extras)
+        if "initial" in extras:  # (NumPy's: the initial value where only NaN are selected)
+            return r
         return np.where(np.all(nan, axis=axis, keepdims=kd), np.nan, r)  # (all NaN: NaN)
 
     return adapter
@@ -2462,17 +2483,22 @@ def _imag(val):  # of a real array: zeros, a constant
 def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
     """NumPy's steps: the mean of the numbers, the squares of their deviations (0 at a NaN),
     their sum over the degrees of freedom; NaN where those are 0 or fewer (NumPy's warning)."""
+    correction, center = kw.pop("correction", np._NoValue), kw.pop("mean", np._NoValue)
     _no_extras(name, out=out, **kw)
     keep = _kd(keepdims)
-    getattr(np, name)(primal(a), axis=axis, dtype=dtype, ddof=ddof)  # (NumPy's checks, warnings)
+    given = {} if correction is np._NoValue else {"correction": correction}
+    # (NumPy's checks and warnings; ddof and correction both given are refused there)
+    getattr(np, name)(primal(a), axis=axis, dtype=dtype, ddof=ddof, **given)
+    ddof = given.get("correction", ddof)
     if dtype is not None:
         a = _astype_adapter(a, dtype)
     filled, nan = _nan_filled(a, 0)
     axes = None if axis is None else _axes(axis, _ndim(a))
     dtype = np.result_type(primal(filled))
     count = np.sum(~nan, axis=axes, keepdims=True)
-    mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1).astype(dtype)
-    d = np.where(nan, 0, filled - mean)
+    if center is np._NoValue:
+        center = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1).astype(dtype)
+    d = np.where(nan, 0, filled - center)
     dof = np.sum(~nan, axis=axes, keepdims=keep) - ddof
     var = np.sum(d * d, axis=axes, keepdims=keep) / np.maximum(dof, 1).astype(dtype)
     if name == "nanstd":  # (the root of a safe value: its slope at 0 would be inf, then NaN)

@@ -449,10 +449,17 @@ class Tracer:
             return ufunc(*_primal_tree(inputs), **kwargs)
         if method != "__call__":
             raise unsupported(ufunc, f".{method}")
+        if ufunc in UFUNCS and kwargs.keys() == {"dtype"}:  # computed in that dtype
+            want = ufunc(*_primal_tree(inputs), **kwargs).dtype  # (NumPy's checks of the casts)
+            cast = [
+                x.astype(want) if isinstance(x, Tracer) else np.asarray(x).astype(want)
+                for x in inputs
+            ]
+            return ufunc(*cast)
         if ufunc in UFUNCS:
             raise NotImplementedError(
-                f"{_fullname(ufunc)} on traced arrays takes no keyword arguments, got "
-                f"{sorted(kwargs)}; use np.where for masks and .astype for dtypes."
+                f"{_fullname(ufunc)} on traced arrays takes no keyword arguments but dtype, "
+                f"got {sorted(kwargs)}; use np.where for masks."
             )
         raise unsupported(ufunc)
 

@@ -2466,6 +2466,76 @@ def test_a_0d_result_is_a_numpy_scalar_or_a_0d_array_as_in_numpy():
     assert caught[0].filename == __file__  # (the warning points at the caller, as NumPy's)
 
 
+def test_var_and_std_take_correction_and_a_given_mean_as_numpy():
+    x = np.arange(1.0, 7.0).reshape(2, 3) ** 1.5
+    mask = np.array([[True, False, True], [True, True, True]])
+    calls = [
+        lambda t: np.var(t, axis=1, mean=np.mean(t, axis=1, keepdims=True)),
+        lambda t: np.std(t, correction=1),
+        lambda t: np.var(t, axis=0, correction=1.0, mean=t.mean(0, keepdims=True)),
+        lambda t: np.var(t, axis=1, where=mask, mean=np.mean(t, axis=1, keepdims=True, where=mask)),
+        lambda t: np.var(t, mean=2.0),  # (a constant mean: the derivative of sum (t - 2)^2 / n)
+        lambda t: np.nanvar(t, axis=1, correction=1),
+        lambda t: np.nanstd(t, axis=1, mean=np.nanmean(t, axis=1, keepdims=True)),
+    ]
+    for f in calls:
+        np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-14)
+        cb.check_grads(f, (x,), order=2)
+    np.testing.assert_allclose(cb.grad(lambda t: np.var(t, mean=2.0))(x), 2 * (x - 2.0) / x.size)
+    for both in (np.var, np.nanvar):
+        with pytest.raises(ValueError, match="ddof and correction can't be provided"):
+            cb.grad(lambda t, f=both: f(t, ddof=1, correction=1))(x)
+
+
+def test_ufuncs_take_dtype_and_compute_in_it():
+    x, y = np.array([0.3, 1.2, 2.5]), np.array([1.5, -0.5, 2.0])
+    for f, in_float64 in (  # (the same in float64, the reference of the derivatives)
+        (lambda t: np.add(t, y, dtype=np.float32), lambda t: t + y),
+        (lambda t: np.sin(t, dtype=np.float32), np.sin),
+        (lambda t: np.multiply(2, t, dtype=np.float64), lambda t: 2 * t),
+        (lambda t: np.exp(t.astype(np.float32), dtype=np.float64), np.exp),
+    ):
+        want = f(x)
+        (value, tangent), got = cb.jvp(f, (x,), (x,)), cb.vjp(f, x)[0]
+        assert value.dtype == tangent.dtype == got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        reference = cb.jvp(in_float64, (x,), (x,))[1]
+        np.testing.assert_allclose(tangent, reference, rtol=1e-6)
+        cb.check_grads(in_float64, (x,), order=2)
+        gradient = cb.grad(lambda t, f=f: np.sum(f(t)))(x)
+        np.testing.assert_allclose(gradient, cb.grad(lambda t, g=in_float64: np.sum(g(t)))(x), 1e-6)
+    with pytest.raises(TypeError, match="Cannot cast ufunc 'add' input"):  # (NumPy's own)
+        cb.grad(lambda t: np.sum(np.add(t, y, dtype=np.int64)))(x)
+    with pytest.raises(NotImplementedError, match="but dtype, got \\['where'\\]"):
+        cb.grad(lambda t: np.sum(np.add(t, y, where=t > 1)))(x)
+
+
+def test_nan_skipping_reductions_take_where_and_initial_as_numpy():
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, 2.0]])
+    w = np.array([[True, True, False], [True, True, False]])
+    calls = [
+        lambda t: np.nansum(t, axis=1, where=w),
+        lambda t: np.nansum(t, initial=5.0),
+        lambda t: np.nanprod(t, axis=1, where=w, initial=2.0),
+        lambda t: np.nanmean(t, axis=1, where=w),
+        lambda t: np.nanmax(t, axis=1, where=w, initial=-9.0),
+        lambda t: np.nanmin(t, 0, where=w, initial=9.0, keepdims=True),
+    ]
+    without_nan = np.array([[1.0, 0.5, 3.0], [-2.0, 0.25, 2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's: a mean of nothing)
+        for f in calls:
+            want = f(x)
+            value, jf, jr = cb.vjp(f, x)[0], cb.jacfwd(f)(x), cb.jacrev(f)(x)
+            np.testing.assert_array_equal(value, want)
+            assert np.asarray(value).dtype == np.asarray(want).dtype
+            np.testing.assert_array_equal(jf, jr)
+            assert not np.any(jf.reshape(np.size(want), -1)[:, np.isnan(x).ravel()])
+            cb.check_grads(f, (without_nan,), order=2)
+    with pytest.raises(ValueError, match="'fmax' does not have an identity"):  # (NumPy's)
+        cb.jacrev(lambda t: np.nanmax(t, axis=1, where=w))(x)
+
+
 def test_an_empty_list_index_selects_nothing():
     x = np.arange(3.0)
     out, tangent = cb.jvp(lambda t: t[[]], (x,), (x,))
