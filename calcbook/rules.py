@@ -1426,8 +1426,12 @@ defjvp_all(_concatenate, _concatenate_jvp)
 
 
 def _concatenate_adapter(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    _no_extras("concatenate", out=out, dtype=dtype)
+    _no_extras("concatenate", out=out)
     arrays = list(arrays)
+    if dtype is not None or casting != "same_kind":  # (NumPy's checks of the casts, then casts)
+        plain = [primal(a) for a in arrays]
+        dtype = np.concatenate(plain, axis=axis, dtype=dtype, casting=casting).dtype
+        arrays = [_astype_adapter(_array(a), dtype) for a in arrays]
     if axis is None:
         arrays, axis = [_reshape(a, (-1,)) for a in arrays], 0
     nd = _ndim(arrays[0])
@@ -1441,16 +1445,19 @@ def _concatenate_adapter(arrays, axis=0, out=None, *, dtype=None, casting="same_
 def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = list(arrays)
     axis = _axis(axis, _ndim(arrays[0]) + 1)
-    return _concatenate_adapter([_expand_dims(a, axis) for a in arrays], axis, out, dtype=dtype)
+    return _concatenate_adapter(
+        [_expand_dims(a, axis) for a in arrays], axis, out, dtype=dtype, casting=casting
+    )
 
 
 def _hstack(tup, *, dtype=None, casting="same_kind"):
     arrays = [_atleast(1)(a) for a in tup]
-    return _concatenate_adapter(arrays, 0 if _ndim(arrays[0]) == 1 else 1, dtype=dtype)
+    axis = 0 if _ndim(arrays[0]) == 1 else 1
+    return _concatenate_adapter(arrays, axis, dtype=dtype, casting=casting)
 
 
 def _vstack(tup, *, dtype=None, casting="same_kind"):
-    return _concatenate_adapter([_atleast(2)(a) for a in tup], 0, dtype=dtype)
+    return _concatenate_adapter([_atleast(2)(a) for a in tup], 0, dtype=dtype, casting=casting)
 
 
 def _dstack(tup):
@@ -1838,10 +1845,14 @@ def _where(condition, *xy):
 
 
 def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=None, max=None, **kw):  # noqa: A002
+    dtype = kw.pop("dtype", None)
     _no_extras("clip", out=out, **kw)
     lo = min if a_min is np._NoValue else a_min
     hi = max if a_max is np._NoValue else a_max
     a = _array(a)  # (a number to clip is a float64 array to NumPy, not a weak float)
+    if dtype is not None:  # computed in `dtype`, as the ufunc np.clip does (its cast checks)
+        dtype = np.clip(*(primal(v) for v in (a, lo, hi)), dtype=dtype).dtype
+        a, lo, hi = (v if v is None else _astype_adapter(_array(v), dtype) for v in (a, lo, hi))
     if lo is not None:
         a = np.maximum(a, lo)
     if hi is not None:

@@ -2536,6 +2536,35 @@ def test_nan_skipping_reductions_take_where_and_initial_as_numpy():
         cb.jacrev(lambda t: np.nanmax(t, axis=1, where=w))(x)
 
 
+def test_joins_and_clip_take_dtype_and_casting_as_numpy():
+    x, ints = np.array([0.3, 1.2, 2.5]), np.array([1, 2, 3])
+    calls = [
+        lambda t: np.concatenate([t, t], dtype=np.float32),
+        lambda t: np.concatenate([t, ints], dtype=np.float32),
+        lambda t: np.stack([t, t], axis=1, dtype=np.float32),
+        lambda t: np.hstack([t, t], dtype=np.float32),
+        lambda t: np.vstack([t, t], dtype=np.float64, casting="safe"),
+        lambda t: np.clip(t, 0.5, 2.0, dtype=np.float32),
+        lambda t: np.clip(t, None, 2.0, dtype=np.float32),
+        lambda t: np.clip(x, t - 1.0, 2.0 * t, dtype=np.float32),
+    ]
+    for f in calls:
+        want = f(x)
+        (value, tangent), got = cb.jvp(f, (x,), (x,)), cb.vjp(f, x)[0]
+        assert value.dtype == tangent.dtype == got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        assert cb.grad(lambda t, f=f: np.sum(f(t)))(x).shape == x.shape
+    np.testing.assert_array_equal(cb.grad(lambda t: np.sum(calls[5](t)))(x), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(cb.grad(lambda t: np.sum(calls[1](t)))(x), [1.0, 1.0, 1.0])
+    for f, error in (
+        (lambda t: np.concatenate([t, t], dtype=np.int64), "Cannot cast array data"),
+        (lambda t: np.clip(t, 0, 1, dtype=np.int64), "Cannot cast ufunc 'clip' input"),
+        (lambda t: np.stack([t, t], dtype=np.float32, casting="safe"), "rule 'safe'"),
+    ):
+        with pytest.raises(TypeError, match=error):  # (NumPy's own)
+            cb.vjp(f, x)
+
+
 def test_an_empty_list_index_selects_nothing():
     x = np.arange(3.0)
     out, tangent = cb.jvp(lambda t: t[[]], (x,), (x,))
