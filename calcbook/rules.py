@@ -1283,12 +1283,8 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         return out
     if nd == 0:  # (nothing to pad: a copy, as NumPy's)
         return _copy(array)
-    if kwargs.get("reflect_type") == "odd":
-        raise NotImplementedError(
-            "numpy.pad(..., reflect_type='odd') is not supported on traced arrays; "
-            "reflect_type='even' (the default) is."
-        )
-    if mode not in ("constant", *_PAD_GATHER, *_PAD_STATS):
+    affine = mode == "linear_ramp" or kwargs.get("reflect_type") == "odd"
+    if mode not in ("constant", "linear_ramp", *_PAD_GATHER, *_PAD_STATS):
         raise NotImplementedError(
             f"numpy.pad(..., mode={mode!r}) is not supported on traced arrays; the modes "
             f"'constant', {', '.join(map(repr, _PAD_GATHER + tuple(_PAD_STATS)))} are."
@@ -1304,9 +1300,12 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         if not (lo or hi):
             continue
         block = list(_shape(array))
+        if n == 0 and mode != "constant":
+            raise ValueError(f"can't extend empty axis {ax} using modes other than 'constant'")
+        if affine:  # padded = M x + c along the axis, M and c found by NumPy's pad itself
+            array = _pad_affine(array, ax, lo, hi, mode, kwargs)
+            continue
         if mode in _PAD_GATHER:  # pad the indices 0..n-1 the same way: which entry goes where
-            if n == 0:
-                raise ValueError(f"can't extend empty axis {ax} using modes other than 'constant'")
             array = _take(array, np.pad(np.arange(n), (lo, hi), mode, **kwargs), axis=ax)
             continue
         ends = []
@@ -1321,6 +1320,26 @@ def _pad(array, pad_width, mode="constant", **kwargs):
             ends.append(_broadcast_to(_PAD_STATS[mode](part, axis=ax, keepdims=True), block))
         array = _concatenate_adapter([ends[0], array, ends[1]], axis=ax)
     return array
+
+
+def _pad_affine(array, ax, lo, hi, mode, kwargs):
+    """Pad `array` along axis `ax` by a mode that is affine in the entries: NumPy's linear ramps
+    (to end values, which may be traced) and odd reflections (2 x_edge - x_mirror). NumPy's pad
+    of each unit vector gives the matrix M of the map; of zeros, with one end value 1, the
+    offset's part from that end value."""
+    n, nd = _shape(array)[ax], _ndim(array)
+    dtype = np.result_type(primal(array))
+    one = dict(kwargs, end_values=0) if mode == "linear_ramp" else kwargs
+    m = np.pad(np.eye(n), ((lo, hi), (0, 0)), mode, **one)
+    out = np.moveaxis(np.tensordot(m.astype(dtype), array, axes=(1, ax)), 0, ax)
+    if mode != "linear_ramp":
+        return out
+    ends = _broadcast_to(_array(kwargs.get("end_values", 0)), (nd, 2))  # (this axis's row)
+    along = [-1 if i == ax else 1 for i in range(nd)]
+    for side, unit in enumerate(((1, 0), (0, 1))):
+        ramp = np.pad(np.zeros(n), (lo, hi), mode, end_values=unit).astype(dtype).reshape(along)
+        out = out + ramp * _astype_adapter(ends[ax, side], dtype)  # (cast, as NumPy casts it)
+    return out
 
 
 def _sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):

@@ -1442,12 +1442,28 @@ def test_pad_with_per_axis_constants_and_stat_lengths_and_the_refusals():
         lambda x: np.pad(x, ((1, 1), (2, 1)), constant_values=((7, 8), (9, 10))),
         lambda x: np.pad(x, ((1, 2), (2, 1)), mode="mean", stat_length=((1, 2), (2, 1))),
         lambda x: np.pad(x, 5, mode="reflect"),  # (wider than the axis: reflected again)
+        # the modes affine in the entries: linear ramps and odd reflections
+        lambda x: np.pad(x, ((1, 3), (2, 0)), mode="linear_ramp"),
+        lambda x: np.pad(x, 2, mode="linear_ramp", end_values=((1.5, -2.0), (0.5, 3.0))),
+        lambda x: np.pad(x, 7, mode="reflect", reflect_type="odd"),  # (reflected again)
+        lambda x: np.pad(x, ((2, 1), (0, 4)), mode="symmetric", reflect_type="odd"),
     ):
         np.testing.assert_allclose(cb.vjp(f, x)[0], f(x), rtol=1e-14)
         check_rule(f, x)
+    x32 = x.astype(np.float32)
+    for mode, extra in (("linear_ramp", {"end_values": 2.0}), ("reflect", {"reflect_type": "odd"})):
+        got = cb.vjp(lambda t, m=mode, e=extra: np.pad(t, 3, mode=m, **e), x32)[0]
+        want = np.pad(x32, 3, mode=mode, **extra)
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+    def ramp(t, ends):  # traced end values
+        return np.pad(t, (2, 3), mode="linear_ramp", end_values=ends)
+
+    for ends in (np.array([1.5, -2.0]), np.array(0.7), np.array([[1.0, 2.0]])):
+        np.testing.assert_allclose(cb.vjp(ramp, x[0], ends)[0], ramp(x[0], ends), rtol=1e-14)
+        check_rule(ramp, x[0], ends, batched=False)  # (argnums=1 alone: NumPy does not dispatch)
     for call, match in [
-        (lambda x: np.pad(x, 1, mode="linear_ramp"), "mode='linear_ramp'"),
-        (lambda x: np.pad(x, 1, mode="reflect", reflect_type="odd"), "reflect_type='even'"),
         (lambda x: np.pad(x, 1, mode="edge", bogus=1), "unsupported keyword"),
         (lambda x: np.pad(x, -1), "negative"),
         (lambda x: np.pad(x[:0], 1, mode="wrap"), "empty axis"),
