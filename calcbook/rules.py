@@ -2352,9 +2352,16 @@ FUNCTIONS.update(
 
 # --- piecewise-linear interpolation -------------------------------------------------------------
 def _interp(x, xp, fp, left=None, right=None, period=None):
-    if period is not None:
-        raise NotImplementedError("numpy.interp(..., period=...) is not supported on traced arrays")
     xp, fp = (v if isinstance(v, Tracer) else np.asarray(v, dtype=np.float64) for v in (xp, fp))
+    if period is not None:  # NumPy's steps: all taken modulo the period, one more at each end
+        np.interp(*(np.asarray(primal(v)) for v in (x, xp, fp)), period=primal(period))  # (checks)
+        period = abs(period)
+        x, xp = _array(x) % period, xp % period
+        order = np.argsort(primal(xp))
+        xp, fp = xp[order], fp[order]
+        xp = _concatenate_adapter([xp[-1:] - period, xp, xp[:1] + period])
+        fp = _concatenate_adapter([fp[-1:], fp, fp[:1]])
+        left = right = None
     pxp = np.asarray(primal(xp))
     if pxp.ndim != 1 or np.ndim(primal(fp)) != 1 or pxp.size != np.size(primal(fp)):
         raise ValueError("fp and xp are not of the same length.")

@@ -778,6 +778,10 @@ MORE = {  # function, arguments
     "correlate": (np.correlate, [x234[0, 0], x3]),
     "correlate_full": (lambda a, v: np.correlate(a, v, "full"), [x3, x234[0, 0]]),
     "interp": (np.interp, [np.array([-1.0, 0.3, 1.7, 2.5, 5.0]), np.cumsum(x3**2), x3]),
+    "interp_period": (  # (x, xp and fp all traced: modulo the period, the ends added)
+        lambda x, xp, fp: np.interp(x, xp, fp, period=3.0),
+        [np.array([-1.3, 0.2, 1.7, 2.9, 7.4]), np.array([2.5, 0.5, 1.0, 2.0]), x234[0, 0]],
+    ),
     "interp_ends": (
         lambda x, fp: np.interp(x, [0.0, 1.0, 2.0, 4.0], fp, left=-3.0, right=fp[0]),
         [np.array([-1.0, 0.3, 1.7, 2.5, 5.0]), x234[0, 0]],
@@ -1511,7 +1515,6 @@ def test_the_second_batch_refuses_what_it_does_not_cover():
         (lambda x: np.quantile(x, 0.5, method="nearest"), "method='linear'"),
         (lambda x: np.quantile(x, 1.5), r"range \[0, 1\]"),
         (lambda x: np.percentile(x, -5), r"range \[0, 100\]"),
-        (lambda x: np.interp(x, [0.0, 1.0], x[:2], period=2.0), "period"),
         (lambda x: np.convolve(x, x[:0]), "v cannot be empty"),
         (lambda x: np.convolve(x, x, mode="bogus"), "mode must be"),
         (lambda x: np.linalg.matrix_power(x, 2), "at least two-dimensional"),  # (NumPy's)
@@ -2579,6 +2582,18 @@ def test_joins_and_clip_take_dtype_and_casting_as_numpy():
     ):
         with pytest.raises(TypeError, match=error):  # (NumPy's own)
             cb.vjp(f, x)
+
+
+def test_interp_with_a_traced_period():
+    x = np.array([-1.3, 0.2, 1.7, 2.9, 7.4])
+
+    def f(x, p):  # (p alone is not dispatched on by NumPy: x is traced with it)
+        return np.interp(x, [2.5, 0.5, 1.0, 2.0], [1.0, 3.0, -1.0, 0.5], period=-p)
+
+    np.testing.assert_allclose(cb.vjp(f, x, np.array(3.0))[0], f(x, 3.0), rtol=1e-14)
+    cb.check_grads(f, (x, np.array(3.0)), order=2)
+    with pytest.raises(ValueError, match="period must be a non-zero value"):  # (NumPy's)
+        cb.vjp(lambda t: np.interp(t, [0.0, 1.0], [1.0, 2.0], period=0.0), x)
 
 
 def test_an_empty_list_index_selects_nothing():
