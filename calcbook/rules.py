@@ -2760,12 +2760,8 @@ NONDIFF.add(np.argpartition)
 def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
          dtype=None):  # fmt: skip
     """NumPy's `cov`, step by step: the weighted means, the deviations, `X @ (X w).T / fact`."""
-    if any(isinstance(v, Tracer) for v in (fweights, aweights)):
-        raise NotImplementedError(
-            "numpy.cov with traced fweights or aweights is not supported on traced arrays; the "
-            "weights are taken as constants when they are plain arrays"
-        )
-    np.cov(primal(m), None if y is None else primal(y), rowvar, bias, ddof, fweights, aweights,
+    np.cov(*(None if v is None else primal(v) for v in (m, y)), rowvar, bias, ddof,
+           *(None if v is None else primal(v) for v in (fweights, aweights)),
            dtype=dtype)  # (NumPy's checks and warnings)  # fmt: skip
     given = [_array(v) for v in (m, y) if v is not None]
     if dtype is None:
@@ -2785,9 +2781,9 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
     w = None
     if fweights is not None:
         w = np.asarray(fweights, dtype=float)
-    if aweights is not None:
-        a = np.asarray(aweights, dtype=float)
-        w = a if w is None else w * a
+    if aweights is not None:  # (which may be traced: fweights are integers, constants)
+        aweights = _astype_adapter(_array(aweights), np.float64)
+        w = aweights if w is None else w * aweights
     avg = np.average(X, axis=1, weights=w)
     n = _shape(X)[1]
     w_sum = n if w is None else np.sum(w)
@@ -2798,8 +2794,8 @@ def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=
     elif aweights is None:
         fact = w_sum - ddof
     else:
-        fact = w_sum - ddof * np.sum(w * np.asarray(aweights, dtype=float)) / w_sum
-    fact = max(fact, 0.0)
+        fact = w_sum - ddof * np.sum(w * aweights) / w_sum
+    fact = np.maximum(fact, 0.0)
     X = _astype_adapter(X - _reshape(avg, (-1, 1)), dtype)  # (NumPy's in-place steps keep dtypes)
     X_T = _transpose(X if w is None else X * w)
     c = X @ X_T

@@ -947,6 +947,10 @@ MORE = {  # function, arguments
         lambda a: np.cov(a, fweights=[1, 2, 1, 3], aweights=[0.5, 1.0, 2.0, 1.5]),
         [x234[0]],
     ),
+    "cov_traced_aweights": (  # (with the data: NumPy dispatches on m and y alone)
+        lambda a, w: np.cov(a, fweights=[1, 2, 1, 3], aweights=w, ddof=2),
+        [x234[0], np.array([0.5, 1.0, 2.0, 1.5])],
+    ),
     "cov_1d": (np.cov, [x3]),
     "corrcoef": (np.corrcoef, [x234[0]]),
     "corrcoef_y": (lambda a, b: np.corrcoef(a, b, rowvar=False), [x234[0].T, x234[1].T]),
