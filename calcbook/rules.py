@@ -2116,13 +2116,9 @@ def _sort(a, axis=-1, kind=None, order=None, stable=None):
 def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
               keepdims=False, *, weights=None, interpolation=None, _name="quantile",
               _skip_nan=False):  # fmt: skip
-    _no_extras(_name, out=out, weights=weights, interpolation=interpolation)
+    _no_extras(_name, out=out, interpolation=interpolation)
     a = _array(a)
-    if method != "linear":
-        raise NotImplementedError(
-            f"numpy.{_name}(..., method={method!r}) is not supported on traced arrays; the "
-            "default method='linear' is (it interpolates between the two nearest entries)."
-        )
+    given_q = q if type(q) in (int, float) else np.asanyarray(primal(q))  # (NumPy's q)
     # the result's dtype, as NumPy's: a's for a number q (float32 stays), else promoted with q's
     given = q if isinstance(q, (float, int)) else np.asarray(primal(q))
     if np.result_type(given).kind in "iub":  # (whole-number q: NumPy takes entries, a's dtype)
@@ -2139,6 +2135,12 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     axes = _axes(axis, nd)
     kept = _kept_shape(_shape(a), axes) if keepdims else [
         n for i, n in enumerate(_shape(a)) if i not in axes]  # fmt: skip
+    # NumPy's places for every method but a median's, or linear with a traced q (whose slope at
+    # q = 1 is taken from the left, below)
+    by_method = method != "linear" or weights is not None or (
+        not isinstance(q, Tracer) and "median" not in _name)  # fmt: skip
+    if by_method:  # (NumPy's checks of method and weights)
+        expected = _numpy_quantile(a, given_q, axis, method, keepdims, weights, _skip_nan)
     if not np.size(primal(a)):  # no entries: NumPy's result (empty, NaN, or its error), which
         # no derivative reaches
         given = [] if "median" in _name else [pq * 100 if "percentile" in _name else pq]
@@ -2147,13 +2149,22 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     moved = _moveaxis(a, axes, last) if nd else _reshape(a, (1,))
     rows = _reshape(moved, tuple(_shape(moved)[: nd - len(axes)]) + (-1,))
     n = _shape(rows)[-1]
-    ordered = _sort(rows, axis=-1)  # (NaNs last)
+    order = np.argsort(primal(rows), axis=-1)
+    ordered = _take_along_axis(rows, order, -1)  # (NaNs last)
     nan = np.isnan(primal(rows))
     lead = np.shape(nan)[:-1]
     # per row, the number of entries that count (all of them, or those that are not NaN), with
     # axes for q: q * (count - 1) is the position of the quantile among the sorted entries
     count = np.full(lead, n) if not _skip_nan else np.sum(~nan, axis=-1)
     count = count.reshape(lead + (1,) * pq.ndim)
+    if by_method:
+        if weights is not None:  # (as the rows: NumPy's weights broadcast along the axes)
+            weights = _weight_rows(weights, _shape(a), axes, nd - len(axes), _shape(rows))
+        r = _by_method(ordered, order, nan, count, q, given_q, method, weights, _skip_nan)
+        invalid = count == 0 if _skip_nan else np.any(nan, axis=-1).reshape(count.shape)
+        r = np.where(invalid, np.nan, r)
+        r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
+        return _astype_adapter(_reshape(r, pq.shape + tuple(kept)), expected.dtype)
     pos = q * (count - 1).astype(dtype)  # (traced if q is: the slope in q is a gap of entries)
     # the segment [lo, lo + 1] that holds pos; at q = 1 the last one, so that d/dq there is the
     # slope from the left (q cannot go further), as at q = 0 it is the slope from the right
@@ -2183,6 +2194,86 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     # NumPy's layout: the axes of q first, then the kept axes of a
     r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
     return _reshape(r, pq.shape + tuple(kept))
+
+
+# NumPy's quantile methods that take one order statistic; the others interpolate between two
+# neighbours, and of those the continuous ones move with q at a slope (n + 1 - alpha - beta)
+_ORDER_STATISTICS = ("inverted_cdf", "closest_observation", "lower", "higher", "nearest")
+_CONTINUOUS = ("interpolated_inverted_cdf", "hazen", "weibull", "median_unbiased",
+               "normal_unbiased")  # fmt: skip
+
+
+def _numpy_quantile(a, q, axis, method, keepdims, weights, skip_nan):
+    """NumPy's quantile of the plain values (its checks, its dtype), warnings silenced."""
+    quantile = np.nanquantile if skip_nan else np.quantile
+    extras = {} if weights is None else {"weights": np.asarray(primal(weights))}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(quantile(np.asarray(primal(a)), q, axis=axis, method=method,
+                                   keepdims=keepdims, **extras))  # fmt: skip
+
+
+def _weight_rows(weights, shape, axes, first, rows_shape):
+    """The weights laid out as the rows: broadcast along `axes`, as NumPy does. They are
+    constants: a weighted quantile is a step function of them (derivative 0 between steps)."""
+    w = np.asarray(primal(weights))
+    if w.shape != tuple(shape):
+        w = w.transpose(np.argsort(axes)).reshape(
+            tuple(n if i in axes else 1 for i, n in enumerate(shape)))  # fmt: skip
+    w = np.broadcast_to(w, tuple(shape))
+    moved = np.moveaxis(w, axes, tuple(range(first, len(shape)))) if len(shape) else w
+    return moved.reshape(tuple(rows_shape))
+
+
+def _by_method(ordered, order, nan, count, q, given_q, method, weights, skip_nan):
+    """Each row's quantile by NumPy's `method`, shaped (rows..., *q.shape).
+
+    NumPy picks the places: an order statistic is its quantile of the ranks (each entry's place
+    in the sorted row, with the same weights), an interpolation its own places and weight. The
+    result is the traced entries there, so its derivative is that of the selection.
+    """
+    lead, qshape = np.shape(nan)[:-1], np.shape(given_q)
+    if method in _ORDER_STATISTICS:
+        ranks = np.argsort(order, axis=-1).astype(np.float64)
+        if skip_nan:
+            ranks[nan] = np.nan
+        k = _numpy_quantile(ranks, given_q, -1, method, False, weights, skip_nan)
+        k = np.moveaxis(np.nan_to_num(k), tuple(range(len(qshape))),
+                        tuple(range(k.ndim - len(qshape), k.ndim))).astype(np.intp)  # fmt: skip
+        return _along_rows(ordered, k)
+    lo, hi, t, slope = _interpolation_places(method, count, given_q, lead)
+    below, above = _along_rows(ordered, lo), _along_rows(ordered, hi)
+    if type(given_q) in (int, float):  # (NumPy's weak q: a float64 weight, then rounded)
+        dtype = np.result_type(primal(ordered))
+        frac, rest, upper = t.astype(dtype), (1 - t).astype(dtype), t >= 0.5
+    else:
+        frac = t if not isinstance(q, Tracer) else t + (q - primal(q)) * slope
+        rest, upper = 1 - frac, t >= 0.5
+    gap = above - below  # (NumPy's interpolation: from the nearer end)
+    return np.where(upper, above - gap * rest, below + gap * frac)
+
+
+def _interpolation_places(method, count, q, lead):
+    """NumPy's two places and weight for each row (by its count of entries) and each q, from
+    NumPy's own helpers, with the slope of the weight in q (0 where it is clamped or fixed)."""
+    from numpy.lib import _function_base_impl as impl  # (the places NumPy's quantile takes)
+
+    props, q = impl._QuantileMethods[method], np.asanyarray(q)
+    shape = tuple(lead) + q.shape
+    lo, hi = np.zeros(shape, np.intp), np.zeros(shape, np.intp)
+    t, slope = None, np.zeros(shape)
+    for n in np.unique(count[count > 0]).tolist():
+        virtual = np.asanyarray(props["get_virtual_index"](n, q))
+        below, above = impl._get_indexes(np.empty(0), virtual, n)
+        gamma = impl._get_gamma(virtual, below, props)
+        t = np.zeros(shape, gamma.dtype) if t is None else t
+        rows = np.broadcast_to(count == n, shape)
+        for full, part in ((lo, below % n), (hi, above % n), (t, gamma)):
+            full[rows] = np.broadcast_to(part, shape)[rows]
+        if method in _CONTINUOUS:
+            step = float(props["get_virtual_index"](n, 1.0) - props["get_virtual_index"](n, 0.0))
+            slope[rows] = np.broadcast_to(np.where(below == above, 0.0, step), shape)[rows]
+    return lo, hi, np.zeros(shape) if t is None else t, slope
 
 
 def _along_rows(ordered, index):

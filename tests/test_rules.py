@@ -746,6 +746,15 @@ MORE = {  # function, arguments
     "quantile": (lambda a: np.quantile(a, [0.1, 0.5, 0.93], axis=-1), [x234]),
     "quantile_traced_q": (lambda a, q: np.quantile(a, q), [x234, np.array([0.3, 0.77])]),
     "percentile": (lambda a: np.percentile(a, 30, axis=0), [x234]),
+    "quantile_hazen_traced_q": (
+        lambda a, q: np.quantile(a, q, axis=(0, 2), method="hazen"),
+        [x234, np.array([0.3, 0.77])],
+    ),
+    "percentile_midpoint": (lambda a: np.percentile(a, [10, 55], 1, method="midpoint"), [x234]),
+    "percentile_weighted": (
+        lambda a: np.percentile(a, 45, axis=-1, method="inverted_cdf", weights=[1, 3, 0.5, 2]),
+        [x234],
+    ),
     "ptp": (lambda a: np.ptp(a, axis=1), [x234]),
     # flips, rotations, kron, cross, meshgrid
     "flipud": (np.flipud, [x23]),
@@ -934,6 +943,14 @@ MORE = {  # function, arguments
     "nanquantile_traced_q": (
         lambda a, q: np.nanquantile(np.where(a > 0.9, np.nan, a), q, axis=(0, 2)),
         [x234, np.array([0.35, 0.81])],  # (no position q (count - 1) a whole number: a kink)
+    ),
+    "nanquantile_weibull_traced_q": (
+        lambda a, q: np.nanquantile(np.where(a > 0.9, np.nan, a), q, axis=-1, method="weibull"),
+        [x234, np.array([0.35, 0.63])],
+    ),
+    "nanpercentile_nearest": (
+        lambda a: np.nanpercentile(np.where(a < -0.5, np.nan, a), [15, 70], 0, method="nearest"),
+        [x234],
     ),
     "nanpercentile": (
         lambda a: np.nanpercentile(np.where(a < -0.5, np.nan, a), 40.0, axis=0),
@@ -1326,6 +1343,85 @@ def test_quantiles_along_axes(case, seed, q):
         check_rule(f, x, seed=seed)
 
 
+QUANTILE_METHODS = [
+    "inverted_cdf", "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf",
+    "hazen", "weibull", "median_unbiased", "normal_unbiased", "lower", "higher", "midpoint",
+    "nearest", "linear",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+@SETTINGS
+@given(
+    case=shape_and_axis(),
+    seed=SEEDS,
+    q=st.one_of(st.floats(0, 1), st.lists(st.floats(0, 1), min_size=1, max_size=3)),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    q32=st.booleans(),
+)
+def test_every_quantile_method_is_numpys(method, case, seed, q, dtype, q32):
+    shape, axis, keepdims = case
+    x = np.random.default_rng(seed).standard_normal(shape)  # continuous: no ties
+    if q32:  # (a float32 q: NumPy finds the places in float32)
+        q = np.float32(q) if isinstance(q, float) else np.array(q, np.float32)
+    p = 100 * q if not isinstance(q, float) else q * 100
+    nan = np.where(x > 1.0, np.nan, x)
+    for f, arg in (
+        (lambda x: np.quantile(x, q, axis=axis, keepdims=keepdims, method=method), x),
+        (lambda x: np.percentile(x, p, axis=axis, keepdims=keepdims, method=method), x),
+        (lambda x: np.nanquantile(x, q, axis=axis, keepdims=keepdims, method=method), nan),
+        (lambda x: np.nanpercentile(x, p, axis=axis, method=method), nan),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (all-NaN rows)
+            expected, got = f(arg.astype(dtype)), cb.vjp(f, arg.astype(dtype))[0]
+            np.testing.assert_array_equal(got, expected)  # (NumPy's rounding, NaN where it is)
+            assert np.result_type(got) == np.result_type(expected)
+            if not np.any(np.isnan(arg)):  # (smooth in x away from ties)
+                check_rule(f, arg, seed=seed)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [*QUANTILE_METHODS[3:8], "midpoint", "lower"],  # (the continuous ones, two steps)
+)
+def test_quantile_methods_move_with_q_at_numpys_slope(method):
+    x = np.array([0.5, -1.0, 2.0, 0.25, 3.5, 1.0])
+    q = np.array([0.27, 0.64])
+    check_rule(lambda x, q: np.quantile(x, q, method=method), x, q)
+    # the slope in q is the gap of the two entries times d position / dq, n + 1 - alpha - beta
+    # for the continuous methods; the others are steps in q (midpoint: 0.5 or 0, lower: 0)
+    slope = np.diag(cb.jacfwd(lambda q: np.quantile(x, q, method=method))(q))
+    h = 1e-7
+    fd = (np.quantile(x, q + h, method=method) - np.quantile(x, q - h, method=method)) / (2 * h)
+    np.testing.assert_allclose(slope, fd, rtol=1e-6, atol=1e-8)
+    assert np.all(slope == 0) == (method in ("midpoint", "lower"))
+
+
+def test_weighted_quantiles_are_numpys_and_their_weights_constants():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((3, 4, 5)), rng.uniform(0.5, 2.0, (3, 4, 5))
+    w[0, 0, :2] = 0.0  # (weights of 0 are skipped, as NumPy skips them)
+    nan = np.where(x > 1.0, np.nan, x)
+    for f, arg in (
+        (lambda x, w: np.quantile(x, [0.2, 0.6], axis=1, method="inverted_cdf", weights=w), x),
+        (lambda x, w: np.quantile(x, 0.3, method="inverted_cdf", weights=w), x),
+        (lambda x, w: np.percentile(x, 45.0, -1, method="inverted_cdf", weights=w[0, 0]), x),
+        (lambda x, w: np.nanquantile(x, 0.5, (0, 2), method="inverted_cdf", weights=w), nan),
+        (lambda x, w: np.nanpercentile(x, [5, 95], 2, method="inverted_cdf", weights=w), nan),
+    ):
+        for dtype in (np.float32, np.float64):
+            got, expected = cb.vjp(f, arg.astype(dtype), w)[0], f(arg.astype(dtype), w)
+            np.testing.assert_array_equal(got, expected)
+            assert np.result_type(got) == np.result_type(expected)
+        # (a step function of the weights: derivative 0 in them, away from the steps)
+        if not np.any(np.isnan(arg)):
+            check_rule(f, arg, w + 0.5)  # (positive under the steps of the differences)
+        assert not np.any(cb.grad(lambda w, f=f, arg=arg: np.nansum(f(arg, w)))(w))
+    with pytest.raises(ValueError, match="Only method 'inverted_cdf' supports weights"):
+        cb.grad(lambda x: np.quantile(x, 0.5, weights=w[0, 0]))(x[0, 0])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_quantile_slopes_in_q_at_the_ends_point_into_the_range(dtype):
     x = np.array([0.5, -1.0, 2.0, 0.25, 3.5], dtype=dtype)  # sorted: -1, 0.25, 0.5, 2, 3.5
@@ -1516,7 +1612,7 @@ def test_a_two_dimensional_convolution_from_windows():
 def test_the_second_batch_refuses_what_it_does_not_cover():
     x = np.ones(3)
     for call, match in [
-        (lambda x: np.quantile(x, 0.5, method="nearest"), "method='linear'"),
+        (lambda x: np.quantile(x, 0.5, method="bogus"), "not a valid method"),
         (lambda x: np.quantile(x, 1.5), r"range \[0, 1\]"),
         (lambda x: np.percentile(x, -5), r"range \[0, 100\]"),
         (lambda x: np.convolve(x, x[:0]), "v cannot be empty"),
