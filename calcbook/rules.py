@@ -2609,29 +2609,36 @@ def _imag(val):  # of a real array: zeros, a constant
 
 
 def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
-    """NumPy's steps: the mean of the numbers, the squares of their deviations (0 at a NaN),
-    their sum over the degrees of freedom; NaN where those are 0 or fewer (NumPy's warning)."""
+    """NumPy's steps: the mean of the numbers `where` selects, the squares of their deviations
+    (0 elsewhere), their sum over the degrees of freedom. Where those are 0 or fewer, NumPy's
+    value (NaN, with its warning), a constant: derivative 0 there."""
     correction, center = kw.pop("correction", np._NoValue), kw.pop("mean", np._NoValue)
+    where = kw.pop("where", np._NoValue)
     _no_extras(name, out=out, **kw)
     keep = _kd(keepdims)
-    given = {} if correction is np._NoValue else {"correction": correction}
+    given = _given(correction=correction, where=where)
+    if center is not np._NoValue:
+        given["mean"] = primal(center)
     # (NumPy's checks and warnings; ddof and correction both given are refused there)
-    getattr(np, name)(primal(a), axis=axis, dtype=dtype, ddof=ddof, **given)
+    expected = getattr(np, name)(primal(a), axis=axis, dtype=dtype, ddof=ddof, keepdims=keep,
+                                 **given)  # fmt: skip
     ddof = given.get("correction", ddof)
     if dtype is not None:
         a = _astype_adapter(a, dtype)
     filled, nan = _nan_filled(a, 0)
+    counted = ~nan if where is np._NoValue else ~nan & np.asarray(where, dtype=bool)
     axes = None if axis is None else _axes(axis, _ndim(a))
     dtype = np.result_type(primal(filled))
-    count = np.sum(~nan, axis=axes, keepdims=True)
+    count = np.sum(counted, axis=axes, keepdims=True)
     if center is np._NoValue:
-        center = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1).astype(dtype)
-    d = np.where(nan, 0, filled - center)
-    dof = np.sum(~nan, axis=axes, keepdims=keep) - ddof
+        total = np.sum(np.where(counted, filled, 0), axis=axes, keepdims=True)
+        center = total / np.maximum(count, 1).astype(dtype)
+    d = np.where(counted, filled - center, 0)
+    dof = np.sum(counted, axis=axes, keepdims=keep) - ddof
     var = np.sum(d * d, axis=axes, keepdims=keep) / np.maximum(dof, 1).astype(dtype)
     if name == "nanstd":  # (the root of a safe value: its slope at 0 would be inf, then NaN)
         var = _root(np.where(dof > 0, var, 1))
-    return np.where(dof > 0, var, np.nan)  # (a safe denominator first: no NaN in derivatives)
+    return np.where(dof > 0, var, expected)  # (a safe denominator first: no NaN in derivatives)
 
 
 def _nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=np._NoValue, **kw):

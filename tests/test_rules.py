@@ -328,6 +328,8 @@ MASKED = {  # f(x, axis, keepdims, where): NumPy's `where` and `initial`
     "min where initial": lambda x, a, k, w: x.min(axis=a, keepdims=k, where=w, initial=0.3),
     "var where": lambda x, a, k, w: np.var(x, axis=a, keepdims=k, where=w),
     "var where ddof method": lambda x, a, k, w: x.var(axis=a, keepdims=k, where=w, ddof=1),
+    "nanvar where": lambda x, a, k, w: np.nanvar(x, axis=a, keepdims=k, where=w),
+    "nanstd where ddof": lambda x, a, k, w: np.nanstd(x, axis=a, keepdims=k, where=w, ddof=1),
 }
 
 
@@ -340,7 +342,7 @@ def test_reductions_with_where_and_initial(name, case, seed, broadcast):
     x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1, 1], shape)  # continuous: no ties
     where = rng.random(shape[-1:] if broadcast else shape) < 0.7  # (a mask may broadcast)
     f = MASKED[name]
-    if name.startswith(("mean", "var")):  # every group needs entries (more than ddof)
+    if name.startswith(("mean", "var", "nan")):  # every group needs entries (more than ddof)
         selected = np.sum(np.broadcast_to(where, shape), axis=axis)
         assume(np.all(selected > ("ddof" in name)))
     with np.errstate(all="ignore"):
@@ -357,8 +359,10 @@ def test_reductions_with_where_and_initial(name, case, seed, broadcast):
 
 
 @pytest.mark.parametrize(
-    "name", ["mean where", "var where", "var where ddof method", "std where", "std where ddof"]
-)
+    "name",
+    ["mean where", "var where", "var where ddof method", "std where", "std where ddof",
+     "nanvar where", "nanstd where ddof"],
+)  # fmt: skip
 def test_a_group_where_selects_nothing_has_numpys_value_and_leaves_the_others_alone(name):
     # row 1 selects nothing and row 2 one entry (with ddof=1, n - ddof = 0): NumPy's NaN
     f = {
@@ -386,6 +390,36 @@ def test_a_group_where_selects_nothing_has_numpys_value_and_leaves_the_others_al
         np.testing.assert_allclose(jf[i, i], alone, rtol=1e-14)
         assert not np.any(np.delete(jf[i], i, axis=0))
         cb.check_grads(lambda r, i=i: f(r, 0, False, where[i]), (x[i],), order=2)
+
+
+@pytest.mark.parametrize("name", ["nanvar", "nanstd"])
+@SETTINGS
+@given(case=shape_and_axis(), seed=SEEDS, ddof=st.integers(0, 2), dtype=st.booleans())
+def test_nanvar_and_nanstd_with_where_are_numpys(name, case, seed, ddof, dtype):
+    shape, axis, keepdims = case
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1, 1], shape)
+    nan, where = rng.random(shape) < 0.2, rng.random(shape) < 0.7
+    dtype = np.float32 if dtype else np.float64
+
+    def f(x, mean=np._NoValue):
+        return getattr(np, name)(np.where(nan, np.nan, x), axis=axis, keepdims=keepdims,
+                                 ddof=ddof, where=where, mean=mean)  # fmt: skip
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (groups with no degrees of freedom)
+        expected, value = f(x.astype(dtype)), cb.vjp(f, x.astype(dtype))[0]
+        # (NumPy's NaN, or inf without NaNs, where the degrees of freedom run out)
+        np.testing.assert_allclose(value, expected, rtol=1e-5 if dtype == np.float32 else 1e-13)
+        assert np.result_type(value) == np.result_type(expected)
+        jf, jr = cb.jacfwd(f)(x), cb.jacrev(f)(x)
+    np.testing.assert_allclose(jf, jr, rtol=1e-12, atol=1e-14)
+    assert np.all(np.isfinite(jf))  # (a constant where there are no degrees of freedom)
+    selected = np.sum(where & ~nan, axis=axis, keepdims=keepdims)
+    if np.all(selected > ddof + (name == "nanstd")):  # (std: away from a variance of 0)
+        check_rule(f, x, seed=seed)
+        center = np.mean(np.where(nan, 0, x), axis=axis, keepdims=True, where=where & ~nan)
+        check_rule(lambda x: f(x, center), x, seed=seed)  # (a mean given)
 
 
 def test_reductions_with_where_refuse_what_numpy_refuses():
