@@ -434,6 +434,12 @@ class Tracer:
                 return FUNCTIONS[ufunc](*inputs, **kwargs)
             except (ValueError, TypeError, IndexError) as error:
                 raise _refusal(ufunc, inputs, kwargs, error) from None
+        if "where" in kwargs and method == "__call__" and ufunc not in NONDIFF:
+            raise NotImplementedError(
+                f"{_fullname(ufunc)}(..., where=mask) is not supported on traced arrays: NumPy "
+                "leaves the entries the mask does not select uninitialised, or with out= as they "
+                f"were, in place; write np.where(mask, {_fullname(ufunc)}(...), fallback) instead."
+            )
         out = kwargs.get("out")
         if out is not None:
             if not any(isinstance(o, Tracer) for o in out):  # `plain += traced`, say

@@ -2659,7 +2659,9 @@ def test_ufuncs_take_dtype_and_compute_in_it():
         np.testing.assert_allclose(gradient, cb.grad(lambda t, g=in_float64: np.sum(g(t)))(x), 1e-6)
     with pytest.raises(TypeError, match="Cannot cast ufunc 'add' input"):  # (NumPy's own)
         cb.grad(lambda t: np.sum(np.add(t, y, dtype=np.int64)))(x)
-    with pytest.raises(NotImplementedError, match="but dtype, got \\['where'\\]"):
+    with pytest.raises(NotImplementedError, match="but dtype, got \\['casting'\\]"):
+        cb.grad(lambda t: np.sum(np.add(t, y, casting="unsafe")))(x)
+    with pytest.raises(NotImplementedError, match=r"np\.where\(mask, numpy\.add\(\.\.\.\)"):
         cb.grad(lambda t: np.sum(np.add(t, y, where=t > 1)))(x)
 
 

@@ -99,7 +99,15 @@ def test_unsupported_functions_name_themselves_and_list_the_supported_ones():
     with pytest.raises(NotImplementedError, match=r"numpy\.maximum\.accumulate"):
         np.maximum.accumulate(x)
     with pytest.raises(NotImplementedError, match="keyword"):
-        np.exp(x, where=np.array([True, False]))
+        np.exp(x, dtype=np.float32, casting="unsafe")
+    # a ufunc's mask, with out= or not, names the alternative
+    for call in (
+        lambda: np.exp(x, where=np.array([True, False])),
+        lambda: np.add(x, 1.0, out=np.zeros(2), where=np.array([True, False])),
+        lambda: np.multiply(x, x, out=x * 1.0, where=x > 1.0),
+    ):
+        with pytest.raises(NotImplementedError, match=r"where=mask\) .*np\.where\(mask, numpy\."):
+            call()
     # the methods of ufuncs, and arguments the adapters do not take, say what to use instead
     for call, hint in [
         (lambda: np.add.reduce(x), r"numpy\.add\.reduce .*Use np\.sum\."),
