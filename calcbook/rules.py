@@ -2143,6 +2143,8 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         expected = _numpy_quantile(a, given_q, axis, method, keepdims, weights, _skip_nan)
     if not np.size(primal(a)):  # no entries: NumPy's result (empty, NaN, or its error), which
         # no derivative reaches
+        if by_method:
+            return expected
         given = [] if "median" in _name else [pq * 100 if "percentile" in _name else pq]
         return getattr(np, _name)(np.asarray(primal(a)), *given, axis=axis, keepdims=keepdims)
     last = tuple(range(nd - len(axes), nd))

@@ -1432,6 +1432,31 @@ def test_quantile_methods_move_with_q_at_numpys_slope(method):
     assert np.all(slope == 0) == (method in ("midpoint", "lower"))
 
 
+@pytest.mark.parametrize("method", ["lower", "hazen", "midpoint"])
+def test_quantile_methods_of_no_entries_are_numpys(method):
+    for z, axis in (
+        (np.zeros((0, 3), np.float32), 0),
+        (np.zeros((0, 3)), 1),
+        (np.zeros((2, 0)), None),
+    ):
+        for f in (
+            lambda a, axis=axis: np.quantile(a, [0.2, 0.5], axis=axis, method=method),
+            lambda a, axis=axis: np.nanpercentile(a, 30.0, axis=axis, method=method),
+        ):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    expected = f(z)
+                except IndexError:  # (NumPy's, for some methods along an empty axis)
+                    with pytest.raises(IndexError):
+                        cb.vjp(f, z)
+                    continue
+                got = cb.vjp(f, z)[0]
+                np.testing.assert_array_equal(got, expected)
+                assert np.result_type(got) == np.result_type(expected)
+                assert cb.grad(lambda a, f=f: np.sum(f(a)))(z).shape == z.shape
+
+
 def test_weighted_quantiles_are_numpys_and_their_weights_constants():
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((3, 4, 5)), rng.uniform(0.5, 2.0, (3, 4, 5))
