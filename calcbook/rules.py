@@ -2167,10 +2167,12 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         r = np.where(invalid, np.nan, r)
         r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
         return _astype_adapter(_reshape(r, pq.shape + tuple(kept)), expected.dtype)
-    pos = q * (count - 1).astype(dtype)  # (traced if q is: the slope in q is a gap of entries)
+    # (traced if q is: the slope in q is a gap of entries; in q's dtype, as NumPy finds it)
+    pos = q * (count - 1).astype(np.result_type(primal(q)) if isinstance(q, Tracer) else dtype)
     # the segment [lo, lo + 1] that holds pos; at q = 1 the last one, so that d/dq there is the
     # slope from the left (q cannot go further), as at q = 0 it is the slope from the right
-    lo = np.minimum(np.floor(pq * (count - 1)), np.maximum(count - 2, 0))
+    at = pq * (count - 1) if weak else np.asarray(primal(pos), dtype=np.float64)
+    lo = np.minimum(np.floor(at), np.maximum(count - 2, 0))
     if weak:  # (a Python number: NumPy's fraction, and 1 less it, in float64, then rounded)
         f64 = pq * (count - 1) - lo
         frac, rest, upper = f64.astype(dtype), (1 - f64).astype(dtype), f64 >= 0.5

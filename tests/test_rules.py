@@ -1415,6 +1415,23 @@ def test_every_quantile_method_is_numpys(method, case, seed, q, dtype, q32):
                 check_rule(f, arg, seed=seed)
 
 
+@SETTINGS
+@given(n=st.integers(1, 8), seed=SEEDS, nan=st.booleans(), q32=st.booleans())
+def test_quantiles_at_a_traced_q_are_numpys_to_the_last_bit(n, seed, nan, q32):
+    # (NumPy finds the places in q's dtype: a float32 q of float64 entries too)
+    rng = np.random.default_rng(seed)
+    x, q = rng.standard_normal((3, n)), rng.random(3).astype(np.float32 if q32 else np.float64)
+    q[0] = 1.0
+    if nan:
+        x[rng.random(x.shape) < 0.3] = np.nan
+    f = (lambda x, q: np.nanquantile(x, q, axis=1)) if nan else (lambda x, q: np.quantile(x, q))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (all-NaN rows)
+        expected, got = f(x, q), cb.vjp(f, x, q)[0]
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+
+
 @pytest.mark.parametrize(
     "method",
     [*QUANTILE_METHODS[3:8], "midpoint", "lower"],  # (the continuous ones, two steps)
