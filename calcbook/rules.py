@@ -2257,25 +2257,60 @@ def _by_method(ordered, order, nan, count, q, given_q, method, weights, skip_nan
     return np.where(upper, above - gap * rest, below + gap * frac)
 
 
-def _interpolation_places(method, count, q, lead):
-    """NumPy's two places and weight for each row (by its count of entries) and each q, from
-    NumPy's own helpers, with the slope of the weight in q (0 where it is clamped or fixed)."""
-    from numpy.lib import _function_base_impl as impl  # (the places NumPy's quantile takes)
+# Hyndman and Fan's (1996) places of a quantile, as NumPy's quantile documents them: among n
+# sorted entries (counted from 0), v = n q + alpha + q (1 - alpha - beta) - 1
+_ALPHA_BETA = {
+    "interpolated_inverted_cdf": (0, 1), "hazen": (0.5, 0.5), "weibull": (0, 0),
+    "median_unbiased": (1 / 3.0, 1 / 3.0), "normal_unbiased": (3 / 8.0, 3 / 8.0),
+}  # fmt: skip
 
-    props, q = impl._QuantileMethods[method], np.asanyarray(q)
+
+def _virtual_index(method, n, q):
+    """The place v of the q-quantile among `n` sorted entries, by an interpolating method."""
+    if method == "linear":
+        return (n - 1) * q  # (alpha = beta = 1, in NumPy's rounding)
+    if method == "averaged_inverted_cdf":
+        return n * q - 1
+    if method == "midpoint":
+        return 0.5 * (np.floor((n - 1) * q) + np.ceil((n - 1) * q))
+    alpha, beta = _ALPHA_BETA[method]
+    return n * q + (alpha + q * (1 - alpha - beta)) - 1
+
+
+def _places(method, n, q):
+    """The two neighbouring places (below, above) of the q-quantile among `n` sorted entries and
+    the weight of `above`, as NumPy's quantile takes them: the last entry (-1) from v >= n - 1 on
+    or for a NaN v, the first below 0; the weight v - below, but 1/2 or 1 (averaged inverted
+    CDF, where v is whole or not) and 0 or 1/2 (midpoint)."""
+    v = np.asanyarray(_virtual_index(method, n, q))
+    below = np.floor(v, out=...)
+    above = np.add(below, 1, out=...)
+    for where, place in ((v >= n - 1, -1), (v < 0, 0), (np.isnan(v), -1)):
+        below[where] = above[where] = place
+    below, above = below.astype(np.intp), above.astype(np.intp)
+    gamma = np.asanyarray(v - below)
+    if method == "averaged_inverted_cdf":
+        gamma = np.where(gamma == 0, 0.5, 1.0)
+    elif method == "midpoint":
+        gamma = np.where(v % 1 == 0, 0.0, 0.5)
+    return below, above, np.asanyarray(gamma, dtype=v.dtype)
+
+
+def _interpolation_places(method, count, q, lead):
+    """NumPy's two places and weight for each row (by its count of entries) and each q, with the
+    slope of the weight in q (0 where it is clamped or fixed)."""
+    q = np.asanyarray(q)
     shape = tuple(lead) + q.shape
     lo, hi = np.zeros(shape, np.intp), np.zeros(shape, np.intp)
     t, slope = None, np.zeros(shape)
     for n in np.unique(count[count > 0]).tolist():
-        virtual = np.asanyarray(props["get_virtual_index"](n, q))
-        below, above = impl._get_indexes(np.empty(0), virtual, n)
-        gamma = impl._get_gamma(virtual, below, props)
+        below, above, gamma = _places(method, n, q)
         t = np.zeros(shape, gamma.dtype) if t is None else t
         rows = np.broadcast_to(count == n, shape)
         for full, part in ((lo, below % n), (hi, above % n), (t, gamma)):
             full[rows] = np.broadcast_to(part, shape)[rows]
         if method in _CONTINUOUS:
-            step = float(props["get_virtual_index"](n, 1.0) - props["get_virtual_index"](n, 0.0))
+            step = float(_virtual_index(method, n, 1.0) - _virtual_index(method, n, 0.0))
             slope[rows] = np.broadcast_to(np.where(below == above, 0.0, step), shape)[rows]
     return lo, hi, np.zeros(shape) if t is None else t, slope
 
