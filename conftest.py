@@ -32,6 +32,8 @@ from pytest_markdown_docs._runners import DefaultRunner, register_runner
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # as the site build
+    os.environ.setdefault(_var, "1")  # (before anything imports NumPy: see tools/mkdocs_hooks.py)
 
 PYTHON_LANGS = ("python", "py", "python3")
 _FALSE = {"", "no", "off", "false", "0"}
