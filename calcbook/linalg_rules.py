@@ -5,7 +5,8 @@ This module covers the inverse, the determinant and `slogdet`, `solve`, `tensors
 eigendecomposition (`eigh`, `eigvalsh`), the singular value decomposition (`svd`, `svdvals`), the
 norms (`norm`, `matrix_norm`, `vector_norm`; the spectral and nuclear norms from the singular
 values), the condition number `cond`, the pseudo-inverse `pinv`, least squares `lstsq` and
-`multi_dot`, NumPy 2's generalised ufuncs `vecdot`, `matvec` and `vecmat`, and `np.linalg`'s
+`multi_dot`, NumPy 2's generalised ufuncs `vecdot`, `matvec` and `vecmat` (these three and
+`matmul` also with their core axes placed by `axes=`), and `np.linalg`'s
 array-API aliases (`matmul`, `outer`, `cross`, `diagonal`, `trace`, `tensordot`,
 `matrix_transpose`, `vecdot`); `matrix_rank`, a whole number, is a constant. The rules are written
 and registered as `calcbook.rules` explains, with that module's helpers; `calcbook.rules` imports
@@ -31,10 +32,11 @@ refused. The vectors of a repeated eigenvalue or singular value (within 16 ulp o
 any basis of their space, and so are the singular vectors outside the span of a non-square matrix
 of lower rank: they have no derivative, and the rules refuse with a `ValueError` when the result
 depends on them (the values alone, `eigvalsh` and `svd(..., compute_uv=False)`, are differentiated
-there). `svd` of a non-square matrix with `full_matrices=True`, and with `hermitian=True`, is
-refused. `pinv` and `lstsq` jump where the rank drops, so they are differentiated only at full
-rank, with every singular value above the cutoff `rcond`/`rtol`. Like `abs`, the 2-norm and the
-Frobenius norm have derivative 0 where they are 0.
+there). `svd` of a non-square matrix with `full_matrices=True`, and with `hermitian=True` and
+`compute_uv=True`, is refused (`hermitian=True` with `compute_uv=False` gives NumPy's values,
+read from the lower triangle). `pinv` and `lstsq` jump where the rank drops, so they are
+differentiated only at full rank, with every singular value above the cutoff `rcond`/`rtol`.
+Like `abs`, the 2-norm and the Frobenius norm have derivative 0 where they are 0.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ from .rules import (
     defvjp,
     primitive,
 )
-from .tracing import FUNCTIONS, NONDIFF, Tracer, apply, primal, unbroadcast
+from .tracing import CORE_AXES, FUNCTIONS, NONDIFF, Tracer, apply, primal, unbroadcast
 
 
 # --- inverse, determinant, slogdet, solve -------------------------------------------------------
@@ -939,6 +941,34 @@ def _vecmat(x1, x2, /, out=None, **kwargs):
     _no_extras("vecmat", out=out, **kwargs)
     x1, x2 = _array(x1), _array(x2)
     return (x1[..., None, :] @ x2)[..., 0, :]
+
+
+def _core_axes(ufunc, inputs, kwargs):
+    """`ufunc(*inputs, axes=...)` of a generalised ufunc (`matmul`, `vecdot`, `matvec`, `vecmat`)
+    on traced arrays: each input's core axes moved to its end, in the order `axes` lists them, the
+    ufunc called without `axes`, and the result's core axes moved from its end to where `axes`
+    puts them. NumPy checks `axes` first, on the plain values (its errors, its result's shape)."""
+    kwargs = dict(kwargs)
+    axes = kwargs.pop("axes")
+    ufunc(*(np.asarray(primal(x)) for x in inputs), axes=axes, **kwargs)
+    moved = []
+    for x, core in zip(inputs, axes, strict=False):
+        x = _array(x)
+        core = [core] if isinstance(core, (int, np.integer)) else list(core)
+        nd = _ndim(x)
+        moved.append(np.moveaxis(x, [a % nd for a in core], range(nd - len(core), nd)))
+    r = ufunc(*moved, **kwargs)
+    if len(axes) > len(inputs):  # (an output's entry: its core axes, which may be none)
+        core = axes[len(inputs)]
+        core = [core] if isinstance(core, (int, np.integer)) else list(core)
+        nd = _ndim(r)
+        if core:
+            r = np.moveaxis(r, range(nd - len(core), nd), [a % nd for a in core])
+    return r
+
+
+for _gufunc in (np.matmul, np.vecdot, np.matvec, np.vecmat):
+    CORE_AXES[_gufunc] = _core_axes
 
 
 FUNCTIONS.update(

@@ -80,6 +80,8 @@ UFUNCS: dict = {}  # numpy ufunc -> primitive
 FUNCTIONS: dict = {}  # numpy function -> adapter called with the user's arguments
 NONDIFF: set = set()  # numpy functions and ufuncs that see primal values and return constants
 HINTS: dict = {}  # unsupported numpy function -> what to use instead
+# generalised ufunc -> handler(ufunc, inputs, kwargs) of a call with `axes=` (core axes placed)
+CORE_AXES: dict = {}
 # What a primitive's VJP rules read, for the primitives whose rules read less than everything;
 # the tape keeps only that, so intermediates no rule needs (the pre-activations `x @ W` and
 # `x @ W + b` of a layer, say) are freed during the forward pass, as hand-written code frees them.
@@ -429,6 +431,8 @@ class Tracer:
                 if n == 2:
                     return self._lift2(prim, *inputs)  # `self` is one of them
                 return apply(prim, *inputs)
+        if method == "__call__" and ufunc in CORE_AXES and kwargs.get("axes") is not None:
+            return CORE_AXES[ufunc](ufunc, inputs, kwargs)
         if method == "__call__" and ufunc in FUNCTIONS:  # a generalised ufunc, composed (vecdot)
             try:
                 return FUNCTIONS[ufunc](*inputs, **kwargs)
