@@ -32,10 +32,11 @@ refused. The vectors of a repeated eigenvalue or singular value (within 16 ulp o
 any basis of their space, and so are the singular vectors outside the span of a non-square matrix
 of lower rank: they have no derivative, and the rules refuse with a `ValueError` when the result
 depends on them (the values alone, `eigvalsh` and `svd(..., compute_uv=False)`, are differentiated
-there). `svd` of a non-square matrix with `full_matrices=True`, and with `hermitian=True` and
-`compute_uv=True`, is refused (`hermitian=True` with `compute_uv=False` gives NumPy's values,
-read from the lower triangle). `pinv` and `lstsq` jump where the rank drops, so they are
-differentiated only at full rank, with every singular value above the cutoff `rcond`/`rtol`.
+there). `svd` of a non-square matrix with `full_matrices=True` is refused; with
+`hermitian=True` it is NumPy's recipe, `eigh` of the lower triangle with the eigenvalues' sizes
+as the singular values and their signs moved into `vh`. `pinv` and `lstsq` jump where the rank
+drops, so they are differentiated only at full rank, with every singular value above the cutoff
+`rcond`/`rtol`.
 Like `abs`, the 2-norm and the Frobenius norm have derivative 0 where they are 0.
 """
 
@@ -486,11 +487,13 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if not compute_uv:  # (hermitian: NumPy reads the lower triangle, through eigvalsh)
         return apply(_svdvals, _copyltu(a) if hermitian else a)
     m, n = _shape(a)[-2:]
-    if hermitian:
-        raise NotImplementedError(
-            "numpy.linalg.svd(..., hermitian=True) is not supported on traced arrays (NumPy takes "
-            "other signs of the vectors then); use np.linalg.eigh for a symmetric matrix."
-        )
+    if hermitian:  # NumPy's recipe: eigh, the values' sizes in decreasing order, signs in vh
+        w, v = _eigh(a)
+        order = np.argsort(np.abs(primal(w)), axis=-1)[..., ::-1]  # (as NumPy sorts them)
+        sign = np.take_along_axis(np.sign(primal(w)), order, axis=-1)  # (constant: 0 at 0, too)
+        u = np.take_along_axis(v, order[..., None, :], axis=-1)
+        s = np.take_along_axis(np.abs(w), order, axis=-1)
+        return _SVDResult(u, s, _mT(u * sign[..., None, :]))
     if full_matrices and m != n:
         raise NotImplementedError(
             f"numpy.linalg.svd of a {m} x {n} matrix with full_matrices=True: the extra "

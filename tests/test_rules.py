@@ -1710,7 +1710,7 @@ def test_the_second_batch_refuses_what_it_does_not_cover():
         (lambda x: np.fliplr(x), ">= 2-d"),
         (lambda x: np.meshgrid(x, indexing="xx"), "indexing"),
         (lambda x: np.linalg.svd(np.outer(x, x[:2])), "full_matrices=False"),
-        (lambda x: np.linalg.svd(np.outer(x, x), hermitian=True), "eigh"),
+        (lambda x: np.linalg.svd(np.outer(x, x), hermitian=True), "repeated value"),
         (lambda x: np.linalg.eigh(np.outer(x, x[:2])), "square"),
         (lambda x: np.linalg.eigh(np.outer(x, x), UPLO="X"), "UPLO"),
         (lambda x: np.linalg.norm(np.outer(x, x), "bogus"), "Invalid norm order"),
@@ -2498,6 +2498,33 @@ def test_svd_values_of_a_hermitian_matrix_read_its_lower_triangle_as_numpy():
     cb.check_grads(f, (a,), order=2)
     upper = cb.grad(lambda a: np.sum(f(a)))(a)[0, 1]
     assert upper == 0.0  # (the upper triangle is not read)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (2, 3, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_svd_of_a_hermitian_matrix_is_numpys_recipe(shape, dtype):
+    """svd(hermitian=True) with its vectors: NumPy's u, s and vh to the last bit (eigh of the
+    lower triangle, sizes of the eigenvalues in decreasing order, their signs in vh), in both
+    modes, and derivatives of all three against finite differences."""
+    a = np.random.default_rng(4).standard_normal(shape).astype(dtype)  # (not symmetric)
+
+    def f(x):
+        return np.linalg.svd(x, hermitian=True)
+
+    want = f(a)
+    for got in (cb.vjp(f, a)[0], cb.jvp(f, (a,), (a,))[0]):
+        for w, g in zip(want, got, strict=True):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+    if dtype is np.float64:
+        weights = np.cos(np.arange(a.size).reshape(shape))
+
+        def loss(x):  # all three outputs, each column's sign as NumPy picks it
+            u, s, vh = f(x)
+            return np.sum(s**2) + np.sum(np.sin(u) * weights) + np.sum(vh * weights**2)
+
+        cb.check_grads(loss, (a,), order=2)
+        assert np.all(cb.grad(loss)(a)[..., 0, 1:] == 0.0)  # (the upper triangle is not read)
 
 
 @pytest.mark.parametrize("layout", ["fortran", "strided"])
