@@ -2781,8 +2781,6 @@ def _vander(x, N=None, increasing=False):
 
 
 def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
-    if cov:
-        raise NotImplementedError("numpy.polyfit(..., cov=True) is not supported on traced arrays")
     x, y = _array(x), _array(y)
     w = None if w is None else _array(w)
     deg = int(deg)  # (as NumPy: 2.0 is 2)
@@ -2809,11 +2807,27 @@ def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
         lhs = lhs * _reshape(w, (-1, 1))
         rhs = rhs * (w if _ndim(rhs) == 1 else _reshape(w, (-1, 1)))
     scale = np.sqrt(np.sum(lhs * lhs, axis=0))  # (NumPy scales the columns to condition lstsq)
-    c, resids, rank, s = np.linalg.lstsq(lhs / scale, rhs, rcond)
+    lhs = lhs / scale
+    c, resids, rank, s = np.linalg.lstsq(lhs, rhs, rcond)
     c = c / (scale if _ndim(c) == 1 else _reshape(scale, (-1, 1)))
     if rank != deg + 1 and not full:
         warnings.warn("Polyfit may be poorly conditioned", np.exceptions.RankWarning, stacklevel=4)
-    return (c, resids, rank, s, rcond) if full else c
+    if full:
+        return c, resids, rank, s, rcond
+    if not cov:
+        return c
+    # the coefficients' covariance, as NumPy's: (L^T L)^-1 of the scaled columns L, unscaled, then
+    # times the residual variance resids / (n - deg - 1) unless cov="unscaled"
+    base = np.linalg.inv(_mT(lhs) @ lhs) / np.outer(scale, scale)
+    if isinstance(cov, str) and cov == "unscaled":
+        fac = 1
+    elif _shape(x)[0] <= deg + 1:
+        raise ValueError(
+            "the number of data points must exceed order to scale the covariance matrix"
+        )
+    else:
+        fac = resids / (_shape(x)[0] - (deg + 1))
+    return c, base * fac if _ndim(y) == 1 else base[:, :, None] * fac
 
 
 def _choose(a, choices, out=None, mode="raise"):

@@ -968,6 +968,19 @@ MORE = {  # function, arguments
         lambda x, y, w: np.polyfit(x, y, 1, w=w),
         [np.linspace(0.0, 2.0, 4), x234[0].T, np.abs(x234[1, 0]) + 1.0],
     ),
+    # the coefficients' covariance: scaled by the residuals, unscaled, of several right sides
+    "polyfit_cov": (
+        lambda x, y: np.polyfit(x, y, 2, cov=True)[1],
+        [_COORDS + [0.0, 0.1, 0.0, 0.3], x234[0, 0]],
+    ),
+    "polyfit_cov_unscaled": (
+        lambda x, w: np.polyfit(x, x234[0, 0], 1, w=w, cov="unscaled")[1],
+        [_COORDS + [0.0, 0.1, 0.0, 0.3], np.abs(x234[1, 0]) + 1.0],
+    ),
+    "polyfit_cov_2d": (
+        lambda x, y, w: np.polyfit(x, y, 1, w=w, cov=True)[1],
+        [np.linspace(0.0, 2.0, 4), x234[0].T, np.abs(x234[1, 0]) + 1.0],
+    ),
     "choose": (
         lambda a, b, c: np.choose(np.array([[0, 1, 2], [2, 0, 1]]), [a, b, c]),
         [x23, x3, x23[::-1]],
@@ -2863,3 +2876,30 @@ def test_gufunc_axes_errors_are_numpys():
             np.matmul(a, b, axes=bad)
         with pytest.raises(type(numpy_error.value), match="^" + re.escape(str(numpy_error.value))):
             cb.grad(lambda a, bad=bad: np.sum(np.matmul(a, b, axes=bad)))(a)
+
+
+def test_polyfit_covariance_is_numpys():
+    """polyfit(cov=...): NumPy's coefficients and covariance (scaled, unscaled, of two right
+    sides, float32), and NumPy's refusal to scale it with no more points than coefficients."""
+    x = np.linspace(-1.0, 2.0, 9)
+    y = np.sin(x) + 0.1 * np.cos(7 * x)
+    for args, kw in [
+        ((x, y, 2), {"cov": True}),
+        ((x, y, 3), {"cov": "unscaled"}),
+        ((x, np.stack([y, np.cos(x)], 1), 2), {"cov": True}),
+        ((x, np.stack([y, np.cos(x)], 1), 1), {"cov": "unscaled", "w": 1 + x**2}),
+        ((x.astype(np.float32), y.astype(np.float32), 2), {"cov": True}),
+    ]:
+        want = np.polyfit(*args, **kw)
+        x_, y_, deg = args
+        got = cb.vjp(lambda t, x_=x_, deg=deg, kw=kw: np.polyfit(x_, t, deg, **kw), y_)[0]
+        for w, g in zip(want, got, strict=True):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_allclose(g, w, rtol=1e-5 if w.dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="must exceed order to scale the covariance"):
+        cb.jacrev(lambda y: np.polyfit(x[:3], y, 2, cov=True)[1])(y[:3])
+    np.testing.assert_allclose(  # (unscaled needs no spare points)
+        cb.vjp(lambda y: np.polyfit(x[:3], y, 2, cov="unscaled")[1], y[:3])[0],
+        np.polyfit(x[:3], y[:3], 2, cov="unscaled")[1],
+        rtol=1e-12,
+    )
