@@ -927,11 +927,22 @@ def _memory_order(a, order, name):
             return "F"
         if order == "A" or flags.c_contiguous:
             return "C"
-        raise NotImplementedError(
-            f"{name}(..., order='K') of an array that is neither C- nor Fortran-contiguous is "
-            "not supported on traced arrays: give order='C' or order='F'."
-        )
+        return "K"  # (neither C- nor Fortran-contiguous: see `_ravel`)
     raise ValueError(f"{name}: order must be 'C', 'F' or 'A', or also 'K' for ravel; got {order!r}")
+
+
+def _ravel(a, order="C"):
+    """`np.ravel`: the entries in the index order `order` means for `a` (`_memory_order`). With
+    order='K' of an array that is neither C- nor Fortran-contiguous (a strided or permuted view),
+    the order in memory is read off the value's strides: an index array laid out as the value
+    (NumPy's `empty_like(..., order='K')`), raveled in that order, says which entry comes when."""
+    index_order = _memory_order(a, order, "np.ravel")
+    if index_order != "K":
+        return _reshape(a, (-1,), index_order)
+    v = np.asarray(primal(a))
+    place = np.empty_like(v, dtype=np.intp, order="K")
+    place[...] = np.arange(v.size).reshape(v.shape)
+    return _take(_reshape(a, (-1,)), np.ravel(place, order="K"))
 
 
 def _transpose(a, axes=None):
@@ -1094,7 +1105,7 @@ FUNCTIONS.update(
         np.moveaxis: _moveaxis,
         np.expand_dims: _expand_dims,
         np.squeeze: _squeeze,
-        np.ravel: lambda a, order="C": _reshape(a, (-1,), _memory_order(a, order, "np.ravel")),
+        np.ravel: _ravel,
         np.broadcast_to: _broadcast_to,
         np.flip: _flip,
         np.copy: lambda a, order="K", subok=False: _copy(a, order=order),

@@ -1137,8 +1137,18 @@ def test_index_orders_diff_ends_and_dot_of_stacks_give_numpys_values():
         cb.grad(lambda a: np.sum(np.diff(a, -1)))(x)
     with pytest.raises(ValueError, match="order 'K' is not permitted for reshaping"):  # NumPy's
         cb.grad(lambda a: np.sum(np.reshape(a, -1, order="K")))(x)
-    with pytest.raises(NotImplementedError, match="neither C- nor Fortran-contiguous"):
-        cb.grad(lambda a: np.sum(np.ravel(a[:, ::2], order="K")))(x)
+    for view in (  # order='K' of views neither C- nor Fortran-contiguous: the order in memory
+        lambda a: a[:, ::2],
+        lambda a: a[::-1, :, 1::2].transpose(2, 0, 1),
+        lambda a: np.swapaxes(a, 1, 2)[:, ::-1],
+    ):
+        f = lambda a, view=view: np.ravel(view(a), order="K") * np.arange(1.0, 1 + view(a).size)  # noqa: E731
+        for y in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+            np.testing.assert_array_equal(y, f(x))
+        cb.check_grads(f, (x,), order=2)
+        np.testing.assert_array_equal(
+            cb.vjp(lambda a, v=view: v(a).flatten("K"), x)[0], view(x).flatten("K")
+        )
 
 
 NEW_FUNCTIONS = [  # (the second and third batches of MORE) values and dtypes against NumPy's
@@ -2545,16 +2555,12 @@ def test_vjp_and_check_grads_keep_the_inputs_memory_layout(layout):
     base = np.arange(24.0).reshape(4, 6) + 1
     x = np.asfortranarray(base[:2, :3]) if layout == "fortran" else base.T[::2, 1:]
     calls = [lambda t: np.reshape(t, -1, order="A"), lambda t: t.flatten("A") ** 2]
-    if layout == "fortran":  # (of a strided array, order="K" is refused: as jvp refuses it)
-        calls.append(lambda t: np.ravel(t, order="K") * 3.0)
+    calls.append(lambda t: np.ravel(t, order="K") * np.arange(1.0, 1 + t.size))  # (memory order)
     for f in calls:
         value, vjp_fn = cb.vjp(f, x)
         np.testing.assert_array_equal(value, f(x))  # (read in the caller's layout)
         np.testing.assert_array_equal(cb.jvp(f, (x,), (x,))[0], f(x))
         cb.check_grads(f, (x,), order=2)  # (whose differences keep the layout too)
-    if layout == "strided":
-        with pytest.raises(NotImplementedError, match="neither C- nor Fortran-contiguous"):
-            cb.vjp(lambda t: np.ravel(t, order="K"), x)
 
 
 def test_check_grads_of_an_empty_output_has_nothing_to_check():
