@@ -2156,8 +2156,10 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         # no derivative reaches
         if by_method:
             return expected
-        given = [] if "median" in _name else [pq * 100 if "percentile" in _name else pq]
-        return getattr(np, _name)(np.asarray(primal(a)), *given, axis=axis, keepdims=keepdims)
+        if "median" in _name:
+            return getattr(np, _name)(np.asarray(primal(a)), axis=axis, keepdims=keepdims)
+        quantile = np.nanquantile if _skip_nan else np.quantile  # (at q's own dtype, as NumPy)
+        return quantile(np.asarray(primal(a)), given_q, axis=axis, keepdims=keepdims)
     last = tuple(range(nd - len(axes), nd))
     moved = _moveaxis(a, axes, last) if nd else _reshape(a, (1,))
     rows = _reshape(moved, tuple(_shape(moved)[: nd - len(axes)]) + (-1,))
@@ -2170,11 +2172,14 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     # axes for q: q * (count - 1) is the position of the quantile among the sorted entries
     count = np.full(lead, n) if not _skip_nan else np.sum(~nan, axis=-1)
     count = count.reshape(lead + (1,) * pq.ndim)
+    invalid = count == 0 if _skip_nan else np.any(nan, axis=-1).reshape(count.shape)
+    if np.any(invalid):  # (a row whose result is NaN: its entries 0, so that no NaN gap reaches
+        # a traced q's derivative through the other rows; its NaN is put back below)
+        ordered = np.where(invalid.reshape(lead + (-1,))[..., :1], 0.0, ordered)
     if by_method:
         if weights is not None:  # (as the rows: NumPy's weights broadcast along the axes)
             weights = _weight_rows(weights, _shape(a), axes, nd - len(axes), _shape(rows))
         r = _by_method(ordered, order, nan, count, q, given_q, method, weights, _skip_nan)
-        invalid = count == 0 if _skip_nan else np.any(nan, axis=-1).reshape(count.shape)
         r = np.where(invalid, np.nan, r)
         r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
         return _astype_adapter(_reshape(r, pq.shape + tuple(kept)), expected.dtype)
@@ -2204,7 +2209,6 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         else:
             mid = (below + above) / 2
         r = np.where(count % 2 == 0, mid, r)
-    invalid = count == 0 if _skip_nan else np.any(nan, axis=-1).reshape(count.shape)
     r = np.where(invalid, np.nan, r)  # (NumPy's NaN for a row with a NaN, or with none left)
     # NumPy's layout: the axes of q first, then the kept axes of a
     r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
@@ -2262,7 +2266,7 @@ def _by_method(ordered, order, nan, count, q, given_q, method, weights, skip_nan
         dtype = np.result_type(primal(ordered))
         frac, rest, upper = t.astype(dtype), (1 - t).astype(dtype), t >= 0.5
     else:
-        frac = t if not isinstance(q, Tracer) else t + (q - primal(q)) * slope
+        frac = t if not isinstance(q, Tracer) else t + (q - primal(q)) * slope.astype(t.dtype)
         rest, upper = 1 - frac, t >= 0.5
     gap = above - below  # (NumPy's interpolation: from the nearer end)
     return np.where(upper, above - gap * rest, below + gap * frac)

@@ -2909,3 +2909,39 @@ def test_polyfit_covariance_is_numpys():
         np.polyfit(x[:3], y[:3], 2, cov="unscaled")[1],
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_quantile_with_a_nan_row_at_a_traced_q(method):
+    # a row whose quantile is NaN (a NaN in it, or none left to nanquantile) gave NaN to jacrev's
+    # derivative in q of every other row (0 * NaN through the NaN row's gap), jacfwd 0
+    x = np.array([[0.5, np.nan, -1.0, 2.0], [1.5, np.nan, 0.25, -0.5]])
+    q = np.array([0.37, 0.81])
+    for f in (
+        lambda x, q: np.quantile(x, q, axis=1, method=method),
+        lambda x, q: np.nanquantile(x, q, axis=0, method=method),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (the all-NaN column)
+            fwd, rev = cb.jacfwd(f, argnums=(0, 1))(x, q), cb.jacrev(f, argnums=(0, 1))(x, q)
+        for a, b in zip(fwd, rev, strict=True):
+            np.testing.assert_array_equal(a, b)
+            assert not np.isnan(a).any()
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_quantile_of_float32_at_a_traced_float32_q_is_numpys(method):
+    # the slope in q (float64) made the weight float64: float32 results a bit off NumPy's
+    rng = np.random.default_rng(0)
+    x, q = rng.standard_normal((3, 7)).astype(np.float32), np.array([0.2, 0.7], np.float32)
+    f = lambda x, q: np.quantile(x, q, axis=-1, method=method)  # noqa: E731
+    expected = f(x, q)
+    for got in (cb.vjp(f, x, q)[0], cb.jvp(f, (x, q), (x, q))[0]):
+        np.testing.assert_array_equal(got, expected)
+        assert got.dtype == expected.dtype
+    # no entries, linear at a traced float32 q: float32, as NumPy's (it was float64)
+    e = np.zeros((2, 0), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = cb.vjp(lambda e, q: np.quantile(e, q, axis=0), e, q[0])[0]
+        assert got.dtype == np.quantile(e, q[0], axis=0).dtype == np.float32
