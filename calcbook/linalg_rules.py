@@ -931,6 +931,8 @@ def _chain_order(shapes):
 
 def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):
     _no_extras("vecdot", out=out, **kwargs)
+    # (NumPy's checks on the plain values: the core axes' sizes must be equal, not broadcast)
+    np.vecdot(np.asarray(primal(x1)), np.asarray(primal(x2)), axis=axis, keepdims=keepdims)
     return np.sum(x1 * x2, axis=axis, keepdims=keepdims)
 
 

@@ -2945,3 +2945,24 @@ def test_quantile_of_float32_at_a_traced_float32_q_is_numpys(method):
         warnings.simplefilter("ignore", RuntimeWarning)
         got = cb.vjp(lambda e, q: np.quantile(e, q, axis=0), e, q[0])[0]
         assert got.dtype == np.quantile(e, q[0], axis=0).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("shapes", "kwargs"),
+    [(((3, 4), (3, 1)), {}), (((4,), (1,)), {}), (((2, 3, 4), (3, 1)), {"axis": 1}),
+     (((3, 4), (3, 1)), {"axes": [(-1,), (-1,), ()]})],
+)  # fmt: skip
+def test_vecdot_core_axes_of_different_sizes_get_numpys_error(shapes, kwargs):
+    # the product x1 * x2 broadcast a core axis of size 1 against n: a result where NumPy refuses
+    x1, x2 = (np.ones(s) for s in shapes)
+    with pytest.raises(ValueError, match="mismatch in its core dimension") as numpys:
+        np.vecdot(x1, x2, **kwargs)
+    fs = [lambda x1, x2: np.vecdot(x1, x2, **kwargs)]
+    if "axes" not in kwargs:
+        fs.append(lambda x1, x2: np.linalg.vecdot(x1, x2, **kwargs))
+    for f in fs:
+        with pytest.raises(ValueError, match="mismatch in its core dimension") as got:
+            cb.vjp(f, x1, x2)
+        assert str(got.value).startswith(str(numpys.value))
+        with pytest.raises(ValueError, match="mismatch in its core dimension"):
+            cb.jvp(f, (x1, x2), (x1, x2))
