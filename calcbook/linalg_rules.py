@@ -490,7 +490,8 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if hermitian:  # NumPy's recipe: eigh, the values' sizes in decreasing order, signs in vh
         w, v = _eigh(a)
         order = np.argsort(np.abs(primal(w)), axis=-1)[..., ::-1]  # (as NumPy sorts them)
-        sign = np.take_along_axis(np.sign(primal(w)), order, axis=-1)  # (constant: 0 at 0, too)
+        # (constant; as NumPy's, copysign: a zero eigenvalue's sign is +1 or -1, never 0)
+        sign = np.take_along_axis(np.copysign(1.0, primal(w)), order, axis=-1)
         u = np.take_along_axis(v, order[..., None, :], axis=-1)
         s = np.take_along_axis(np.abs(w), order, axis=-1)
         return _SVDResult(u, s, _mT(u * sign[..., None, :]))

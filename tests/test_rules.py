@@ -2966,3 +2966,25 @@ def test_vecdot_core_axes_of_different_sizes_get_numpys_error(shapes, kwargs):
         assert str(got.value).startswith(str(numpys.value))
         with pytest.raises(ValueError, match="mismatch in its core dimension"):
             cb.jvp(f, (x1, x2), (x1, x2))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_svd_of_a_hermitian_matrix_with_a_zero_eigenvalue_is_numpys(dtype):
+    # the sign moved into vh was np.sign, 0 at a zero eigenvalue: a row of vh was 0; NumPy's is
+    # copysign(1, w), so u s vh is still the matrix
+    v = np.array([[[0.6], [-0.8]], [[1.0], [2.0]]])
+    a = (v * np.array([3.0, -2.0])[:, None, None] @ np.swapaxes(v, -1, -2)).astype(dtype)
+    want = np.linalg.svd(a, hermitian=True)
+    assert np.any(want.S == 0)
+    f = lambda x: np.linalg.svd(x, hermitian=True)  # noqa: E731
+    for got in (cb.vjp(f, a)[0], cb.jvp(f, (a,), (a,))[0]):
+        for w, g in zip(want, got, strict=True):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+    if dtype is np.float64:
+
+        def loss(x):  # (not vh's row at 0: its sign flips as the eigenvalue crosses 0)
+            u, s, vh = f(x)
+            return np.sum(s * s) + np.sum(np.sin(u * u)) + np.sum(np.cos(vh[..., 0, :] ** 2))
+
+        cb.check_grads(loss, (a,), order=1)  # (s = |w| has slope 0 at w = 0: no second order)
