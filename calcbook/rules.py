@@ -934,15 +934,29 @@ def _memory_order(a, order, name):
 def _ravel(a, order="C"):
     """`np.ravel`: the entries in the index order `order` means for `a` (`_memory_order`). With
     order='K' of an array that is neither C- nor Fortran-contiguous (a strided or permuted view),
-    the order in memory is read off the value's strides: an index array laid out as the value
-    (NumPy's `empty_like(..., order='K')`), raveled in that order, says which entry comes when."""
+    the axes are taken in the order NumPy's iterator puts them (`_keep_order`), then in C order."""
     index_order = _memory_order(a, order, "np.ravel")
     if index_order != "K":
         return _reshape(a, (-1,), index_order)
     v = np.asarray(primal(a))
-    place = np.empty_like(v, dtype=np.intp, order="K")
-    place[...] = np.arange(v.size).reshape(v.shape)
-    return _take(_reshape(a, (-1,)), np.ravel(place, order="K"))
+    return _reshape(_transpose(a, _keep_order(v.shape, v.strides)), (-1,))
+
+
+def _keep_order(shape, strides):
+    """The axes of an array of `shape` and `strides`, outermost first, as NumPy's iterator orders
+    them for order='K' (its insertion sort, innermost first, by the strides' sizes): an axis of
+    stride 0 (broadcast, or of size 1) is not compared, and keeps its place among the others."""
+    size = [0 if n == 1 else abs(s) for n, s in zip(shape, strides, strict=True)]
+    perm = list(range(len(shape)))[::-1]
+    for i in range(1, len(perm)):
+        axis, place = perm[i], i
+        for j in range(i - 1, -1, -1):
+            if size[axis] and size[perm[j]]:
+                if size[perm[j]] <= size[axis]:
+                    break
+                place = j
+        perm.insert(place, perm.pop(i))
+    return perm[::-1]
 
 
 def _transpose(a, axes=None):

@@ -2988,3 +2988,19 @@ def test_svd_of_a_hermitian_matrix_with_a_zero_eigenvalue_is_numpys(dtype):
             return np.sum(s * s) + np.sum(np.sin(u * u)) + np.sum(np.cos(vh[..., 0, :] ** 2))
 
         cb.check_grads(loss, (a,), order=1)  # (s = |w| has slope 0 at w = 0: no second order)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [lambda b: np.broadcast_to(b[:, :1], (2, 3, 4)),
+     lambda b: np.broadcast_to(b[:, :1, ::-1], (2, 3, 4)).T,
+     lambda b: np.broadcast_to(b[:, :, :1], (2, 3, 5))[:, ::-1], lambda b: b[:, :1].T[..., None]],
+)  # fmt: skip
+def test_ravel_order_k_of_an_input_with_a_stride_of_0_is_numpys(view):
+    # NumPy's iterator does not compare an axis of stride 0 (broadcast, or of size 1) with the
+    # others; the memory order was read from empty_like(order='K'), which puts it innermost
+    x = view(np.arange(24.0).reshape(2, 3, 4))
+    for f in (lambda t: np.ravel(t, order="K"), lambda t: t.ravel("K") * 2.0):
+        want = f(x)
+        np.testing.assert_array_equal(cb.vjp(f, x)[0], want)
+        np.testing.assert_array_equal(cb.jvp(f, (x,), (np.ones(x.shape),))[0], want)
