@@ -701,6 +701,34 @@ def _reduction(prim, name):
     return adapter
 
 
+def _masked_sum(x, where, axis=None, keepdims=False):
+    """NumPy's sum of the entries `where` selects (its order of addition: a sum of the entries
+    replaced by 0 is not it, by an ulp or so)."""
+    return np.add.reduce(x, axis=axis, keepdims=keepdims, where=where)
+
+
+def _masked_sum_vjp(g, ans, x, where, axis=None, keepdims=False):
+    return np.where(where, broadcast(_keep(g, x, axis, keepdims), x.shape), 0)
+
+
+def _masked_sum_jvp(t, ans, x, where, axis=None, keepdims=False):
+    axes = _from_right(_axes(axis, x.ndim), x.ndim)  # (a tangent's leading batch axes kept)
+    return np.sum(np.where(where, t, 0), axis=axes, keepdims=keepdims)
+
+
+_masked_sum = primitive(_masked_sum)
+defvjp(_masked_sum, _masked_sum_vjp)
+defjvp(_masked_sum, _masked_sum_jvp)
+
+
+def _selected_sum(a, where, axis, keepdims):
+    """`np.sum(a, axis, keepdims=keepdims, where=where)` of a traced `a`, NumPy's value."""
+    if where is True:
+        return np.sum(a, axis=axis, keepdims=keepdims)
+    where = np.broadcast_to(np.asarray(where, dtype=bool), np.shape(primal(a)))
+    return _masked_sum(a, where, axis=_axes(axis, _ndim(a)), keepdims=bool(keepdims))
+
+
 def _all_of(where):
     """Whether a reduction's `where` selects every entry (not given, or True)."""
     return where is None or where is np._NoValue or where is True
@@ -731,10 +759,13 @@ def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
     if not np.size(primal(a)):  # nothing to differentiate: NumPy's value (initial, or empty)
         return expected
     x = a
-    if "where" in extras:
-        fill = {"sum": 0, "mean": 0, "prod": 1}.get(name, initial)
+    if "where" in extras and name not in ("sum", "mean"):
+        fill = {"prod": 1}.get(name, initial)
         x = np.where(where, a, np.asarray(fill, dtype=expected.dtype))
-    out = (np.sum if name == "mean" else getattr(np, name))(x, axis=axis, keepdims=keep)
+    if "where" in extras and name in ("sum", "mean"):  # (NumPy's order of addition)
+        out = _astype_adapter(_selected_sum(a, where, axis, keep), expected.dtype)
+    else:
+        out = (np.sum if name == "mean" else getattr(np, name))(x, axis=axis, keepdims=keep)
     if name == "mean":
         count = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axis, keepdims=keep)
         out = out / np.maximum(count, 1).astype(expected.dtype)
@@ -788,7 +819,7 @@ def _variance(a, axis, dtype, out, ddof, keepdims, where, kwargs, root):
         d = np.where(where, a - center, 0)
         n = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axes, keepdims=keep)
         fits = n - ddof > 0
-        var = np.sum(d * d, axis=axes, keepdims=keep) / np.where(fits, n - ddof, 1).astype(
+        var = _selected_sum(d * d, where, axes, keep) / np.where(fits, n - ddof, 1).astype(
             expected.dtype
         )
         if root:
@@ -2698,12 +2729,14 @@ def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
     axes = None if axis is None else _axes(axis, _ndim(a))
     dtype = np.result_type(primal(filled))
     count = np.sum(counted, axis=axes, keepdims=True)
+    # (NumPy's sums: of the entries `where` selects, NaNs 0, in its order of addition)
+    selected = True if where is np._NoValue else where
     if center is np._NoValue:
-        total = np.sum(np.where(counted, filled, 0), axis=axes, keepdims=True)
+        total = _selected_sum(filled, selected, axes, True)
         center = total / np.maximum(count, 1).astype(dtype)
     d = np.where(counted, filled - center, 0)
     dof = np.sum(counted, axis=axes, keepdims=keep) - ddof
-    var = np.sum(d * d, axis=axes, keepdims=keep) / np.maximum(dof, 1).astype(dtype)
+    var = _selected_sum(d * d, selected, axes, keep) / np.maximum(dof, 1).astype(dtype)
     if name == "nanstd":  # (the root of a safe value: its slope at 0 would be inf, then NaN)
         var = _root(np.where(dof > 0, var, 1))
     return np.where(dof > 0, var, expected)  # (a safe denominator first: no NaN in derivatives)
