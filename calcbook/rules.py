@@ -2223,7 +2223,9 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         ordered = np.where(invalid.reshape(lead + (-1,))[..., :1], 0.0, ordered)
     if by_method:
         if weights is not None:  # (as the rows: NumPy's weights broadcast along the axes)
-            weights = _weight_rows(weights, _shape(a), axes, nd - len(axes), _shape(rows))
+            listed = axes if isinstance(axis, int) or axis is None else tuple(
+                operator.index(i) % nd for i in axis)  # (in the caller's order)  # fmt: skip
+            weights = _weight_rows(weights, _shape(a), axes, listed, nd - len(axes), _shape(rows))
         r = _by_method(ordered, order, nan, count, q, given_q, method, weights, _skip_nan)
         r = np.where(invalid, np.nan, r)
         r = _moveaxis(r, tuple(range(r.ndim - pq.ndim, r.ndim)), tuple(range(pq.ndim)))
@@ -2277,12 +2279,13 @@ def _numpy_quantile(a, q, axis, method, keepdims, weights, skip_nan):
                                    keepdims=keepdims, **extras))  # fmt: skip
 
 
-def _weight_rows(weights, shape, axes, first, rows_shape):
-    """The weights laid out as the rows: broadcast along `axes`, as NumPy does. They are
+def _weight_rows(weights, shape, axes, listed, first, rows_shape):
+    """The weights laid out as the rows: broadcast along `axes`, as NumPy does (the weights'
+    axes are those of `a` that `listed`, the caller's axis, names, in its order). They are
     constants: a weighted quantile is a step function of them (derivative 0 between steps)."""
     w = np.asarray(primal(weights))
     if w.shape != tuple(shape):
-        w = w.transpose(np.argsort(axes)).reshape(
+        w = w.transpose(np.argsort(listed)).reshape(
             tuple(n if i in axes else 1 for i, n in enumerate(shape)))  # fmt: skip
     w = np.broadcast_to(w, tuple(shape))
     moved = np.moveaxis(w, axes, tuple(range(first, len(shape)))) if len(shape) else w

@@ -3038,3 +3038,23 @@ def test_reductions_with_where_are_numpys_to_the_last_bit(dtype):
             cb.check_grads(f, (x,), order=2)
         z = np.where(np.isnan(y), 0.5, y)  # (check_grads moves every entry: no NaN in it)
         cb.check_grads(calls[4][0], (z,), order=2)
+
+
+@pytest.mark.parametrize("axis", [(2, 0), (-1, -3), (0, 2), (2, 1, 0)])
+def test_weighted_quantile_over_axes_listed_out_of_order_is_numpys(axis):
+    # weights shaped as a along `axis` follow axis's order, as NumPy's; the axes were sorted
+    # first, so for (2, 0) the weights were laid along the wrong axes
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 4))
+    w = rng.random(tuple(x.shape[i] for i in axis)) + 0.1
+    # (not np.nanquantile: NumPy's own fails, an IndexError, with weights shaped along the axes)
+    for quantile in (np.quantile, np.percentile):
+        q = [0.3, 0.8] if quantile is np.quantile else [30.0, 80.0]
+
+        def f(t, quantile=quantile, q=q):
+            return quantile(t, q, axis=axis, method="inverted_cdf", weights=w)
+
+        want = f(x)
+        for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+            np.testing.assert_array_equal(got, want)
+        cb.check_grads(f, (x,), order=1)
