@@ -484,8 +484,10 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         raise np.linalg.LinAlgError(
             f"{_ndim(a)}-dimensional array given. Array must be at least two-dimensional"
         )
-    if not compute_uv:  # (hermitian: NumPy reads the lower triangle, through eigvalsh)
-        return apply(_svdvals, _copyltu(a) if hermitian else a)
+    if not compute_uv and hermitian:  # NumPy's recipe: the eigenvalues' sizes, decreasing
+        return np.sort(np.abs(_eigvalsh_adapter(a)), axis=-1)[..., ::-1]
+    if not compute_uv:
+        return apply(_svdvals, a)
     m, n = _shape(a)[-2:]
     if hermitian:  # NumPy's recipe: eigh, the values' sizes in decreasing order, signs in vh
         w, v = _eigh(a)

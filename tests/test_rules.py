@@ -3058,3 +3058,17 @@ def test_weighted_quantile_over_axes_listed_out_of_order_is_numpys(axis):
         for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
             np.testing.assert_array_equal(got, want)
         cb.check_grads(f, (x,), order=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_svd_values_of_a_hermitian_matrix_are_numpys_to_the_last_bit(dtype):
+    # NumPy's are |eigvalsh(a)| sorted in decreasing order; calcbook took the singular values of
+    # the lower triangle's symmetric matrix (LAPACK's SVD), an ulp or so off
+    a = np.random.default_rng(10).standard_normal((3, 5, 5)).astype(dtype)  # (not symmetric)
+    f = lambda x: np.linalg.svd(x, hermitian=True, compute_uv=False)  # noqa: E731
+    want = f(a)
+    for got in (cb.vjp(f, a)[0], cb.jvp(f, (a,), (a,))[0]):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    if dtype is np.float64:
+        cb.check_grads(f, (a,), order=2)
