@@ -3527,9 +3527,24 @@ def _array_result(adapter):
     return array
 
 
-for _f in (np.median, np.nanmedian, np.quantile, np.nanquantile, np.percentile, np.nanpercentile,
-           np.nanmax, np.nanmin, np.nanvar, np.nanstd, np.linalg.norm, np.interp,
-           np.nan_to_num):  # fmt: skip
+def _quantile_result(adapter, keepdims_at):
+    """A quantile's or median's 0-d result as NumPy's type: a 0-d array with weights or with
+    keepdims (of a 0-d `a`), else a NumPy scalar. `keepdims_at`: its place among the arguments."""
+    scalar, array = _scalar_result(adapter), _array_result(adapter)
+
+    def result(*args, **kwargs):
+        keep = kwargs.get("keepdims", args[keepdims_at] if len(args) > keepdims_at else False)
+        if kwargs.get("weights") is not None or keep is True:
+            return array(*args, **kwargs)
+        return scalar(*args, **kwargs)
+
+    return result
+
+
+for _f in (np.nanmax, np.nanmin, np.nanvar, np.nanstd, np.linalg.norm, np.interp, np.nan_to_num):
     FUNCTIONS[_f] = _scalar_result(FUNCTIONS[_f])
+for _f, _at in ((np.median, 4), (np.nanmedian, 4), (np.quantile, 6), (np.nanquantile, 6),
+                (np.percentile, 6), (np.nanpercentile, 6)):  # fmt: skip
+    FUNCTIONS[_f] = _quantile_result(FUNCTIONS[_f], _at)
 for _f in (np.tensordot, np.cross):
     FUNCTIONS[_f] = _array_result(FUNCTIONS[_f])

@@ -3072,3 +3072,24 @@ def test_svd_values_of_a_hermitian_matrix_are_numpys_to_the_last_bit(dtype):
         assert got.dtype == want.dtype
     if dtype is np.float64:
         cb.check_grads(f, (a,), order=2)
+
+
+def test_quantiles_0d_results_have_numpys_type_with_weights_or_keepdims():
+    # NumPy gives a 0-d array, not a NumPy scalar, for a weighted quantile and for keepdims of
+    # a 0-d a; calcbook gave a scalar
+    x, w, z = np.arange(5.0), np.ones(5), np.array(1.5)
+    calls = [
+        (lambda a: np.quantile(a, 0.3, method="inverted_cdf", weights=w), x),
+        (lambda a: np.nanpercentile(a, 30, method="inverted_cdf", weights=w), x),
+        (lambda a: np.median(a, keepdims=True), z),
+        (lambda a: np.nanmedian(a, None, None, False, True), z),
+        (lambda a: np.quantile(a, 0.3, None, None, False, "linear", True), z),
+        (lambda a: np.nanquantile(a, 0.3, keepdims=True), z),
+        (lambda a: np.quantile(a, 0.3), z),  # (a NumPy scalar, as before)
+        (lambda a: np.median(a), x),
+    ]
+    for f, a in calls:
+        want = f(a)
+        for got in (cb.vjp(f, a)[0], cb.jvp(f, (a,), (a,))[0]):
+            assert type(got) is type(want)
+            np.testing.assert_array_equal(got, want)
