@@ -3528,13 +3528,15 @@ def _array_result(adapter):
 
 
 def _quantile_result(adapter, keepdims_at):
-    """A quantile's or median's 0-d result as NumPy's type: a 0-d array with weights or with
-    keepdims (of a 0-d `a`), else a NumPy scalar. `keepdims_at`: its place among the arguments."""
+    """A quantile's or median's 0-d result as NumPy's type: a 0-d array with weights (of some
+    entries) or with keepdims (of a 0-d `a`), else a NumPy scalar. `keepdims_at`: its place
+    among the arguments."""
     scalar, array = _scalar_result(adapter), _array_result(adapter)
 
     def result(*args, **kwargs):
         keep = kwargs.get("keepdims", args[keepdims_at] if len(args) > keepdims_at else False)
-        if kwargs.get("weights") is not None or keep is True:
+        weighted = kwargs.get("weights") is not None and np.size(primal(args[0]))
+        if weighted or keep is True:  # (of no entries: nanquantile's NaN, a scalar, weights or not)
             return array(*args, **kwargs)
         return scalar(*args, **kwargs)
 
