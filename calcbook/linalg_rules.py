@@ -959,19 +959,19 @@ def _core_axes(ufunc, inputs, kwargs):
     kwargs = dict(kwargs)
     axes = kwargs.pop("axes")
     ufunc(*(np.asarray(primal(x)) for x in inputs), axes=axes, **kwargs)
+
+    def places(core, nd):  # an entry of `axes` (an int, or a tuple) as axes >= 0, and at the end
+        core = [core] if isinstance(core, (int, np.integer)) else list(core)
+        return [a % nd for a in core], range(nd - len(core), nd)
+
     moved = []
     for x, core in zip(inputs, axes, strict=False):
         x = _array(x)
-        core = [core] if isinstance(core, (int, np.integer)) else list(core)
-        nd = _ndim(x)
-        moved.append(np.moveaxis(x, [a % nd for a in core], range(nd - len(core), nd)))
+        moved.append(np.moveaxis(x, *places(core, _ndim(x))))
     r = ufunc(*moved, **kwargs)
     if len(axes) > len(inputs):  # (an output's entry: its core axes, which may be none)
-        core = axes[len(inputs)]
-        core = [core] if isinstance(core, (int, np.integer)) else list(core)
-        nd = _ndim(r)
-        if core:
-            r = np.moveaxis(r, range(nd - len(core), nd), [a % nd for a in core])
+        given, end = places(axes[len(inputs)], _ndim(r))
+        r = np.moveaxis(r, end, given)
     return r
 
 

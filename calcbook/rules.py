@@ -701,6 +701,7 @@ def _reduction(prim, name):
     return adapter
 
 
+@primitive
 def _masked_sum(x, where, axis=None, keepdims=False):
     """NumPy's sum of the entries `where` selects (its order of addition: a sum of the entries
     replaced by 0 is not it, by an ulp or so)."""
@@ -716,7 +717,6 @@ def _masked_sum_jvp(t, ans, x, where, axis=None, keepdims=False):
     return np.sum(np.where(where, t, 0), axis=axes, keepdims=keepdims)
 
 
-_masked_sum = primitive(_masked_sum)
 defvjp(_masked_sum, _masked_sum_vjp)
 defjvp(_masked_sum, _masked_sum_jvp)
 
@@ -741,9 +741,10 @@ _COMBINE = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.min
 def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
     """`np.sum`, `prod`, `mean`, `max` or `min` with NumPy's `initial` and `where`, composed.
 
-    Masked-out entries are replaced by one that leaves the reduction alone (0 for sums, 1 for
-    products, `initial` for max and min, where NumPy requires it), and `initial` is combined
-    with the result: the derivative reaches exactly the entries `where` selects. A mean divides
+    Sums (and a mean's) are NumPy's masked sum (`_selected_sum`, its order of addition); for the
+    others masked-out entries are replaced by one that leaves the reduction alone (1 for products,
+    `initial` for max and min, where NumPy requires it), and `initial` is combined with the
+    result: the derivative reaches exactly the entries `where` selects. A mean divides
     by the number selected per group. NumPy checks the arguments first, on the plain values.
     """
     name = {"amax": "max", "amin": "min"}.get(name, name)  # (NumPy's aliases)
@@ -758,13 +759,13 @@ def _masked_reduction(name, a, axis, dtype, keepdims, initial, where):
         a = _astype_adapter(a, dtype)
     if not np.size(primal(a)):  # nothing to differentiate: NumPy's value (initial, or empty)
         return expected
-    x = a
-    if "where" in extras and name not in ("sum", "mean"):
-        fill = {"prod": 1}.get(name, initial)
-        x = np.where(where, a, np.asarray(fill, dtype=expected.dtype))
     if "where" in extras and name in ("sum", "mean"):  # (NumPy's order of addition)
         out = _astype_adapter(_selected_sum(a, where, axis, keep), expected.dtype)
     else:
+        x = a
+        if "where" in extras:
+            fill = 1 if name == "prod" else initial
+            x = np.where(where, a, np.asarray(fill, dtype=expected.dtype))
         out = (np.sum if name == "mean" else getattr(np, name))(x, axis=axis, keepdims=keep)
     if name == "mean":
         count = np.sum(np.broadcast_to(where, np.shape(primal(a))), axis=axis, keepdims=keep)
@@ -2174,13 +2175,12 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
               _skip_nan=False):  # fmt: skip
     _no_extras(_name, out=out, interpolation=interpolation)
     a = _array(a)
-    given_q = q if type(q) in (int, float) else np.asanyarray(primal(q))  # (NumPy's q)
-    # the result's dtype, as NumPy's: a's for a number q (float32 stays), else promoted with q's
-    given = q if isinstance(q, (float, int)) else np.asarray(primal(q))
-    if np.result_type(given).kind in "iub":  # (whole-number q: NumPy takes entries, a's dtype)
-        given = 0.5
-    dtype = np.result_type(primal(a), given, 0.5)
     weak = type(q) in (int, float)  # (NumPy finds a Python number's fraction in float64)
+    given_q = q if weak else np.asanyarray(primal(q))  # (NumPy's q)
+    # the result's dtype, as NumPy's: a's for a number q (float32 stays), else promoted with q's;
+    # a whole-number q (NumPy takes entries) leaves a's dtype
+    given = 0.5 if np.result_type(given_q).kind in "iub" else given_q
+    dtype = np.result_type(primal(a), given, 0.5)
     pq = np.asarray(primal(q), dtype=np.float64)
     if not isinstance(q, Tracer):
         q = np.asarray(q, dtype=dtype)
