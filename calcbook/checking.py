@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from . import numdiff
+from .tracing import complex_error
 from .transforms import _copy_laid_out, _flatten, _group, _is_tree, _numeric, _unflatten, jvp, vjp
 
 __all__ = ["check_grads"]
@@ -28,8 +29,9 @@ def _pack(out):
     """All entries of an output (an array or nested tuples/lists/dicts of arrays) as one vector.
 
     Booleans and integers become floats: such an output is piecewise constant, its derivative 0.
+    Its leaves are those `vjp` sees (every list a container, None an empty one).
     """
-    leaves = _flatten(out)[0] if _is_tree(out) else [out]
+    leaves = _flatten(out, lists_of_numbers=False)[0]
     flat = np.concatenate([np.reshape(o, (-1,)) for o in leaves]) if leaves else np.zeros(0)
     return flat if flat.dtype.kind == "f" else flat.astype(np.float64)
 
@@ -119,9 +121,26 @@ def _compare(what, ad, diff, atol, rtol, weights=None):
     )
 
 
+def _outputs(out):
+    """The leaves of an output of the caller's f and its structure, refused unless real numbers."""
+    if out is None:
+        raise TypeError(
+            "check_grads: f returned None, which leaves nothing to check (is a `return` "
+            "missing?); return an array, or tuples/lists/dicts of arrays."
+        )
+    leaves, treedef = _flatten(out, lists_of_numbers=False)
+    for leaf in leaves:
+        if _numeric("check_grads: an output of f", np.asarray(leaf), leaf).dtype.kind == "c":
+            raise complex_error("check_grads: a complex output of f")
+    return leaves, treedef
+
+
 def _check(f, args, order, modes, atol, rtol, h, rng, label):
     out = f(*args)
-    out_leaves, out_def = _flatten(out) if _is_tree(out) else ([out], None)
+    if label:  # (a derivative map of the caller's f: one vector)
+        out_leaves, out_def = [out], None
+    else:
+        out_leaves, out_def = _outputs(out)
 
     def flat_f(z):
         return _pack(f(*_unpack(z, args)))
@@ -235,10 +254,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         in an output that is 0 in exact arithmetic (at second order, Q of `np.linalg.qr` of a square
         matrix in its last column).
     TypeError
-        If `args` is not a tuple or list of arguments, or one of them is not made of real
-        numbers (a string, None, an object array).
+        If `args` is not a tuple or list of arguments, or one of them or an output of `f` is
+        not made of real numbers (a string, None, an object array), or `f` returns None.
     ValueError
-        If `order` < 1 or `modes` is empty or unknown.
+        If `order` < 1, `modes` is empty or unknown, or an argument is not finite.
 
     Examples
     --------
@@ -277,6 +296,12 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
         _numeric(f"check_grads: argument {i}", np.asarray(a), a) for i, a in enumerate(args)
     )
     args = tuple(a if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
+    for i, a in enumerate(args):
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ValueError(
+                f"check_grads: argument {i} is not finite ({a[~np.isfinite(a)].flat[0]}): "
+                "derivatives are checked at a point of finite numbers."
+            )
     narrow = any(a.dtype.itemsize < 8 for a in args)
     for name, tol in (("atol", atol), ("rtol", rtol)):
         if tol is not None and (not isinstance(tol, numbers.Real) or isinstance(tol, bool)):

@@ -807,6 +807,40 @@ def test_check_grads_refuses_arguments_it_cannot_honour():
         cb.check_grads(np.sin, (1.0,), atol=-1.0)
 
 
+@pytest.mark.parametrize(
+    ("f", "message"),
+    [
+        (lambda x: None, "f returned None"),  # (a `return` forgotten)
+        (lambda x: "a", "an output of f of dtype <U1 is not made of real numbers"),
+        (lambda x: (x, "a"), "an output of f of dtype <U1 is not made of real numbers"),
+        (lambda x: np.array([object()]), "an output of f of dtype object is not made of real"),
+    ],
+)
+def test_check_grads_refuses_an_output_of_f_that_is_not_made_of_numbers(f, message):
+    # (before: None became nan, "f returned nan at the probe point"; a string raised NumPy's
+    # "could not convert string to float"; an object array "float() argument must be ...")
+    with pytest.raises(TypeError) as error:
+        cb.check_grads(f, (np.array([1.0, 2.0]),), order=1)
+    assert message in str(error.value), str(error.value)
+
+
+def test_check_grads_reads_an_output_as_vjp_does():
+    # every list a container and None an empty one, as for vjp (before: a None inside became
+    # nan, "f returned nan", and [x[0], 2.0], plain numbers at the point, a leaf for the
+    # cotangent but a list for vjp: "the cotangent must have the same structure")
+    x = np.array([1.0, 2.0])
+    for f in (lambda x: (np.sin(x), None), lambda x: {"a": x, "b": None}, lambda x: [x[0], 2.0]):
+        cb.check_grads(f, (x,), order=2)
+    with pytest.raises(AssertionError, match="exceeds the tolerance"):  # still checked
+        cb.check_grads(lambda x: [x[0] + (x[0] > 1.0), None], (x,), order=1)
+
+
+def test_check_grads_names_the_argument_that_is_not_finite():
+    # (before: numdiff's "x must be finite, got nan", for an x the caller never named)
+    with pytest.raises(ValueError, match=r"check_grads: argument 1 is not finite \(inf\)"):
+        cb.check_grads(lambda x, y: x * y, (np.ones(2), np.array([1.0, np.inf])), order=1)
+
+
 def test_an_escaped_tracer_returned_or_given_to_a_transform_refuses():
     cache = {}
 
