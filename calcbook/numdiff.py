@@ -490,8 +490,8 @@ def _curvature(g, h):
     fine = "bad" not in g.shared
     curve = np.inf
     for length in (g.scale[0], g.scale[2]):  # (one call if they are equal: the probes are cached)
-        H = _CURVE * length
-        c = 2 * np.abs(g(1j * h).real - g(1j * H).real) / H**2
+        H = _CURVE * length  # (a float: H**2 would raise OverflowError where H * H is inf)
+        c = 2 * np.abs(g(1j * h).real - g(1j * H).real) / (H * H)
         curve = np.minimum(curve, np.where(np.isfinite(c), c, np.inf))
     if fine and np.all(np.isfinite(curve)):
         g.shared.pop("bad", None)
@@ -910,7 +910,8 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
     ------
     ValueError
         If `v` is zero, not finite, or its shape differs from `x`'s (both named), if `h` moves
-        no coordinate of `x`, and as `derivative` (`TypeError` for a `v` that is not real).
+        no coordinate of `x`, if `v` is so small (subnormal) that the default step along it
+        overflows, and as `derivative` (`TypeError` for a `v` that is not real).
 
     Notes
     -----
@@ -936,9 +937,16 @@ def directional_derivative(f, x, v, *, method="central", h=None, full_output=Fal
         raise ValueError("v is zero: a direction must be nonzero")
     nz = v != 0
     scale = tuple(float(np.min(s[nz] / np.abs(v[nz]))) for s in _scales(x))
+    if h is None and not np.isfinite(scale[1]):
+        raise ValueError(
+            f"v is too small to step along: its largest entry is {np.max(np.abs(v)):g}, and the "
+            "step that moves x by its own scale, x_c / |v|, overflows; scale v up (the "
+            "derivative is linear in v) or give h"
+        )
     # `_Line.exact`'s origin; and the coordinate that rounds worst, relative to v: rounding
     # x + t v moves t by up to about eps |x_i| / |v_i|, the |x f'| of the rounding floors
-    x0 = min(float(np.abs(x).ravel() @ np.abs(v).ravel() / (v.ravel() @ v.ravel())), scale[0])
+    u = np.abs(v).ravel() / np.max(np.abs(v))  # (v / max|v|: v @ v overflows past 1e154)
+    x0 = min(float(np.abs(x).ravel() @ u / (u @ u) / np.max(np.abs(v))), scale[0])
     rounds = float(np.max(np.abs(x[nz]) / np.abs(v[nz])))
     if h is not None:
         if np.ndim(h):  # (one step along v: x + h v)

@@ -632,6 +632,25 @@ def test_bad_direction_point_order_and_values_raise_clearly():
     assert numdiff.derivative(lambda x: x * x, 10**30) == pytest.approx(2e30, rel=1e-9)
 
 
+def test_directional_derivative_along_a_huge_or_tiny_direction():
+    # v @ v overflowed past |v| = 1e154: the step's origin was nan, and the error "f returned nan
+    # at the probe point [nan nan]" blamed f; a subnormal v, whose step x_c / |v| overflows,
+    # did the same; and the complex step's error bound raised Python's bare OverflowError,
+    # "(34, 'Numerical result out of range')", from a curvature probe's H**2 (v = 1e-300)
+    f = lambda x: np.sum(x**2)  # noqa: E731
+    x = np.array([1.0, 2.0])
+    for v in ([1e200, -1e200], [1e160, 3e159], [1e-300, 0.0], [1e-300, 1e-300]):
+        v = np.array(v)
+        for method in ("central", "forward", "richardson", "complex"):
+            if method == "complex" and np.max(v) > 1:
+                continue  # (its error bound's curvature step underflows there: it says so)
+            d, info = numdiff.directional_derivative(f, x, v, method=method, full_output=True)
+            assert abs(d - 2 * x @ v) <= info.error, (v, method, d, info)
+    for v in ([1e-310, 0.0], [5e-324, 0.0]):
+        with pytest.raises(ValueError, match="v is too small to step along"):
+            numdiff.directional_derivative(f, x, np.array(v))
+
+
 def test_directional_step_is_not_rounded_away_by_a_large_coordinate():
     # x + t v rounds each coordinate: the rounding floor counts the largest |x_i| / |v_i| (3
     # here), but the step itself must still resolve the smallest coordinate's scale (a step of 0
