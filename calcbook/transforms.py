@@ -111,6 +111,45 @@ def _flatten_as(tree, treedef):
 _NONE = (type(None), None, [])  # the structure of an output None: no leaves
 
 
+def _departure(treedef, tree, name, like):
+    """Where `tree` (called `name`) first departs from the structure `treedef` (of `like`), in
+    words, for the error `_flatten_as` leads to: "tangents[0] is a dict with keys ['b'], where
+    primals[0] is a dict with keys ['a']"."""
+    if treedef is None:
+        return None
+    kind, keys, children = treedef
+    if kind is type(None):
+        return None if tree is None else _differs(name, tree, like, "None")
+    if kind is dict:
+        if not isinstance(tree, dict) or tree.keys() != set(keys):
+            return _differs(name, tree, like, f"a dict with keys {keys}")
+        at = [f"[{k!r}]" for k in keys]
+        parts = [tree[k] for k in keys]
+    else:
+        if type(tree) is not kind or len(tree) != len(children):
+            return _differs(name, tree, like, f"a {kind.__name__} of length {len(children)}")
+        at, parts = [f"[{i}]" for i in range(len(children))], list(tree)
+    for t, c, a in zip(parts, children, at, strict=True):
+        found = _departure(c, t, name + a, like + a)
+        if found:
+            return found
+    return None
+
+
+def _differs(name, tree, like, expected):
+    if tree is None:
+        given = "None"
+    elif isinstance(tree, dict):
+        given = f"a dict with keys {list(tree)}"
+    elif isinstance(tree, (tuple, list)):
+        given = f"a {type(tree).__name__} of length {len(tree)}"
+    elif isinstance(tree, (np.ndarray, np.generic, Tracer)):
+        given = f"an array of shape {tree.shape}"
+    else:
+        given = f"a {type(tree).__name__}"
+    return f"{name} is {given}, where {like} is {expected}"
+
+
 def _unflatten(treedef, leaves):
     return _build(treedef, iter(leaves))
 
@@ -626,7 +665,8 @@ def vjp(f, *primals, has_aux=False):
     Raises
     ------
     ValueError
-        From `vjp_fn`, if a cotangent's shape differs from the output's (both are named).
+        From `vjp_fn`, if a cotangent's shape differs from the output's (both are named), or
+        its structure from the output's (where it departs is named).
 
     Examples
     --------
@@ -655,7 +695,10 @@ def vjp(f, *primals, has_aux=False):
     def vjp_fn(cotangent):
         cts = _flatten_as(cotangent, treedef)
         if cts is None:
-            raise ValueError("the cotangent must have the same structure as the output of f")
+            raise ValueError(
+                "the cotangent must have the same structure as the output of f: "
+                + _departure(treedef, cotangent, "cotangent", "output")
+            )
         given, cts = cts, [live(ct) if isinstance(ct, Tracer) else np.asarray(ct) for ct in cts]
         for ct, v, c in zip(cts, values, given, strict=True):
             if not isinstance(ct, Tracer):
@@ -705,7 +748,10 @@ def jvp(f, primals, tangents, has_aux=False):
     Raises
     ------
     ValueError
-        If a tangent's shape differs from its primal's (both are named).
+        If a tangent's shape differs from its primal's (both are named), or the tangents'
+        structure from the primals' (where it departs is named).
+    TypeError
+        If a tangent is not made of real numbers (a string, None).
 
     Examples
     --------
@@ -723,14 +769,17 @@ def jvp(f, primals, tangents, has_aux=False):
     p_leaves, p_def = _flatten(tuple(primals))
     t_leaves = _flatten_as(tuple(tangents), p_def)
     if t_leaves is None:
-        raise ValueError("the tangents must have the same structure as the primals")
+        raise ValueError(
+            "the tangents must have the same structure as the primals: "
+            + _departure(p_def, tuple(tangents), "tangents", "primals")
+        )
     level = new_level()
     try:
         boxes = []
         for k, x in enumerate(p_leaves):
             box = FwdArrayInput if _array_0d(x) else FwdInput
             x, t = _prepare(x), t_leaves[k]
-            t = live(t) if isinstance(t, Tracer) else np.asarray(t)
+            t = live(t) if isinstance(t, Tracer) else _numeric("a tangent", np.asarray(t), t)
             if t.shape != x.shape:
                 raise ValueError(
                     f"tangent shape {t.shape} does not match primal shape {x.shape}; "
@@ -1036,6 +1085,13 @@ def hvp(f, x, v):
     ndarray
         $\nabla^2 f(x)\, v$, of the shape (or structure) of `x`.
 
+    Raises
+    ------
+    ValueError
+        If the shape (or structure) of `v` differs from that of `x` (both are named).
+    TypeError
+        If `f` does not return a scalar, or `v` is not made of real numbers.
+
     Examples
     --------
     ```python
@@ -1047,4 +1103,18 @@ def hvp(f, x, v):
     np.testing.assert_allclose(cb.hvp(f, x, v), cb.hessian(f)(x) @ v)
     ```
     """
+    x_leaves, x_def = _flatten(x) if _is_tree(x) else ([x], None)
+    v_leaves = _flatten_as(v, x_def)
+    if v_leaves is None:
+        raise ValueError(f"hvp: v must have the structure of x: {_departure(x_def, v, 'v', 'x')}")
+    for a, b in zip(x_leaves, v_leaves, strict=True):
+        if not isinstance(a, Tracer):
+            _numeric("an input", np.asarray(a), a)
+        if not isinstance(b, Tracer):
+            _numeric("hvp: v, a tangent,", np.asarray(b), b)
+        if _shape(b) != _shape(a):
+            raise ValueError(
+                f"hvp: v has shape {_shape(b)} but x has shape {_shape(a)}; v is a direction "
+                "at x, of x's shape."
+            )
     return jvp(grad(f), (x,), (v,))[1]

@@ -748,6 +748,54 @@ def test_vjp_takes_a_dict_cotangent_in_any_key_order():
         fn({"u": np.ones(2), "w": np.ones(2)})
 
 
+def test_structure_mismatches_say_where_the_structures_part():
+    # (before: "the tangents must have the same structure as the primals", naming neither)
+    x = np.ones(2)
+    out, fn = cb.vjp(lambda x: (x, {"a": x, "b": (x,)}), x)
+    for call, message in [
+        (
+            lambda: cb.jvp(lambda a, b: a * b, (x, x), (x,)),
+            "tangents is a tuple of length 1, where primals is a tuple of length 2",
+        ),
+        (
+            lambda: cb.jvp(lambda d: d["a"], ({"a": x},), ({"b": x},)),
+            "tangents[0] is a dict with keys ['b'], where primals[0] is a dict with keys ['a']",
+        ),
+        (
+            lambda: fn((x, {"a": x, "b": [x]})),
+            "cotangent[1]['b'] is a list of length 1, where output[1]['b'] is a tuple of length 1",
+        ),
+        (
+            lambda: cb.vjp(lambda x: (x, None), x)[1]((x, x)),
+            "cotangent[1] is an array of shape (2,), where output[1] is None",
+        ),
+        (
+            lambda: cb.hvp(lambda d: np.sum(d["a"] ** 3), {"a": x}, x),
+            "hvp: v must have the structure of x: v is an array of shape (2,), where x is a dict",
+        ),
+    ]:
+        with pytest.raises(ValueError, match="structure") as error:
+            call()
+        assert message in str(error.value), str(error.value)
+
+
+def test_hvp_names_v_and_x_and_a_tangent_is_checked_for_numbers_before_its_shape():
+    # (before: hvp's v was "tangent shape (3,) does not match primal shape (2,)", and a string
+    # tangent or v of another shape than its primal "tangent shape () does not match ...")
+    f = lambda x: np.sum(x**3)  # noqa: E731
+    with pytest.raises(ValueError, match=r"hvp: v has shape \(3,\) but x has shape \(2,\)"):
+        cb.hvp(f, np.ones(2), np.ones(3))
+    for call, message in [
+        (lambda: cb.hvp(f, np.ones(2), "ab"), "hvp: v, a tangent, of dtype <U2"),
+        (lambda: cb.hvp(f, "ab", np.ones(2)), "an input of dtype <U2"),
+        (lambda: cb.jvp(np.sin, (np.ones(2),), ("ab",)), "a tangent of dtype <U2"),
+        (lambda: cb.jvp(np.sin, (np.ones(2),), (None,)), "a tangent of type NoneType"),
+    ]:
+        with pytest.raises(TypeError, match="is not made of real numbers") as error:
+            call()
+        assert message in str(error.value), str(error.value)
+
+
 # --- dtypes and types of what comes back -----------------------------------------------------
 @pytest.mark.parametrize(
     "f",
