@@ -45,7 +45,8 @@ class Dual:
     Notes
     -----
     `==` is identity, as for any Python object, and ordering is not defined: compare
-    `.value` (and `.tangent`) for numbers.
+    `.value` (and `.tangent`) for numbers. An operation whose result or tangent overflows
+    raises `OverflowError`.
 
     Examples
     --------
@@ -83,17 +84,16 @@ class Dual:
     # Each operation: Dual(forward value, tangent by the chain rule).
     def __add__(self, other):
         other = _lift(other)
-        return Dual(self.value + other.value, self.tangent + other.tangent)
+        return _out(self.value + other.value, self.tangent + other.tangent, "+")
 
     def __sub__(self, other):
         other = _lift(other)
-        return Dual(self.value - other.value, self.tangent - other.tangent)
+        return _out(self.value - other.value, self.tangent - other.tangent, "-")
 
     def __mul__(self, other):
         other = _lift(other)
-        return Dual(
-            self.value * other.value, self.tangent * other.value + self.value * other.tangent
-        )
+        t = self.tangent * other.value + self.value * other.tangent
+        return _out(self.value * other.value, t, "*")
 
     def __truediv__(self, other):
         other = _lift(other)
@@ -101,7 +101,7 @@ class Dual:
         if b == 0.0:
             raise ZeroDivisionError(f"division by a Dual with value 0.0 (numerator {a})")
         q = a / b  # (a' b - a b') / b^2, written (a' - q b') / b: b * b under- or overflows
-        return Dual(q, (self.tangent - q * other.tangent) / b)
+        return _out(q, (self.tangent - q * other.tangent) / b, "/")
 
     def __pow__(self, other):
         a = self.value
@@ -114,7 +114,7 @@ class Dual:
                 t = b * a ** (b - 1.0) * self.tangent + out * math.log(a) * other.tangent
             except OverflowError:  # (Python's own message says only "Numerical result ...")
                 raise OverflowError(f"{a} ** {b} or its derivative overflows float64") from None
-            return Dual(out, t)
+            return _out(out, t, "**")
         b = _real(other, "exponent")
         if a < 0.0 and not b.is_integer():
             raise ValueError(f"negative base {a} ** non-integer exponent {b} is not real")
@@ -122,7 +122,7 @@ class Dual:
             what = "value" if b < 0.0 else "derivative"
             raise ValueError(f"0.0 ** {b:g}: the {what} is infinite")
         try:
-            return Dual(a**b, b * a ** (b - 1.0) * self.tangent if b != 0.0 else 0.0)
+            return _out(a**b, b * a ** (b - 1.0) * self.tangent if b != 0.0 else 0.0, f"**{b:g}")
         except OverflowError:
             raise OverflowError(f"{a} ** {b:g} or its derivative overflows float64") from None
 
@@ -149,26 +149,26 @@ class Dual:
             out = math.exp(self.value)
         except OverflowError:
             raise OverflowError(f"exp({self.value}) overflows float64") from None
-        return Dual(out, out * self.tangent)
+        return _out(out, out * self.tangent, "exp")
 
     def log(self):
         if self.value <= 0.0:
             raise ValueError(f"log needs a positive argument, got {self.value}")
-        return Dual(math.log(self.value), self.tangent / self.value)
+        return _out(math.log(self.value), self.tangent / self.value, "log")
 
     def sin(self):
-        return Dual(math.sin(self.value), math.cos(self.value) * self.tangent)
+        return _out(math.sin(self.value), math.cos(self.value) * self.tangent, "sin")
 
     def cos(self):
-        return Dual(math.cos(self.value), -math.sin(self.value) * self.tangent)
+        return _out(math.cos(self.value), -math.sin(self.value) * self.tangent, "cos")
 
     def tanh(self):
         t = math.tanh(self.value)
-        return Dual(t, (1.0 - t * t) * self.tangent)
+        return _out(t, (1.0 - t * t) * self.tangent, "tanh")
 
     def sigmoid(self):
         s = _sigmoid(self.value)
-        return Dual(s, s * (1.0 - s) * self.tangent)
+        return _out(s, s * (1.0 - s) * self.tangent, "sigmoid")
 
     def relu(self):  # derivative 0 at the kink, as in `Value`
         return Dual(self.value, self.tangent) if self.value > 0.0 else Dual(0.0, 0.0)
@@ -177,7 +177,21 @@ class Dual:
         if self.value <= 0.0:
             raise ValueError(f"sqrt needs a positive argument, got {self.value}")
         r = math.sqrt(self.value)
-        return Dual(r, self.tangent / (2.0 * r))
+        return _out(r, self.tangent / (2.0 * r), "sqrt")
+
+
+def _out(value, tangent, op):
+    """The result of the operation `op` on finite Duals; OverflowError where it overflows (a
+    `Dual` is finite: Dual(inf) would say that the caller gave an infinite number)."""
+    for what, x in (("result", value), ("tangent", tangent)):
+        if x - x != 0.0:  # inf - inf and nan - nan are nan
+            raise OverflowError(f"the {what} of {op} overflows float64: {x}")
+    out = _new(Dual)  # skips __init__: both are finite floats
+    out.value, out.tangent = value, tangent
+    return out
+
+
+_new = object.__new__
 
 
 def _lift(x):

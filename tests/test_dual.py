@@ -160,7 +160,16 @@ def test_repr_and_slots():
         (lambda: Dual(0.0) ** 0.5, ValueError, ["derivative is infinite"]),
         (lambda: Dual(1.0) / 0.0, ZeroDivisionError, ["0.0"]),
         (lambda: Dual(1000.0).exp(), OverflowError, ["exp(1000.0)"]),
-        (lambda: Dual(1e200) * 1e200, ValueError, ["finite"]),
+        # (an overflow was "ValueError: Dual needs a finite value, got inf", as if the caller
+        # had given inf; Value and Dual's own exp and ** raise OverflowError)
+        (lambda: Dual(1e200) * 1e200, OverflowError, ["result of *", "overflows", "inf"]),
+        (lambda: Dual(1.0, 1e308) * 10.0, OverflowError, ["tangent of *", "overflows"]),
+        (lambda: Dual(2.0, 1.0) / 1e-320, OverflowError, ["result of /", "overflows"]),
+        (lambda: Dual(1.0, 1.0) / Dual(1e-200, 1.0), OverflowError, ["tangent of /"]),
+        (lambda: Dual(1.7e308) + 1.7e308, OverflowError, ["result of +"]),
+        (lambda: Dual(700.0, 1e300).exp(), OverflowError, ["tangent of exp"]),
+        (lambda: Dual(5e-324, 1.0).log(), OverflowError, ["tangent of log"]),
+        (lambda: Dual(1.0, 1e308) ** 2, OverflowError, ["1.0 ** 2 or its derivative overflows"]),
         (lambda: Dual(10.0, 1.0) ** 1000, OverflowError, ["10.0 ** 1000", "overflows"]),
         (lambda: Dual(10.0) ** Dual(1e3), OverflowError, ["10.0 ** 1000.0", "overflows"]),
     ],
