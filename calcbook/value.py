@@ -222,7 +222,8 @@ class Value:
 
         The seed $s$ is $\partial L / \partial\,\text{self}$ when this node feeds a larger
         loss $L$ (default 1). Leaves accumulate across calls; intermediate nodes are reset
-        first (see `Value`).
+        first (see `Value`). A gradient that overflows float64 (where the data did not: a
+        product of large local derivatives) raises `OverflowError`.
         """
         seed = Value(seed).data  # checks it
         order = self.topological_order()
@@ -231,9 +232,11 @@ class Value:
                 node.grad = 0.0
         self.grad += seed
         for node in reversed(order):
+            g = node.grad  # (complete: every node computed from it came before it)
+            if g - g != 0.0:  # inf - inf is nan: a gradient overflowed, where the data did not
+                _gradient_overflows(node, g)
             a = node._a
             if a is not None:
-                g = node.grad
                 a.grad += node._da * g
                 b = node._b
                 if b is not None:
@@ -254,6 +257,15 @@ _NUMPY |= {"negative": operator.neg, "exp": Value.exp, "log": Value.log, "tanh":
 
 def _derivative_overflows(op, *derivatives):
     raise OverflowError(f"the local derivative of {op} overflows float64: {derivatives}")
+
+
+def _gradient_overflows(node, g):
+    what = f"the {node._op} node" if node._op else "the leaf"
+    label = f" {node.label!r}" if node.label else ""
+    raise OverflowError(
+        f"backward: the gradient of {what}{label} (data {node.data}) overflows float64: {g}; "
+        "the leaves' .grad may hold part of this pass, so call zero_grad() before the next one"
+    )
 
 
 def _node(data, op, a, da, b=None, db=0.0):

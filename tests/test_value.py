@@ -243,6 +243,24 @@ def test_bad_input_raises_a_clear_error(make, error, words):
         assert word in str(info.value)
 
 
+def test_a_gradient_that_overflows_raises_and_names_its_node():
+    # each local derivative is finite (1e300) and so is every data, but their product, the
+    # gradient of b, is not: it was a silent inf in b.grad
+    a, b, d = Value(1e300, label="a"), Value(1e-300, label="b"), Value(1e300, label="d")
+    q = (a * b) * d
+    with pytest.raises(OverflowError, match=r"gradient of the leaf 'b' \(data 1e-300\)"):
+        q.backward()
+    p = Value(1e-300) * Value(1.0)  # an intermediate node: d q / d p = 1e300 * 1e300
+    q = (p * Value(1e300)) * Value(1e300)
+    with pytest.raises(OverflowError, match=r"gradient of the \* node \(data 1e-300\)"):
+        q.backward()
+    with pytest.raises(OverflowError, match="overflows float64: inf"):
+        (Value(2.0) * 10.0).backward(seed=1e308)  # (the seed is finite, its product is not)
+    x = Value(3.0)
+    (x * x).backward(seed=2.0**500)  # large but finite: as before
+    assert x.grad == 6.0 * 2.0**500
+
+
 def test_valid_edge_cases():
     v = Value(-2.0)
     (v**3).backward()
