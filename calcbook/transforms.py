@@ -223,6 +223,12 @@ def _prepare(x):
     """An input as a float array (integers promoted to float64); tracers are left alone."""
     if isinstance(x, Tracer):
         return live(x)
+    if isinstance(x, np.matrix):  # (its * and ** are matrix products; a traced array's are not)
+        raise TypeError(
+            "an input of type numpy.matrix is refused: its * and ** are matrix products, which a "
+            "traced array does not follow (f would compute something else); give np.asarray(x) "
+            "and write @ for matrix products."
+        )
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
     x = _numeric("an input", np.asarray(x), x)
@@ -528,7 +534,12 @@ def value_and_grad(f, argnums=0, has_aux=False):
     np.testing.assert_allclose(g, [2.0, 4.0])
     ```
     """
+    return _value_and_grad_fn(f, argnums, has_aux, "value_and_grad")
 
+
+def _value_and_grad_fn(f, argnums, has_aux, name):
+    """`value_and_grad(f, argnums, has_aux)`, whose errors of `has_aux` name the transform the
+    caller called (`grad`, `hessian`)."""
     normalised = {}  # number of arguments -> (argnums as a tuple, whether it was a tuple)
 
     def value_and_grad_f(*args, **kwargs):
@@ -540,7 +551,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         try:
             if not has_aux:
                 return _value_and_grad(level, tape, out, inputs, multi)
-            out, aux = _with_aux(out, "value_and_grad", level)
+            out, aux = _with_aux(out, name, level)
             value, g = _value_and_grad(level, tape, out, inputs, multi)
             return (value, aux), g
         finally:
@@ -621,7 +632,12 @@ def grad(f, argnums=0, has_aux=False):
     assert cb.grad(cb.grad(np.sin))(1.0) == -np.sin(1.0)
     ```
     """
-    value_and_grad_f = value_and_grad(f, argnums, has_aux)
+    return _grad(f, argnums, has_aux, "grad")
+
+
+def _grad(f, argnums, has_aux, name):
+    """`grad(f, argnums, has_aux)`, its errors of `has_aux` naming the transform `name`."""
+    value_and_grad_f = _value_and_grad_fn(f, argnums, has_aux, name)
     if has_aux:
 
         def grad_aux_f(*args, **kwargs):
@@ -1063,7 +1079,7 @@ def hessian(f, argnums=0, has_aux=False):
     np.testing.assert_allclose(H, [[4.0, 2.0], [2.0, 0.0]])
     ```
     """
-    return jacfwd(grad(f, argnums, has_aux), argnums, has_aux)
+    return jacfwd(_grad(f, argnums, has_aux, "hessian"), argnums, has_aux)
 
 
 def hvp(f, x, v):

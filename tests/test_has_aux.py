@@ -154,6 +154,13 @@ def test_not_a_pair_is_refused(call, f):
         call(f)
 
 
+def test_not_a_pair_names_the_transform_called():
+    # (grad and hessian said "value_and_grad(f, has_aux=True) requires f to return a pair")
+    for name in ("grad", "value_and_grad", "hessian", "jacrev", "jacfwd"):
+        with pytest.raises(TypeError, match=rf"^{name}\(f, has_aux=True\) requires"):
+            getattr(cb, name)(np.sin, has_aux=True)(1.0)
+
+
 # --- output structure: every list of an output is a container; leaves must be numbers ----------
 X2, Y2 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
 

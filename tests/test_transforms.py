@@ -573,6 +573,23 @@ def test_inputs_tangents_and_cotangents_that_are_not_real_numbers_are_refused(ca
     assert cb.vjp(np.sin, 0.0)[1](2) == (2.0,)
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_a_numpy_matrix_input_is_refused():
+    # its * and ** are matrix products, a tracer's are elementwise: grad(lambda x: np.sum(x**2))
+    # of a matrix crashed in a rule ("matrix.sum() got an unexpected keyword argument
+    # 'keepdims'"), and jvp of x * x silently gave the elementwise square, not NumPy's m @ m
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    for call in (
+        lambda: cb.grad(lambda x: np.sum(x**2))(m),
+        lambda: cb.grad(lambda x: np.sum(x * x.T))(m),
+        lambda: cb.jacfwd(lambda x: x * 2.0)(m),
+        lambda: cb.jvp(lambda x: x * x, (m,), (np.ones((2, 2)),)),
+        lambda: cb.vjp(lambda x: x * x, m),
+    ):
+        with pytest.raises(TypeError, match="numpy.matrix is refused"):
+            call()
+
+
 def test_converting_a_traced_array_is_refused():
     with pytest.raises(TypeError, match="silently drop"):
         cb.grad(lambda x: float(x))(1.0)
