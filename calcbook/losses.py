@@ -94,7 +94,9 @@ def cross_entropy(logits, targets, axis=-1, reduction="mean"):
     ndim = len(shape)
     if ndim == 0:
         raise ValueError("cross_entropy needs logits with a class axis, got a scalar")
-    if type(axis) is not int and not isinstance(axis, np.integer) or not -ndim <= axis < ndim:
+    if type(axis) is not int and not isinstance(axis, np.integer):  # (a bool, a float, a tuple)
+        raise ValueError(f"axis must be an int, the one class axis, got {axis!r}")
+    if not -ndim <= axis < ndim:
         raise ValueError(f"axis={axis!r} is out of range for logits of shape {shape}")
     axis = int(axis) % ndim
     if shape[axis] == 0:

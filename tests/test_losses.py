@@ -176,6 +176,10 @@ def test_forward_mode_and_nested_closures():
         (lambda z: cb.cross_entropy(z, np.array([0, -1, 2, 0])), r"\[0, 3\)"),
         (lambda z: cb.cross_entropy(z, np.zeros(4, int), reduction="avg"), "reduction must be"),
         (lambda z: cb.cross_entropy(z, np.zeros(3, int), axis=2), "axis=2 is out of range"),
+        # (these were "axis=1.0 is out of range for logits of shape (4, 3)")
+        (lambda z: cb.cross_entropy(z, np.zeros(4, int), axis=1.0), "axis must be an int, .*1.0"),
+        (lambda z: cb.cross_entropy(z, np.zeros(4, int), axis=True), "axis must be an int"),
+        (lambda z: cb.cross_entropy(z, np.zeros(4, int), axis=(1,)), "axis must be an int"),
         (lambda z: cb.cross_entropy(z, np.zeros(4, bool)), "integer class indices or float"),
         (lambda z: cb.cross_entropy(z[0, 0], np.zeros((), int)), "got a scalar"),
         (lambda z: cb.cross_entropy(z[:, :0], np.zeros((4, 0))), r"\(4, 0\) have none"),
