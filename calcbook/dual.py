@@ -232,11 +232,18 @@ def tanh(x):
 
 
 def sigmoid(x):
-    return x.sigmoid() if isinstance(x, Dual) else _sigmoid(x)
+    return x.sigmoid() if isinstance(x, Dual) else _sigmoid(_number(x, "sigmoid"))
 
 
 def relu(x):
-    return x.relu() if isinstance(x, Dual) else max(float(x), 0.0)
+    return x.relu() if isinstance(x, Dual) else max(_number(x, "relu"), 0.0)
+
+
+def _number(x, name):
+    """`x` as a float for the functions written here (the others are math's, which check)."""
+    if not isinstance(x, Real):  # (float("1.5") would make a string a number)
+        raise TypeError(f"{name} needs a real number or a Dual, got {type(x).__name__}: {x!r}")
+    return float(x)
 
 
 def sqrt(x):

@@ -108,6 +108,11 @@ def test_module_functions_accept_floats_and_duals():
         assert fn(Dual(0.7, 1.0)).value == fn(0.7)
     assert dm.sigmoid(-800.0) == 0.0 and dm.sigmoid(800.0) == 1.0
     assert dm.relu(-1) == 0.0 and dm.relu(Dual(-1.0, 1.0)).tangent == 0.0
+    # not numbers: relu("1.5") was 1.5 (float() of the string), sigmoid("x") raised "'>=' not
+    # supported between instances of 'str' and 'float'", relu(None) float()'s message
+    for name, x in (("relu", "1.5"), ("relu", None), ("sigmoid", "x"), ("sigmoid", [1.0])):
+        with pytest.raises(TypeError, match=f"{name} needs a real number or a Dual, got"):
+            getattr(dm, name)(x)
 
 
 @pytest.mark.parametrize("a, b", [(1e-170, 1e-170), (1e-300, 1e-160), (1e200, 1e200), (3.0, -4.0)])
