@@ -198,7 +198,8 @@ class _Line:
         t = np.asarray(t)
         if t.size and not np.any(t):
             if "f(x)" not in self.shared:
-                self.shared["f(x)"] = self._values([self.x])[..., 0]
+                # (a copy: an f that changes its argument in place would move every later probe)
+                self.shared["f(x)"] = self._values([self.x.copy()])[..., 0]
             value = self.shared["f(x)"]
             return value[..., None] if isinstance(self.d, tuple) else value
         if not isinstance(self.d, tuple):

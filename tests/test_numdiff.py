@@ -632,6 +632,22 @@ def test_bad_direction_point_order_and_values_raise_clearly():
     assert numdiff.derivative(lambda x: x * x, 10**30) == pytest.approx(2e30, rel=1e-9)
 
 
+def test_an_f_that_changes_its_argument_in_place_does_not_move_the_point():
+    # f(x) was called on the point itself, from which the later probes were built: the central
+    # gradient of sum((2 z)^2) came out twice the true one, the forward one 8e9
+    def f(z):
+        z *= 2.0
+        return np.sum(z**2)
+
+    x = np.array([1.0, 2.0])
+    for method in ("central", "forward", "backward", "richardson"):
+        np.testing.assert_allclose(numdiff.gradient(f, x, method=method), 8 * x, rtol=1e-5)
+        np.testing.assert_allclose(numdiff.hessian(f, x, method=method), 8 * np.eye(2), atol=1e-3)
+    d = numdiff.directional_derivative(f, x, np.array([1.0, 0.0]))
+    assert d == pytest.approx(8.0, rel=1e-8)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
 def test_directional_derivative_along_a_huge_or_tiny_direction():
     # v @ v overflowed past |v| = 1e154: the step's origin was nan, and the error "f returned nan
     # at the probe point [nan nan]" blamed f; a subnormal v, whose step x_c / |v| overflows,
