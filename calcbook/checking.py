@@ -295,7 +295,8 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), *, atol=None, rtol=None,
     args = tuple(
         _numeric(f"check_grads: argument {i}", np.asarray(a), a) for i, a in enumerate(args)
     )
-    args = tuple(a if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
+    # (copies: an f that changes its argument in place must not change the caller's array)
+    args = tuple(_copy_laid_out(a) if a.dtype.kind in "fc" else a.astype(np.float64) for a in args)
     for i, a in enumerate(args):
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise ValueError(

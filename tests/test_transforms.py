@@ -900,6 +900,20 @@ def test_check_grads_reads_an_output_as_vjp_does():
         cb.check_grads(lambda x: [x[0] + (x[0] > 1.0), None], (x,), order=1)
 
 
+def test_check_grads_leaves_the_callers_arrays_alone():
+    # f was called on the caller's own array: one that changes its argument in place doubled it
+    # (then the trace refused, as it should)
+    x = np.array([1.0, 2.0])
+
+    def f(z):
+        z *= 2.0
+        return z
+
+    with pytest.raises(TypeError, match="on a traced array"):
+        cb.check_grads(f, (x,), order=1)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
 def test_check_grads_names_the_argument_that_is_not_finite():
     # (before: numdiff's "x must be finite, got nan", for an x the caller never named)
     with pytest.raises(ValueError, match=r"check_grads: argument 1 is not finite \(inf\)"):
