@@ -382,6 +382,11 @@ def _is_number_like(x):
 
 def _what(value, shape, treedef):
     """Describe an output that `grad` cannot differentiate, for its error message."""
+    if treedef is not None and treedef[0] in (tuple, list) and len(treedef[2]) == 2:
+        return (
+            f"a {treedef[0].__name__} of 2 items (if the second is auxiliary data, such as "
+            "metrics, pass has_aux=True: f returns (value, aux))"
+        )
     if treedef is not None:
         return "a container"
     if shape is None or not shape:  # None, a string, a bool, ...

@@ -154,6 +154,15 @@ def test_not_a_pair_is_refused(call, f):
         call(f)
 
 
+def test_a_pair_without_has_aux_suggests_it():
+    # (grad said only "returned a container. For a non-scalar output use cb.jacobian ...")
+    for out in (lambda x: (x**2, {"acc": 1.0}), lambda x: [x**2, x]):
+        with pytest.raises(TypeError, match="of 2 items .*pass has_aux=True"):
+            cb.grad(out)(1.0)
+    with pytest.raises(TypeError, match="returned a container"):
+        cb.grad(lambda x: (x, x, x))(1.0)
+
+
 def test_not_a_pair_names_the_transform_called():
     # (grad and hessian said "value_and_grad(f, has_aux=True) requires f to return a pair")
     for name in ("grad", "value_and_grad", "hessian", "jacrev", "jacfwd"):
