@@ -74,7 +74,13 @@ class Dual:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """Let `np.float64(2) * d` and `np.sin(d)` work; other NumPy functions say what to use."""
         op = _NUMPY.get(ufunc.__name__)
-        if op is None or method != "__call__" or kwargs:
+        if op is not None and (method != "__call__" or kwargs):  # (np.sin(d) itself works)
+            how = f".{method}" if method != "__call__" else f"(..., {', '.join(kwargs)}=...)"
+            raise TypeError(
+                f"numpy.{ufunc.__name__}{how} does not take a Dual: only the plain call "
+                f"numpy.{ufunc.__name__}(...) does, without keyword arguments"
+            )
+        if op is None:
             raise TypeError(
                 f"numpy.{ufunc.__name__} does not take a Dual: use the operators + - * / ** "
                 "and the functions of calcbook.dual (exp, log, sin, cos, tanh, sigmoid, relu, sqrt)"

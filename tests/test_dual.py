@@ -136,6 +136,11 @@ def test_numpy_scalars_and_ufuncs_on_duals():
         assert isinstance(out, Dual) and (out.value, out.tangent) == pytest.approx(expected)
     with pytest.raises(TypeError, match="numpy.arctan does not take a Dual"):
         np.arctan(d)
+    # (these said "numpy.sin does not take a Dual", which np.sin(d) does)
+    with pytest.raises(TypeError, match=r"numpy.sin\(\.\.\., where=\.\.\.\) does not take"):
+        np.sin(d, where=True)
+    with pytest.raises(TypeError, match=r"numpy.add.outer does not take a Dual: only the plain"):
+        np.add.outer(d, d)
 
 
 def test_repr_and_slots():

@@ -233,6 +233,9 @@ def test_a_computation_leaves_no_reference_cycles():
         (lambda: Value(1e-320).log(), OverflowError, ["local derivative of log", "inf"]),
         (lambda: Value(1.0).backward(seed=math.nan), ValueError, ["finite"]),
         (lambda: np.sin(Value(1.0)), TypeError, ["numpy.sin", "Value", "tanh"]),
+        # (these said "numpy.exp does not take a Value", which np.exp(v) does)
+        (lambda: np.exp(Value(1.0), dtype=float), TypeError, ["numpy.exp(..., dtype=...)"]),
+        (lambda: np.multiply.outer(Value(1.0), 2.0), TypeError, ["numpy.multiply.outer", "plain"]),
         (lambda: np.ones(2) * Value(1.0), TypeError, ["ndarray"]),
     ],
 )
