@@ -8,6 +8,8 @@ None of them needs SciPy.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import rules
@@ -64,6 +66,8 @@ def logsumexp(x, axis=None, keepdims=False):
     ```
     """
     x, axis = _input(x, axis)
+    if not isinstance(keepdims, (bool, np.bool_, numbers.Integral)):  # (bool("no") is True)
+        raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
     return apply(rules.logsumexp, x, axis=axis, keepdims=bool(keepdims))
 
 

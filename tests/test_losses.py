@@ -222,3 +222,14 @@ def test_the_stable_helpers_refuse_input_that_is_not_numbers():
             with pytest.raises(TypeError, match="expected numbers"):
                 helper(bad)
     np.testing.assert_allclose(cb.softmax([True, False]), cb.softmax([1.0, 0.0]))
+
+
+def test_logsumexp_refuses_a_keepdims_that_is_not_a_bool():
+    # keepdims="no" kept the dimensions (bool("no") is True), and None dropped them; NumPy's
+    # reductions raise TypeError for both
+    x = np.ones((2, 3))
+    for bad in ("no", None, np.array([True, False])):
+        with pytest.raises(TypeError, match="keepdims must be a bool, got"):
+            cb.logsumexp(x, axis=1, keepdims=bad)
+    assert cb.logsumexp(x, axis=1, keepdims=np.True_).shape == (2, 1)
+    assert cb.logsumexp(x, axis=1, keepdims=0).shape == (2,)
