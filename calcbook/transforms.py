@@ -279,6 +279,8 @@ def _shape(x):
 
 
 def _dtype(x):
+    if isinstance(x, numbers.Number) and not isinstance(x, (int, float, complex, np.generic)):
+        return np.dtype(np.float64)  # (a Fraction, a Decimal: NumPy has no dtype for them)
     dtype = np.result_type(primal(x))
     return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
@@ -390,7 +392,8 @@ def _what(value, shape, treedef):
     if treedef is not None:
         return "a container"
     if shape is None or not shape:  # None, a string, a bool, ...
-        return f"a value of type {type(value).__name__}, not a number"
+        of = f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else ""
+        return f"a value of type {type(value).__name__}{of}, not a number"
     return f"an array of shape {shape}"
 
 
@@ -580,7 +583,7 @@ def _value_and_grad(level, tape, out, inputs, multi):
         shape, dtype = (), _dtype(value)
     else:
         shape = dtype = None
-    if shape != () or dtype.kind == "b":
+    if shape != () or dtype.kind not in "iufc":  # (a bool, a 0-d array of strings, dates)
         raise TypeError(
             f"grad requires a function with a scalar output, but the function returned "
             f"{_what(value, shape, treedef)}. For a non-scalar output use cb.jacobian (the "

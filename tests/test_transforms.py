@@ -590,6 +590,23 @@ def test_a_numpy_matrix_input_is_refused():
             call()
 
 
+def test_grad_refuses_a_0d_output_that_is_not_a_number_and_takes_any_number():
+    # a 0-d array of strings, objects or dates passed for a scalar and gave zeros; a Fraction or
+    # a Decimal (numbers, constant) raised NumPy's "Cannot interpret 'Fraction(1, 3)' as a data
+    # type"
+    from decimal import Decimal
+    from fractions import Fraction
+
+    x = np.array([1.0, 2.0])
+    for out in (np.array("a"), np.array(1.0, dtype=object), np.datetime64("2020-01-01")):
+        with pytest.raises(TypeError, match="grad requires a function with a scalar output"):
+            cb.grad(lambda x, out=out: out)(x)
+    for number in (Fraction(1, 3), Decimal(1)):
+        np.testing.assert_array_equal(cb.grad(lambda x, n=number: n)(x), [0.0, 0.0])
+        _, t = cb.jvp(lambda x, n=number: n, (x,), (x,))
+        assert t == 0.0
+
+
 def test_converting_a_traced_array_is_refused():
     with pytest.raises(TypeError, match="silently drop"):
         cb.grad(lambda x: float(x))(1.0)
