@@ -242,6 +242,8 @@ class _Line:
                 message = message or f"f(x) has shape {shape}, but f returned shape {{got}}"
                 raise ValueError(message.format(got=value.shape))
         values = np.stack(values, axis=-1)
+        if values.dtype.kind in "iu":  # (differences of unsigned integers wrap around)
+            values = values.astype(np.float64)
         if values.dtype.kind in "fc" and np.finfo(values.dtype).eps > EPS_MACH:
             raise ValueError(
                 f"f returned dtype {values.dtype}: the steps and error bounds assume float64 "
@@ -648,7 +650,12 @@ def _real(name, a):
             raise TypeError(f"{name} must be real numbers, got {bad[0]!r}")
         try:
             a = a.astype(np.float64)
-        except (TypeError, ValueError, OverflowError):
+        except OverflowError:  # (an int past float64's range: not "not real")
+            digits = max(len(str(abs(v))) for v in a.flat if isinstance(v, numbers.Integral))
+            raise ValueError(
+                f"{name} must be finite in float64, got an integer of {digits} digits"
+            ) from None
+        except (TypeError, ValueError):
             pass
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real (bool, integer or float), got dtype {a.dtype}")

@@ -630,6 +630,22 @@ def test_bad_direction_point_order_and_values_raise_clearly():
         with pytest.raises(TypeError, match="n must be an integer"):
             numdiff.derivative(np.sin, 1.0, n=n)
     assert numdiff.derivative(lambda x: x * x, 10**30) == pytest.approx(2e30, rel=1e-9)
+    # an integer past float64's range was "x must be real (bool, integer or float), got dtype
+    # object"
+    with pytest.raises(ValueError, match="x must be finite in float64, .* 401 digits"):
+        numdiff.derivative(np.sin, 10**400)
+    with pytest.raises(ValueError, match="v must be finite in float64, .* 310 digits"):
+        numdiff.directional_derivative(np.sin, [1.0, 2.0], [1, -(10**309)])
+
+
+def test_integer_values_of_f_are_differenced_as_floats():
+    # a decreasing f with unsigned integer values: f(x + h) - f(x - h) wrapped around to about
+    # 1.8e19, and the derivative came out 3e24 for -1e9 (forward 2.5e27)
+    f = lambda z: np.asarray(1e9 * (2 - z)).astype(np.uint64)  # noqa: E731
+    for method in ("central", "forward", "richardson"):
+        assert numdiff.derivative(f, 1.0, method=method) == pytest.approx(-1e9, rel=0.1), method
+    g = numdiff.gradient(lambda z: np.uint64(1e9 * (3 - z.sum())), np.array([1.0, 1.0]))
+    np.testing.assert_allclose(g, [-1e9, -1e9], rtol=0.1)
 
 
 def test_an_f_that_changes_its_argument_in_place_does_not_move_the_point():
