@@ -913,6 +913,11 @@ def test_check_grads_reads_an_output_as_vjp_does():
     x = np.array([1.0, 2.0])
     for f in (lambda x: (np.sin(x), None), lambda x: {"a": x, "b": None}, lambda x: [x[0], 2.0]):
         cb.check_grads(f, (x,), order=2)
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for number in (Fraction(1, 3), Decimal(1)):  # numbers, if not NumPy's
+        cb.check_grads(lambda x, n=number: (x, n), (x,), order=1)
     with pytest.raises(AssertionError, match="exceeds the tolerance"):  # still checked
         cb.check_grads(lambda x: [x[0] + (x[0] > 1.0), None], (x,), order=1)
 
