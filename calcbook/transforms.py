@@ -382,9 +382,11 @@ def _is_number_like(x):
     return isinstance(x, numbers.Number)
 
 
-def _what(value, shape, treedef):
-    """Describe an output that `grad` cannot differentiate, for its error message."""
-    if treedef is not None and treedef[0] in (tuple, list) and len(treedef[2]) == 2:
+def _what(value, shape, treedef, name="grad"):
+    """Describe an output that `grad` (called as `name`) cannot differentiate, for its error
+    message; hvp takes no has_aux to suggest."""
+    pair = treedef is not None and treedef[0] in (tuple, list) and len(treedef[2]) == 2
+    if pair and name != "hvp":
         return (
             f"a {treedef[0].__name__} of 2 items (if the second is auxiliary data, such as "
             "metrics, pass has_aux=True: f returns (value, aux))"
@@ -558,9 +560,9 @@ def _value_and_grad_fn(f, argnums, has_aux, name):
         level, tape, out, inputs = _trace_reverse(f, args, kwargs, nums)
         try:
             if not has_aux:
-                return _value_and_grad(level, tape, out, inputs, multi)
+                return _value_and_grad(level, tape, out, inputs, multi, name)
             out, aux = _with_aux(out, name, level)
-            value, g = _value_and_grad(level, tape, out, inputs, multi)
+            value, g = _value_and_grad(level, tape, out, inputs, multi, name)
             return (value, aux), g
         finally:
             release(level)
@@ -568,7 +570,7 @@ def _value_and_grad_fn(f, argnums, has_aux, name):
     return value_and_grad_f
 
 
-def _value_and_grad(level, tape, out, inputs, multi):
+def _value_and_grad(level, tape, out, inputs, multi, name="grad"):
     """`value_and_grad` once `f` has been traced: check its output, then pull back 1."""
     if isinstance(out, Tracer) and out._level == level:  # the common case, as `_split`
         value, boxes, treedef = out._value, [out], None
@@ -586,7 +588,7 @@ def _value_and_grad(level, tape, out, inputs, multi):
     if shape != () or dtype.kind not in "iufc":  # (a bool, a 0-d array of strings, dates)
         raise TypeError(
             f"grad requires a function with a scalar output, but the function returned "
-            f"{_what(value, shape, treedef)}. For a non-scalar output use cb.jacobian (the "
+            f"{_what(value, shape, treedef, name)}. For a non-scalar output use cb.jacobian (the "
             "whole Jacobian) or cb.vjp (vector-Jacobian products)."
         )
     grads = _pull_back(tape, boxes, [_ONES.get(dtype) or _one(dtype)], inputs)
@@ -1141,4 +1143,4 @@ def hvp(f, x, v):
                 f"hvp: v has shape {_shape(b)} but x has shape {_shape(a)}; v is a direction "
                 "at x, of x's shape."
             )
-    return jvp(grad(f), (x,), (v,))[1]
+    return jvp(_grad(f, 0, False, "hvp"), (x,), (v,))[1]

@@ -161,6 +161,9 @@ def test_a_pair_without_has_aux_suggests_it():
             cb.grad(out)(1.0)
     with pytest.raises(TypeError, match="returned a container"):
         cb.grad(lambda x: (x, x, x))(1.0)
+    with pytest.raises(TypeError, match="returned a container") as error:  # (hvp has no has_aux)
+        cb.hvp(lambda x: (x**3, 1.0), 1.0, 1.0)
+    assert "has_aux" not in str(error.value)
 
 
 def test_not_a_pair_names_the_transform_called():
