@@ -73,6 +73,8 @@ class Dual:
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """Let `np.float64(2) * d` and `np.sin(d)` work; other NumPy functions say what to use."""
+        if ufunc.__name__ in _IDENTITY and all(getattr(x, "ndim", 0) == 0 for x in inputs):
+            return (inputs[0] is inputs[1]) == _IDENTITY[ufunc.__name__]  # (np.float64(1) == d)
         op = _NUMPY.get(ufunc.__name__)
         if op is not None and (method != "__call__" or kwargs):  # (np.sin(d) itself works)
             how = f".{method}" if method != "__call__" else f"(..., {', '.join(kwargs)}=...)"
@@ -205,6 +207,7 @@ def _lift(x):
     return x if isinstance(x, Dual) else Dual(x)
 
 
+_IDENTITY = {"equal": True, "not_equal": False}  # `==` is identity, for NumPy scalars too
 _NUMPY = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul}
 _NUMPY |= {"true_divide": operator.truediv, "divide": operator.truediv, "power": operator.pow}
 _NUMPY |= {"negative": operator.neg, "exp": Dual.exp, "log": Dual.log, "sin": Dual.sin}

@@ -83,6 +83,8 @@ class Value:
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """Let `np.float64(2) * v` and `np.exp(v)` work; other NumPy functions say what to use."""
+        if ufunc.__name__ in _IDENTITY and all(getattr(x, "ndim", 0) == 0 for x in inputs):
+            return (inputs[0] is inputs[1]) == _IDENTITY[ufunc.__name__]  # (np.float64(1) == v)
         op = _NUMPY.get(ufunc.__name__)
         if op is not None and (method != "__call__" or kwargs):  # (np.exp(v) itself works)
             how = f".{method}" if method != "__call__" else f"(..., {', '.join(kwargs)}=...)"
@@ -256,6 +258,7 @@ class Value:
 
 _FINISHED = object()  # a marker on the stack of `topological_order`
 _new = object.__new__
+_IDENTITY = {"equal": True, "not_equal": False}  # `==` is identity, for NumPy scalars too
 _NUMPY = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul}
 _NUMPY |= {"true_divide": operator.truediv, "divide": operator.truediv, "power": operator.pow}
 _NUMPY |= {"negative": operator.neg, "exp": Value.exp, "log": Value.log, "tanh": Value.tanh}

@@ -153,6 +153,17 @@ def test_repr_and_slots():
         d < Dual(3)  # noqa: B015
 
 
+def test_equality_with_numpy_scalars_is_identity_too():
+    # NumPy's scalars compare through the ufunc np.equal, which reaches Dual.__array_ufunc__
+    d = Dual(1.0, 1.0)
+    one = np.float64(1.0)
+    assert not (d == one) and not (one == d) and d != one and one != d
+    assert not (d == np.float32(1.0)) and not (np.int64(1) == d)
+    assert d in [one, d] and [one, d].index(d) == 1 and np.equal(d, d)
+    with pytest.raises(TypeError, match="numpy.less does not take a Dual"):
+        one < d  # noqa: B015
+
+
 @pytest.mark.parametrize(
     "make, error, words",
     [

@@ -324,6 +324,17 @@ def test_equality_is_identity_and_ordering_is_refused():
     assert a.data == b.data
 
 
+def test_equality_with_numpy_scalars_is_identity_too():
+    # NumPy's scalars compare through the ufunc np.equal, which reaches Value.__array_ufunc__
+    a = Value(1.0)
+    one = np.float64(1.0)
+    assert not (a == one) and not (one == a) and a != one and one != a
+    assert not (a == np.float32(1.0)) and not (np.int64(1) == a)
+    assert a in [one, a] and [one, a].index(a) == 1 and np.equal(a, a)
+    with pytest.raises(TypeError, match="numpy.less does not take a Value"):
+        one < a  # noqa: B015
+
+
 class Values:
     exp, log, tanh = Value.exp, Value.log, Value.tanh
     sigmoid, relu = Value.sigmoid, Value.relu
