@@ -510,6 +510,27 @@ def test_complex_step_bound_covers_a_rounded_scaled_argument():
         assert abs(value - exact) <= info.error <= 1e-12 * exact
 
 
+@pytest.mark.parametrize(
+    "f, df, x",
+    [
+        (np.exp, np.exp, -700.0),
+        (lambda x: 1e-300 * np.sin(x), lambda x: 1e-300 * np.cos(x), 1e-3),
+        (lambda x: 1e-295 * np.sin(x), lambda x: 1e-295 * np.cos(x), 1.0),
+    ],
+)
+def test_complex_step_bound_covers_an_imaginary_part_that_underflows(f, df, x):
+    # h f'(x) below the smallest normal float (1e-321 for e^x at -700) keeps a few digits only:
+    # the value erred by 2e-3 relative under a bound of 6e-13
+    value, info = numdiff.derivative(f, x, method="complex", full_output=True)
+    assert abs(value - df(x)) <= info.error
+    value, info = numdiff.gradient(
+        lambda x: f(x[0]), np.array([x]), method="complex", full_output=True
+    )
+    assert abs(value[0] - df(x)) <= info.error[0]
+    value, info = numdiff.derivative(f, x, method="complex", h=1e-17, full_output=True)
+    assert abs(value - df(x)) <= info.error
+
+
 def test_float32_values_from_f_raise_instead_of_a_wrong_zero():
     # f in float32 made the central difference 0.0 with an error bar of 4e-6 (true 0.54)
     with pytest.raises(ValueError, match="dtype float32.*float64"):
