@@ -52,6 +52,13 @@ scan is long beside the period ($\sin 0.979x$ at $x = -118317$: all are 3.6 or m
 entries agree on a wrong value), no entry shows it; so the result is also compared with one
 central difference at the second scan's scale (2 calls), and errs by at least their distance
 less twice that difference's rounding floor, which starts the second scan where it matters.
+That check is blind, and no bound is kept, where the oscillation is small beside $f$ itself:
+in $x^2 + \sin 5x$ at $|x| \geq 10^5$, a step short enough to resolve $\sin 5x$ sees it below
+its rounding floor ($4\epsilon x^2$ over the step), and the long steps alias it, so every
+difference method and Richardson return the derivative of $x^2$ alone, with bounds up to
+$10^6$ times too small (Richardson's $f'$ at $x = -7 \times 10^5$ errs by 1.6 under a bound
+of $2 \times 10^{-6}$). A caller who knows the scale of $f$ gives `h` (or uses the complex
+step, which has no rounding floor).
 A step whose probes both return exactly $f(x)$, after a longer step's difference was not 0,
 estimates nothing (they round to it, as $1 + h^2$ does to 1 below $h = 10^{-8}$, and the
 rounding floor of $f = 0$ is 0): its entries, and those built on them, drop out, and such a

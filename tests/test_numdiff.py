@@ -876,3 +876,19 @@ def test_richardson_ignores_steps_below_what_f_resolves(f, exact):
         method="richardson", full_output=True,
     )  # fmt: skip
     assert abs(line) <= info.error <= 1e-9
+
+
+def test_small_oscillation_on_a_huge_term_is_resolved_with_a_callers_step():
+    # The module's docstring: at x = -7e5 the default steps miss sin 5x beside x^2 = 5e11 (their
+    # bounds do not cover it); a caller's step, or the complex step, resolves it honestly.
+    f = lambda x: x**2 + np.sin(5 * x)  # noqa: E731
+    x = -7e5
+    first, second = 2 * x + 5 * np.cos(5 * x), 2 - 25 * np.sin(5 * x)
+    for n, exact, method, h in [
+        (1, first, "central", 0.01),
+        (1, first, "richardson", 0.5),
+        (1, first, "complex", None),
+        (2, second, "richardson", 0.5),
+    ]:
+        value, info = numdiff.derivative(f, x, n=n, method=method, h=h, full_output=True)
+        assert abs(value - exact) <= info.error <= 0.25 * abs(exact), (n, method)
