@@ -154,7 +154,8 @@ class Info:
         $4\epsilon \sum_k |w_k| (|f(x + k h)| + |x f'|) / h^n$.
         The complex step reports $4\epsilon$ times the larger of $|f'| (1 + |x f'^2 / f|)$ (the
         last ratio capped at $|x| / (\epsilon^{1/3} x_c)$) and $|f'| + |x f''|$, with $f''$
-        measured from $\operatorname{Re} f(x + iH)$ at $H = \epsilon^{1/4} |x|$: an $f$ that
+        measured from $\operatorname{Re} f(x + iH)$ at $H = \epsilon^{1/4} |x|$ or
+        $\epsilon^{1/4}$ (`_curvature`): an $f$ that
         rounds a scaled argument errs by about $\epsilon |x f''|$, which matters where $f'$ is
         small ($\cos 3x$ at $\pi/3$). Where $\operatorname{Im} f(x + ih)$ is below the smallest
         normal float ($h f' = 10^{-321}$ for $e^x$ at $-700$), it has lost digits to gradual
@@ -498,7 +499,9 @@ def _estimate(g, method, n, h, full, table=_TABLE, choose=False):
 
 def _curvature(g, h):
     r"""$|f''|$ from $\operatorname{Re} f(x + iH) = f(x) - H^2 f''(x) / 2 + O(H^4)$, for the
-    complex step's error bound: the less of two measurements, at $H = \epsilon^{1/4} x_c$ with
+    complex step's error bound: the one at the shorter offset where it exceeds its rounding
+    ($f$ can saturate at the longer one), else the less of two measurements, at
+    $H = \epsilon^{1/4} x_c$ with
     the relative length $|x|$ (where rounding $f(x)$ would swamp a shorter one: $x^3$ at $10^7$)
     and with the small one, $\min(|x|, 1)$ (where $f$ grows off the real line: $\sin(x + iH)$
     grows as $\cosh H$, and overflows for $H = \epsilon^{1/4} |x|$ beyond $|x| = 6 \cdot 10^6$).
@@ -510,6 +513,9 @@ def _curvature(g, h):
         H = _CURVE * length  # (a float: H**2 would raise OverflowError where H * H is inf)
         c = 2 * np.abs(g(1j * h).real - g(1j * H).real) / (H * H)
         curve = np.minimum(curve, np.where(np.isfinite(c), c, np.inf))
+    # the short one (the last), where it exceeds its rounding, is local: at the long one f can
+    # saturate (atan(sin 26x) at x = 12345.678 measured 0.7 there for |f''| = 342)
+    curve = np.where(np.isfinite(c) & (c > 4 * _ROUNDING * np.abs(g(1j * h).real) / H**2), c, curve)
     if fine and np.all(np.isfinite(curve)):
         g.shared.pop("bad", None)
     return np.where(np.isfinite(curve), curve, np.nan)  # (nan: no measurement, the bound too)

@@ -807,6 +807,23 @@ def test_complex_step_bound_covers_an_argument_rounded_at_a_stationary_point():
         assert abs(value - exact) <= info.error
 
 
+@pytest.mark.parametrize(
+    "a, x", [(26.0, 12345.678), (3.3, -78400.3), (26.0, 310000.37), (3.3, -2199999.7)]
+)
+def test_complex_step_bound_measures_f2_locally_where_f_saturates_off_the_real_line(a, x):
+    # atan(sin(a x)) rounds a x, an error of eps |x f''|; f'' was the less of the measurements at
+    # H = eps^(1/4) |x| and at H = eps^(1/4), and at the long one atan saturates: 0.7 for 342,
+    # bounds up to 24 times too small
+    from fractions import Fraction
+
+    hi = a * x
+    lo = float(Fraction(a) * Fraction(x) - Fraction(hi))  # a x = hi + lo exactly
+    s, c = np.sin(hi) + lo * np.cos(hi), np.cos(hi) - lo * np.sin(hi)
+    f = lambda t: np.arctan(np.sin(a * t))  # noqa: E731
+    value, info = numdiff.derivative(f, x, method="complex", full_output=True)
+    assert abs(value - a * c / (1 + s * s)) <= info.error <= 1e-13 * a * abs(x)
+
+
 def test_arguments_that_are_not_numbers_get_a_type_error_that_says_so():
     with pytest.raises(TypeError, match="n must be an integer"):
         numdiff.derivative(np.sin, 1.0, n="1")
