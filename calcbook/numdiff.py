@@ -19,6 +19,11 @@ second difference, with a best relative error near $\epsilon^{p/(p+n)}$: about $
 $10^{-11}$ and $10^{-8}$. The complex step has no subtraction, hence no rounding term, and
 reaches $\epsilon$. Richardson extrapolation removes truncation terms one power at a time and
 picks its step from the data, reaching $10^{-13}$ or so without knowing $x_c$.
+The error bounds (`full_output=True`) rest on that model, with the rounding of the argument
+along the line (below); an $f$ that rounds worse is outside it. One such is a sum inside $f$
+whose largest term comes from another coordinate: $e^{0.1 x_0 - 2.5 x_1}$ at $x_1 = -35$ rounds
+an exponent of 88 that a step in $x_0$ does not scale, and the bounds of $\partial f/\partial x_0$
+are then up to 3 times too small (14 times for the complex step).
 
 **Default step.** With `h=None` the difference methods take $x_c = |x|$ (and $1$ at $x = 0$),
 so the step shrinks for $\log$ at $10^{-4}$ and grows for $x^2$ at $10^{8}$; the constant is half
