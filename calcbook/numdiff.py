@@ -63,7 +63,10 @@ its rounding floor ($4\epsilon x^2$ over the step), and the long steps alias it,
 difference method and Richardson return the derivative of $x^2$ alone, with bounds up to
 $10^6$ times too small (Richardson's $f'$ at $x = -7 \times 10^5$ errs by 1.6 under a bound
 of $2 \times 10^{-6}$). A caller who knows the scale of $f$ gives `h` (or uses the complex
-step, which has no rounding floor).
+step, which has no rounding floor). So do the Hessian's axes, whose scan stops once converged
+to $10^{-8} |f''|$: a sinusoid whose $f''$ is below that, beside a quartic's, is aliased by the
+long steps ($0.08 \sin 0.38 x_0 - 14 x_0^4$ at $x_0 = 48.6$: $H_{00} = -4 \times 10^5$ errs by
+$4 \times 10^{-3}$ under a bound of $8 \times 10^{-9}$).
 A step whose probes both return exactly $f(x)$, after a longer step's difference was not 0,
 estimates nothing (they round to it, as $1 + h^2$ does to 1 below $h = 10^{-8}$, and the
 rounding floor of $f = 0$ is 0): its entries, and those built on them, drop out, and such a
