@@ -509,10 +509,10 @@ def _curvature(g, h):
     r"""$|f''|$ from $\operatorname{Re} f(x + iH) = f(x) - H^2 f''(x) / 2 + O(H^4)$, for the
     complex step's error bound: the one at the shorter offset where it exceeds its rounding
     ($f$ can saturate at the longer one), else the less of two measurements, at
-    $H = \epsilon^{1/4} x_c$ with
-    the relative length $|x|$ (where rounding $f(x)$ would swamp a shorter one: $x^3$ at $10^7$)
-    and with the small one, $\min(|x|, 1)$ (where $f$ grows off the real line: $\sin(x + iH)$
-    grows as $\cosh H$, and overflows for $H = \epsilon^{1/4} |x|$ beyond $|x| = 6 \cdot 10^6$).
+    $H = \epsilon^{1/4} x_c$ with the relative length $|x|$ (where rounding $f(x)$ would swamp
+    a shorter one: $x^3$ at $10^7$) and with the small one, $\min(|x|, 1)$ (where $f$ grows off
+    the real line: $\sin(x + iH)$ grows as $\cosh H$, and overflows for $H = \epsilon^{1/4} |x|$
+    beyond $|x| = 6 \cdot 10^6$).
     A probe that overflows there is no fault of $f$ near $x$: it only drops its measurement.
     """
     fine = "bad" not in g.shared
@@ -523,7 +523,8 @@ def _curvature(g, h):
         curve = np.minimum(curve, np.where(np.isfinite(c), c, np.inf))
     # the short one (the last), where it exceeds its rounding, is local: at the long one f can
     # saturate (atan(sin 26x) at x = 12345.678 measured 0.7 there for |f''| = 342)
-    curve = np.where(np.isfinite(c) & (c > 4 * _ROUNDING * np.abs(g(1j * h).real) / H**2), c, curve)
+    floor = 4 * _ROUNDING * np.abs(g(1j * h).real) / (H * H)
+    curve = np.where(np.isfinite(c) & (c > floor), c, curve)
     if fine and np.all(np.isfinite(curve)):
         g.shared.pop("bad", None)
     return np.where(np.isfinite(curve), curve, np.nan)  # (nan: no measurement, the bound too)
