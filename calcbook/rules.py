@@ -629,6 +629,8 @@ def _others(x, ans, axis, keepdims):
         return _keep(ans, x, axis, keepdims) / x  # (no zero, no overflow or underflow)
     # a zero, an infinity, an underflow, or a rule to be differentiated again (where dividing by
     # an entry near 0 would cancel digits): the products before i times those after i, exact
+    if x.size == 0:  # (no entries, nothing to multiply: a group of none has no rows to reshape)
+        return np.zeros(x.shape, dtype=x.dtype)
     axes = tuple(range(x.ndim)) if axis is None else axis
     last = tuple(range(x.ndim - len(axes), x.ndim))
     moved = _moveaxis(x, axes, last)

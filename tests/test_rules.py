@@ -3096,3 +3096,21 @@ def test_quantiles_0d_results_have_numpys_type_with_weights_or_keepdims():
         for got in (got_rev, got_fwd):
             assert type(got) is type(want)
             np.testing.assert_array_equal(got, want)
+
+
+def test_second_derivatives_of_products_with_no_entries_are_empty():
+    # the exact products-before-times-after rule of np.prod (taken when the rule is itself
+    # differentiated, and by np.cumprod's nested path) reshaped a group of no entries to (..., -1)
+    # and crashed: 'cannot reshape array of size 0 into shape (0,newaxis)'
+    x = np.linspace(0.5, 1.5, 4)
+    calls = [
+        lambda t: np.sum(np.cumprod(t[:0])),
+        lambda t: np.sum(np.cumprod(np.reshape(t[:0], (1, 0)), axis=1)),
+        lambda t: np.sum(np.prod(t[:0])),
+        lambda t: np.sum(np.prod(np.reshape(t[:0], (0, 3)), axis=0) * t[:3]),
+        lambda t: np.sum(np.prod(np.reshape(t[:0], (2, 0)), axis=1, keepdims=True) * t[:2]),
+    ]
+    for f in calls:
+        for hess in (cb.hessian(f), cb.jacrev(cb.jacrev(f)), cb.jacrev(cb.jacfwd(f))):
+            np.testing.assert_allclose(hess(x), cb.numdiff.hessian(f, x), atol=1e-6)
+        cb.check_grads(f, (x,), order=2)
