@@ -1097,15 +1097,25 @@ def _tile(A, reps):
     return _reshape(full, tuple(r * n for r, n in zip(reps, shape, strict=True)))
 
 
+@primitive
+def _roll_prim(x, shift, axis):
+    """NumPy's roll along one `axis` (negative): a copy laid out as `x` is (`empty_like`)."""
+    return np.roll(x, shift, axis)
+
+
+defvjp(_roll_prim, lambda g, ans, x, shift, axis: _roll_prim(g, -shift, axis))
+defjvp(_roll_prim, lambda t, ans, x, shift, axis: _roll_prim(t, shift, axis))
+SHAPE_OF_ARGS.add(_roll_prim)
+
+
 def _roll(a, shift, axis=None):
     if axis is None:
         return _reshape(_roll(_reshape(a, (-1,)), shift, 0), _shape(a))
     shifts, axes = np.broadcast_arrays(shift, axis)
     for s, ax in zip(shifts.ravel(), axes.ravel(), strict=True):
         ax = _axes(int(ax), _ndim(a))[0]
-        n = _shape(a)[ax]
-        a = a[(slice(None),) * ax + ((np.arange(n) - int(s)) % n,)]
-    return a
+        a = _roll_prim(a, int(s), ax - _ndim(a))  # (NumPy's copy keeps the layout, as a gather
+    return a  # along an inner axis does not: a sum of the result then adds in another order)
 
 
 def _atleast_shape(shape, k):
