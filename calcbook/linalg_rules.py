@@ -936,7 +936,10 @@ def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):
     _no_extras("vecdot", out=out, **kwargs)
     # (NumPy's checks on the plain values: the core axes' sizes must be equal, not broadcast)
     np.vecdot(np.asarray(primal(x1)), np.asarray(primal(x2)), axis=axis, keepdims=keepdims)
-    return np.sum(x1 * x2, axis=axis, keepdims=keepdims)
+    # a row times a column per pair, as NumPy's loop takes each dot product (BLAS), to the last bit
+    x1, x2 = np.moveaxis(_array(x1), axis, -1), np.moveaxis(_array(x2), axis, -1)
+    r = (x1[..., None, :] @ x2[..., :, None])[..., 0, 0]
+    return np.expand_dims(r, axis) if keepdims else r
 
 
 def _matvec(x1, x2, /, out=None, **kwargs):

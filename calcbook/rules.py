@@ -1665,8 +1665,16 @@ def _dot(a, b, out=None):
     if _ndim(a) == 0 or _ndim(b) == 0:
         return a * b
     if _ndim(b) > 2:  # a sum over the last axis of a and the next-to-last of b
-        return _tensordot(a, b, ([_ndim(a) - 1], [_ndim(b) - 2]))
+        return _rows_times_columns(a, _swapaxes(b, -1, -2))
     return apply(np.matmul, a, b)
+
+
+def _rows_times_columns(a, b):
+    """`r[i..., j...] = a[i..., :] . b[j..., :]`, one BLAS dot product per entry as NumPy's N-D
+    `dot` and `inner` take them (a row times a column; `b` a view, strides and all)."""
+    k = _shape(a)[-1]
+    rows = _reshape(a, tuple(_shape(a)[:-1]) + (1,) * (_ndim(b) - 1) + (1, k))
+    return (rows @ b[..., :, None])[..., 0, 0]
 
 
 def _outer(a, b, out=None):
@@ -1805,6 +1813,9 @@ def _letters(k, start=0):
 
 
 def _tensordot(a, b, axes=2):
+    """NumPy's steps: the summed axes moved last in `a` and first in `b`, both reshaped to
+    matrices, one matrix product (NumPy's `dot`, BLAS), reshaped back: NumPy's values exactly."""
+    a, b = _array(a), _array(b)
     na, nb = _ndim(a), _ndim(b)
     if isinstance(axes, (int, np.integer)):
         ax_a, ax_b = list(range(na - axes, na)), list(range(axes))
@@ -1812,24 +1823,28 @@ def _tensordot(a, b, axes=2):
         ax_a, ax_b = ([axes_i] if isinstance(axes_i, (int, np.integer)) else list(axes_i)
                       for axes_i in axes)  # fmt: skip
         ax_a, ax_b = [i % na for i in ax_a], [i % nb for i in ax_b]
-    sa, sb = list(_letters(na)), list(_letters(nb, na))
-    for i, j in zip(ax_a, ax_b, strict=True):
-        sb[j] = sa[i]
-    out = [c for i, c in enumerate(sa) if i not in ax_a] + [
-        c for j, c in enumerate(sb) if j not in ax_b
-    ]
-    return np.einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+    sa, sb = tuple(_shape(a)), tuple(_shape(b))
+    if len(ax_a) != len(ax_b) or any(sa[i] != sb[j] for i, j in zip(ax_a, ax_b, strict=False)):
+        raise ValueError("shape-mismatch for sum")  # (NumPy's check and message)
+    free_a = [i for i in range(na) if i not in ax_a]
+    free_b = [j for j in range(nb) if j not in ax_b]
+    k = math.prod(sa[i] for i in ax_a)
+    at = _reshape(_transpose(a, free_a + ax_a), (math.prod(sa[i] for i in free_a), k))
+    bt = _reshape(_transpose(b, ax_b + free_b), (k, math.prod(sb[j] for j in free_b)))
+    return _reshape(at @ bt, tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
 
 
 def _inner(a, b):
     a, b = _array(a), _array(b)
     if _ndim(a) == 0 or _ndim(b) == 0:
         return a * b
-    return _tensordot(a, b, ([-1], [-1]))
+    if _ndim(a) <= 2 and _ndim(b) <= 2:  # NumPy's dot of a and b's transpose (BLAS)
+        return a @ _transpose(b)
+    return _rows_times_columns(a, b)
 
 
-def _vdot(a, b):
-    return np.sum(_reshape(a, (-1,)) * _reshape(b, (-1,)))
+def _vdot(a, b):  # NumPy's dot of the flattened arrays (BLAS), which must be of one size
+    return apply(np.matmul, _reshape(_array(a), (-1,)), _reshape(_array(b), (-1,)))
 
 
 def _kron(a, b):

@@ -3137,3 +3137,48 @@ def test_roll_is_laid_out_as_numpys_so_its_sums_are_numpys_to_the_last_bit():
     assert differing == 0
     for f in calls:
         cb.check_grads(f, (x,), order=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_products_by_blas_are_numpys_to_the_last_bit(dtype):
+    # np.vdot, np.inner, np.tensordot, np.vecdot and N-D np.dot are BLAS dot products in NumPy;
+    # calcbook took sums of products (vdot, vecdot) and einsum (the others), an ulp or so off
+    rng = np.random.default_rng(11)
+    calls = [
+        (np.vdot, (20,), (20,)),
+        (np.vdot, (4, 5), (5, 4)),
+        (np.inner, (20,), (20,)),
+        (np.inner, (3, 20), (4, 20)),
+        (np.inner, (3, 7), (7,)),
+        (np.inner, (7,), (4, 7)),
+        (np.inner, (2, 3, 6), (4, 6)),
+        (np.inner, (5,), (2, 3, 5)),
+        (np.dot, (3, 20), (2, 20, 3)),
+        (np.dot, (20,), (2, 20, 3)),
+        (lambda a, b: np.tensordot(a, b, 2), (3, 4, 5), (4, 5, 2)),
+        (lambda a, b: np.tensordot(a, b, 1), (3, 17), (17, 2)),
+        (lambda a, b: np.tensordot(a, b, ([1, 2], [1, 0])), (3, 4, 5), (5, 4, 2)),
+        (lambda a, b: np.tensordot(a, b, 2), (4, 5), (4, 5)),  # (a 0-d array, as NumPy's)
+        (lambda a, b: np.linalg.tensordot(a, b, axes=1), (3, 17), (17, 2)),
+        (np.vecdot, (3, 20), (3, 20)),
+        (lambda a, b: np.vecdot(a, b, axis=0), (20, 3), (20, 1)),
+        (lambda a, b: np.vecdot(a, b, axis=-2, keepdims=True), (2, 20, 3), (20, 3)),
+        (np.linalg.vecdot, (3, 20), (20,)),
+    ]
+    for f, sa, sb in calls:
+        for _ in range(10):
+            a, b = (rng.standard_normal(s).astype(dtype) for s in (sa, sb))
+            want = f(a, b)
+            for got in (
+                cb.vjp(f, a, b)[0],
+                cb.jvp(f, (a, b), (a, b))[0],
+                cb.vjp(lambda t, b=b, f=f: f(t, b), a)[0],
+            ):
+                np.testing.assert_array_equal(got, want)
+                assert type(got) is type(want) and got.dtype == want.dtype
+        if dtype is np.float64:
+            cb.check_grads(f, (a, b), order=2)
+    with pytest.raises(ValueError):  # (NumPy's: the vectors must be of one length)
+        cb.grad(lambda t: np.vdot(t, np.ones(3)))(np.ones(1))
+    with pytest.raises(ValueError, match="shape-mismatch for sum"):
+        cb.vjp(lambda t: np.tensordot(t, np.ones((3, 2)), ([0, 1], [0, 1])), np.ones((2, 3)))
