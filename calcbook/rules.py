@@ -886,6 +886,24 @@ SHAPES_ONLY.add(_copy)
 FUNCTIONS["copy"] = _copy
 
 
+def _laid_out(r, order):
+    """`r`, copied if it is not already, laid out in memory as NumPy lays out its result: 'C',
+    'F', or a list of the axes from outermost to innermost (`_keep_order` of the input, for a
+    copy in order='K'). A sum of the result then adds its entries in NumPy's order."""
+    v = np.asarray(primal(r))
+    if order in ("C", "F"):
+        return r if v.flags[order + "_CONTIGUOUS"] else _copy(r, order)
+    if list(order) == list(range(v.ndim)):
+        return _laid_out(r, "C")
+    return _transpose(_laid_out(_transpose(r, order), "C"), np.argsort(order).tolist())
+
+
+def _layout_of(a):
+    """The axes of `a`, outermost first, as NumPy's copy in order='K' lays them out."""
+    v = np.asarray(primal(a))
+    return _keep_order(v.shape, v.strides)
+
+
 def _reshape_prim(x, shape):
     return x.reshape(shape)
 
@@ -1085,16 +1103,19 @@ def _repeat(a, repeats, axis=None):
         a, axis = _reshape(a, (-1,)), 0
     axis = _axes(axis, _ndim(a))[0]
     index = np.repeat(np.arange(_shape(a)[axis]), primal(repeats))
-    return a[(slice(None),) * axis + (index,)]
+    return _laid_out(a[(slice(None),) * axis + (index,)], "C")  # (NumPy's new array)
 
 
 def _tile(A, reps):
     reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
     shape = (1,) * (len(reps) - _ndim(A)) + tuple(_shape(A))
     reps = (1,) * (len(shape) - len(reps)) + reps
+    if all(r == 1 for r in reps):  # (NumPy's copy of A, in A's layout)
+        return _copy(_reshape(A, shape), "K")
     spread = _reshape(A, tuple(x for n in shape for x in (1, n)))
     full = _broadcast_to(spread, tuple(x for r, n in zip(reps, shape, strict=True) for x in (r, n)))
-    return _reshape(full, tuple(r * n for r, n in zip(reps, shape, strict=True)))
+    full = _reshape(full, tuple(r * n for r, n in zip(reps, shape, strict=True)))
+    return _laid_out(full, "C")  # (a new array in NumPy, not a broadcast view)
 
 
 @primitive
@@ -1318,7 +1339,7 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
         if n == 0 and indices.size:
             raise IndexError("cannot do a non-empty take from an empty axes.")
         indices = indices % max(n, 1) if mode == "wrap" else np.clip(indices, 0, n - 1)
-    return a[(slice(None),) * axis + (indices,)]
+    return _laid_out(a[(slice(None),) * axis + (indices,)], "C")  # (NumPy's new array)
 
 
 _PAD_GATHER = ("edge", "reflect", "symmetric", "wrap")  # each entry a copy of one of x's
@@ -1326,6 +1347,12 @@ _PAD_STATS = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": n
 
 
 def _pad(array, pad_width, mode="constant", **kwargs):
+    v = np.asarray(primal(array))  # (NumPy pads into a new array, Fortran-ordered if array is)
+    order = "F" if v.flags.f_contiguous and not v.flags.c_contiguous else "C"
+    return _laid_out(_padded(array, pad_width, mode, **kwargs), order)
+
+
+def _padded(array, pad_width, mode="constant", **kwargs):
     shape = _shape(array)
     nd = len(shape)
     if isinstance(pad_width, dict):  # {axis: width or (before, after)}, the other axes 0
@@ -2194,7 +2221,7 @@ def _sort(a, axis=-1, kind=None, order=None, stable=None):
     if axis is None:
         a, axis = _reshape(a, (-1,)), -1
     order = np.argsort(primal(a), axis=axis, kind=kind, stable=stable)
-    return _take_along_axis(a, order, axis)
+    return _laid_out(_take_along_axis(a, order, axis), _layout_of(a))  # (NumPy sorts a copy)
 
 
 def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
@@ -2634,7 +2661,7 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
                 "at least (edge_order + 1) elements are required."
             )
         d = _gradient_along(f, h, ax, nd, n, edge_order)
-        out.append(_astype_adapter(d, dtype))
+        out.append(_laid_out(_astype_adapter(d, dtype), _layout_of(f)))  # (NumPy's empty_like(f))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -3083,7 +3110,7 @@ def _cumulative_api(name, x, axis, dtype, out, include_initial):
         shape = list(_shape(r))
         shape[ax] = 1
         first = np.full(shape, 0 if name == "sum" else 1, dtype=np.result_type(primal(r)))
-        r = _concatenate_adapter([first, r], ax)
+        r = _laid_out(_concatenate_adapter([first, r], ax), _layout_of(x))  # (NumPy's, as x's)
     return r
 
 

@@ -3182,3 +3182,35 @@ def test_products_by_blas_are_numpys_to_the_last_bit(dtype):
         cb.grad(lambda t: np.vdot(t, np.ones(3)))(np.ones(1))
     with pytest.raises(ValueError, match="shape-mismatch for sum"):
         cb.vjp(lambda t: np.tensordot(t, np.ones((3, 2)), ([0, 1], [0, 1])), np.ones((2, 3)))
+
+
+def test_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys_to_the_last_bit():
+    # NumPy's repeat, take, delete and tile make C-ordered arrays, sort, gradient and
+    # cumulative_sum(include_initial=True) copy in their input's layout, pad Fortran-orders a
+    # Fortran-ordered input; calcbook's gathers, scatters and broadcasts were laid out otherwise
+    # (tile a broadcast view), so a sum of the result added in another order, an ulp or so off
+    rng = np.random.default_rng(5)
+    ops = [
+        lambda t: np.repeat(t, 2, axis=1),
+        lambda t: np.repeat(t.T, 2, axis=1),
+        lambda t: np.take(t, [0, 2, 3, 1, 4], axis=1),
+        lambda t: np.delete(t, 1, axis=1),
+        lambda t: np.tile(t[:, :1, 0], t.shape[2]) * t[:, 0, :],
+        lambda t: np.tile(t.T, 1),
+        lambda t: np.sort(t.T, axis=0),
+        lambda t: np.pad(t.T, 1),
+        lambda t: np.pad(t.T, ((1, 0), (0, 2), (1, 1)), mode="edge"),
+        lambda t: np.cumulative_sum(np.swapaxes(t, 1, 0), axis=2, include_initial=True),
+        lambda t: np.gradient(t.T, axis=0),
+    ]
+    differing = []
+    for i, op in enumerate(ops):
+        for reduce in (np.sum, lambda y: np.sum(y, axis=0), lambda y: np.mean(y, axis=-1)):
+            f = lambda t, op=op, reduce=reduce: reduce(op(t))  # noqa: E731
+            for x in rng.standard_normal((20, 6, 5, 7)):
+                want = f(x)
+                for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+                    if not np.array_equal(got, want):
+                        differing.append(i)
+        cb.check_grads(lambda t, op=op: np.sum(np.sin(op(t))), (x[:3, :5, :3],), order=2)
+    assert differing == []
