@@ -851,6 +851,72 @@ def _pinv_adapter(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     return apply(_pinv, a, opts=tuple(opts.items()))
 
 
+@primitive
+def _lstsq_x(a, b, rcond):
+    """NumPy's least-squares solution (LAPACK's gelsd) of a full-rank `a`, `b` a matrix."""
+    return np.linalg.lstsq(a, b, rcond)[0]
+
+
+@primitive
+def _lstsq_residuals(a, b, rcond):
+    """NumPy's sums of squared residuals, one per column of `b` (a tall `a` of full rank)."""
+    return np.linalg.lstsq(a, b, rcond)[1]
+
+
+@primitive
+def _lstsq_s(a, rcond):
+    """NumPy's singular values of `a`, as lstsq gives them (gelsd's, not svd's)."""
+    return np.linalg.lstsq(a, np.zeros(a.shape[0], a.dtype), rcond)[3]
+
+
+def _lstsq_parts(a, b, x, rcond):
+    p = _pinv_adapter(a, rcond)
+    return p, b - a @ x, np.eye(a.shape[-1], dtype=a.dtype) - p @ a  # A^+, r, I - A^+ A
+
+
+# x = A^+ b, so dx = dA^+ b + A^+ db, with dA^+ as in `_pinv_jvp` (full rank)
+def _lstsq_x_jvp_a(t, ans, a, b, rcond):
+    p, r, gap_cols = _lstsq_parts(a, b, ans, rcond)
+    ta = _mT(t)
+    return -p @ t @ ans + p @ _mT(p) @ ta @ r + gap_cols @ ta @ _mT(p) @ ans
+
+
+def _lstsq_x_vjp_a(g, ans, a, b, rcond):  # the adjoint of the map above
+    p, r, gap_cols = _lstsq_parts(a, b, ans, rcond)
+    pt = _mT(p)
+    return -pt @ g @ _mT(ans) + r @ _mT(p @ pt @ g) + pt @ ans @ _mT(gap_cols @ g)
+
+
+defjvp(_lstsq_x, _lstsq_x_jvp_a, lambda t, ans, a, b, rcond: _pinv_adapter(a, rcond) @ t)
+defvjp(_lstsq_x, _lstsq_x_vjp_a, lambda g, ans, a, b, rcond: _mT(_pinv_adapter(a, rcond)) @ g)
+
+
+# |b_k - A x_k|^2 at the solution, where A^T r_k = 0: its derivative is 2 r_k^T (db_k - dA x_k)
+def _residual_of(a, b, rcond):
+    return b - a @ _lstsq_x(a, b, rcond=rcond)
+
+
+def _residuals_jvp_a(t, ans, a, b, rcond):
+    r = _residual_of(a, b, rcond)
+    return -2 * np.sum(r * (t @ _lstsq_x(a, b, rcond=rcond)), axis=-2)
+
+
+defjvp(
+    _lstsq_residuals,
+    _residuals_jvp_a,
+    lambda t, ans, a, b, rcond: 2 * np.sum(_residual_of(a, b, rcond) * t, axis=-2),
+)
+defvjp(
+    _lstsq_residuals,
+    lambda g, ans, a, b, rcond: (
+        -2 * (_residual_of(a, b, rcond) * g) @ _mT(_lstsq_x(a, b, rcond=rcond))
+    ),
+    lambda g, ans, a, b, rcond: 2 * _residual_of(a, b, rcond) * g,
+)
+defjvp(_lstsq_s, lambda t, ans, a, rcond: _svdvals_jvp(t, ans, a))
+defvjp(_lstsq_s, lambda g, ans, a, rcond: _svdvals_vjp(g, ans, a))
+
+
 def _lstsq(a, b, rcond=None):
     a, b = _array(a), _array(b)
     dtype = np.result_type(primal(a), primal(b), 1.0)  # (NumPy solves in the common precision)
@@ -863,17 +929,16 @@ def _lstsq(a, b, rcond=None):
             "numpy.linalg.lstsq of a matrix of lower rank than its smaller side (by rcond's "
             "cutoff) jumps under small changes, so calcbook differentiates it only at full rank."
         )
-    x = (
-        _pinv_adapter(a, rcond) @ b
-    )  # (full rank: the least-squares solution, minimal-norm if m < n)
-    s = apply(_svdvals, a)
+    # NumPy's values (gelsd's) to the last bit; their derivatives those of A^+ b at full rank
+    vector = _ndim(b) == 1
+    cols = _reshape(b, (-1, 1)) if vector else b
+    x = _lstsq_x(a, cols, rcond=rcond)
+    s = _lstsq_s(a, rcond=rcond)
     if m > n:
-        r = b - a @ x
-        residuals = np.sum(r * r, axis=0)
-        residuals = _reshape(residuals, (1,)) if _ndim(b) == 1 else residuals
+        residuals = _lstsq_residuals(a, cols, rcond=rcond)
     else:
         residuals = np.empty((0,), dtype=np.result_type(pa, primal(b)))
-    return x, residuals, rank, s
+    return (x[:, 0] if vector else x), residuals, rank, s
 
 
 FUNCTIONS.update({np.linalg.pinv: _pinv_adapter, np.linalg.lstsq: _lstsq})

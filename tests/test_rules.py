@@ -3214,3 +3214,26 @@ def test_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys_to_the_last_
                         differing.append(i)
         cb.check_grads(lambda t, op=op: np.sum(np.sin(op(t))), (x[:3, :5, :3],), order=2)
     assert differing == []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lstsq_gives_numpys_values_to_the_last_bit(dtype):
+    # NumPy's solution, residuals and singular values are LAPACK gelsd's; calcbook gave pinv(a) @ b,
+    # sum(r * r) and svd's singular values, an ulp or so off in nearly every call
+    rng = np.random.default_rng(12)
+    shapes = [((5, 3), (5,)), ((5, 3), (5, 2)), ((3, 3), (3,)), ((3, 5), (3,)), ((3, 5), (3, 2))]
+    for sa, sb in shapes:
+        for _ in range(10):
+            a, b = (rng.standard_normal(s).astype(dtype) for s in (sa, sb))
+            want = np.linalg.lstsq(a, b)
+            for got in (
+                cb.vjp(lambda t, u: np.linalg.lstsq(t, u), a, b)[0],
+                cb.jvp(lambda t, u: np.linalg.lstsq(t, u), (a, b), (a, b))[0],
+            ):
+                for g, w in zip(got, want, strict=True):
+                    np.testing.assert_array_equal(g, w)
+                    assert np.asarray(g).dtype == np.asarray(w).dtype
+        if dtype is np.float64:
+            for k in (0, 1, 3) if sa[0] > sa[1] else (0, 3):
+                f = lambda t, u, k=k: np.sum(np.sin(np.linalg.lstsq(t, u)[k]))  # noqa: E731
+                cb.check_grads(f, (a, b), order=2)
