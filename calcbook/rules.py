@@ -1929,11 +1929,30 @@ def _diagonal(a, offset=0, axis1=0, axis2=1):
         raise ValueError("diag requires an array of at least two dimensions")
     if _axes(axis1, nd) == _axes(axis2, nd):
         raise ValueError("axis1 and axis2 cannot be the same")
-    moved = _moveaxis(a, (axis1, axis2), (-2, -1))
-    n1, n2 = _shape(moved)[-2:]
-    n = max(0, min(n1 - max(0, -offset), n2 - max(0, offset)))
-    i = np.arange(n)
-    return moved[..., i + max(0, -offset), i + max(0, offset)]
+    a1, a2 = (_axes(ax, nd)[0] - nd for ax in (axis1, axis2))
+    return mark_view(a, _diagonal_prim(a, offset, a1, a2))  # (NumPy's view, strides and all)
+
+
+@primitive
+def _diagonal_prim(x, offset, axis1, axis2):
+    """NumPy's diagonal (a view) of `x` along `axis1` and `axis2`, axes counted from the right."""
+    return np.diagonal(x, offset, axis1, axis2)
+
+
+def _diagonal_vjp(g, ans, x, offset, axis1, axis2):  # g on the diagonal, zeros elsewhere
+    nd = len(x.shape)
+    n1, n2 = x.shape[axis1], x.shape[axis2]
+    rest = [n for k, n in enumerate(x.shape) if k not in (axis1 % nd, axis2 % nd)]
+    i = np.arange(max(0, min(n1 - max(0, -offset), n2 - max(0, offset))))
+    placed = scatter_add(g, (Ellipsis, i + max(0, -offset), i + max(0, offset)), (*rest, n1, n2))
+    return np.moveaxis(placed, (-2, -1), (axis1 % nd, axis2 % nd))
+
+
+defvjp(_diagonal_prim, _diagonal_vjp)
+defjvp(
+    _diagonal_prim, lambda t, ans, x, offset, axis1, axis2: _diagonal_prim(t, offset, axis1, axis2)
+)
+SHAPE_OF_ARGS.add(_diagonal_prim)
 
 
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):

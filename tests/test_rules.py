@@ -3237,3 +3237,30 @@ def test_lstsq_gives_numpys_values_to_the_last_bit(dtype):
             for k in (0, 1, 3) if sa[0] > sa[1] else (0, 3):
                 f = lambda t, u, k=k: np.sum(np.sin(np.linalg.lstsq(t, u)[k]))  # noqa: E731
                 cb.check_grads(f, (a, b), order=2)
+
+
+def test_diagonal_is_numpys_view_so_products_of_it_are_numpys_to_the_last_bit():
+    # np.diagonal is a strided view in NumPy; calcbook gathered it into a contiguous copy, and
+    # einsum adds a strided operand in another order: an ulp or so off NumPy's in most calls
+    rng = np.random.default_rng(8)
+    calls = [
+        lambda t: np.einsum("a,b->b", np.diagonal(t, 1), t[0, :29]),
+        lambda t: np.einsum("a->", np.diagonal(t, -2)),
+        lambda t: np.einsum("i,i->", np.diag(t), t[1, :30]),
+        lambda t: np.einsum("ij->j", np.diagonal(np.reshape(t, (40, 5, 6)), 0, 1, 2)),
+        lambda t: np.einsum("ij->i", np.diagonal(np.reshape(t, (40, 5, 6)), 1, -1, 0)),
+    ]
+    for f in calls:
+        differing = 0
+        for x in rng.standard_normal((20, 40, 30)):
+            want = f(x)
+            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+                differing += not np.array_equal(got, want)
+        assert differing == 0
+        small = lambda t, f=f: f(np.tile(t, (10, 10)))  # noqa: E731 (40 x 30 from 4 x 3)
+        cb.check_grads(small, (x[:4, :3],), order=2)
+    y = rng.standard_normal((2, 3, 4))
+    for args in [(0, 0, 1), (1, 2, 0), (-1, -1, -3), (2, 1, 2)]:
+        f = lambda t, args=args: np.diagonal(t, *args) * 1.5  # noqa: E731
+        cb.check_grads(f, (y,), order=2)
+        np.testing.assert_array_equal(cb.jacfwd(f)(y), cb.jacrev(f)(y))
