@@ -211,6 +211,8 @@ def _matrix_power(a, n):
         return _copy(a)
     if n < 0:
         a, n = apply(_inv, a), -n
+    if n == 3:  # (NumPy's order of the products: a^2 first, then times a)
+        return (a @ a) @ a
     result = None
     while n:  # binary powers: a, a^2, a^4, ... multiplied in where n has a bit set
         if n & 1:

@@ -3264,3 +3264,15 @@ def test_diagonal_is_numpys_view_so_products_of_it_are_numpys_to_the_last_bit():
         f = lambda t, args=args: np.diagonal(t, *args) * 1.5  # noqa: E731
         cb.check_grads(f, (y,), order=2)
         np.testing.assert_array_equal(cb.jacfwd(f)(y), cb.jacrev(f)(y))
+
+
+@pytest.mark.parametrize("n", [2, 3, -3, 4, 5, 6, 7, -7])
+def test_matrix_power_multiplies_in_numpys_order(n):
+    # NumPy's a^3 is (a @ a) @ a; calcbook's binary powers took a @ (a @ a), an ulp or so off
+    rng = np.random.default_rng(13)
+    f = lambda t: np.linalg.matrix_power(t, n)  # noqa: E731
+    for a in rng.standard_normal((10, 2, 4, 4)) + 3 * np.eye(4):
+        want = f(a)
+        for got in (cb.vjp(f, a)[0], cb.jvp(f, (a,), (a,))[0]):
+            np.testing.assert_array_equal(got, want)
+    cb.check_grads(f, (a,), order=2)
