@@ -899,9 +899,10 @@ def _laid_out(r, order):
 
 
 def _layout_of(a):
-    """The axes of `a`, outermost first, as NumPy's copy in order='K' lays them out."""
-    v = np.asarray(primal(a))
-    return _keep_order(v.shape, v.strides)
+    """The axes of `a`, outermost first, as NumPy's copies in order='K' lay them out (`copy`,
+    `empty_like`: an axis of stride 0 goes innermost, unlike `_keep_order`'s iterator order)."""
+    strides = np.empty_like(np.asarray(primal(a))).strides
+    return np.argsort([-abs(s) for s in strides], kind="stable").tolist()
 
 
 def _reshape_prim(x, shape):
@@ -2186,8 +2187,9 @@ FUNCTIONS.update({np.cumsum: _cumsum_adapter, np.cumprod: _cumprod_adapter})
 
 # --- reductions that skip NaN, order statistics -------------------------------------------------
 def _nan_filled(a, fill):
+    """`a` with `fill` for its NaNs, laid out as NumPy's copy of `a` (`_replace_nan`) is."""
     nan = np.isnan(primal(a))
-    return np.where(nan, fill, a), nan
+    return _laid_out(np.where(nan, fill, a), _layout_of(a)), nan
 
 
 def _given(**extras):
@@ -2810,7 +2812,7 @@ def _nanvar_or_std(name, a, axis, dtype, out, ddof, keepdims, kw):
     if center is np._NoValue:
         total = _selected_sum(filled, selected, axes, True)
         center = total / np.maximum(count, 1).astype(dtype)
-    d = np.where(counted, filled - center, 0)
+    d = _laid_out(np.where(counted, filled - center, 0), _layout_of(a))  # (in NumPy's array)
     dof = np.sum(counted, axis=axes, keepdims=keep) - ddof
     var = _selected_sum(d * d, selected, axes, keep) / np.maximum(dof, 1).astype(dtype)
     if name == "nanstd":  # (the root of a safe value: its slope at 0 would be inf, then NaN)
@@ -3128,8 +3130,9 @@ def _cumulative_api(name, x, axis, dtype, out, include_initial):
         ax = _axis(axis, _ndim(r))
         shape = list(_shape(r))
         shape[ax] = 1
-        first = np.full(shape, 0 if name == "sum" else 1, dtype=np.result_type(primal(r)))
-        r = _laid_out(_concatenate_adapter([first, r], ax), _layout_of(x))  # (NumPy's, as x's)
+        # (NumPy's full_like of the result, so that the concatenation is laid out as NumPy's)
+        first = np.full_like(np.asarray(primal(r)), 0 if name == "sum" else 1, shape=shape)
+        r = _concatenate_adapter([first, r], ax)
     return r
 
 

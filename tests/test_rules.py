@@ -3276,3 +3276,37 @@ def test_matrix_power_multiplies_in_numpys_order(n):
         for got in (cb.vjp(f, a)[0], cb.jvp(f, (a,), (a,))[0]):
             np.testing.assert_array_equal(got, want)
     cb.check_grads(f, (a,), order=2)
+
+
+def test_copies_of_broadcast_inputs_are_laid_out_as_numpys_so_their_sums_are_numpys():
+    # NumPy's copies in order='K' (np.sort's, np.gradient's empty_like, the nan functions' copy
+    # with the NaNs replaced) put an axis of stride 0 innermost; calcbook laid them out in
+    # iterator order or as np.where does, so a sum of one of a broadcast input was an ulp or so off
+    rng = np.random.default_rng(14)
+    ops = [
+        np.nansum,
+        np.nanmean,
+        np.nanvar,
+        lambda y: np.nanstd(y, ddof=1),
+        np.nanprod,
+        lambda y: np.nansum(y, axis=(0, -1)),
+        lambda y: np.sum(np.nancumsum(y, axis=1)),
+        lambda y: np.sum(np.sort(y, axis=0)),
+        lambda y: np.sum(np.gradient(y, axis=1)),
+        lambda y: np.sum(np.cumulative_sum(np.swapaxes(y, 0, 2), axis=1, include_initial=True)),
+    ]
+    views = [
+        lambda t: np.broadcast_to(t, (2, 3, 4)),
+        lambda t: np.broadcast_to(t[:, :1], (5, 3, 4)),
+    ]
+    differing = []
+    for i, op in enumerate(ops):
+        for view in views:
+            f = lambda t, op=op, view=view: op(view(t))  # noqa: E731
+            for x in rng.standard_normal((30, 3, 4)):
+                want = f(x)
+                for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+                    if not np.array_equal(got, want):
+                        differing.append(i)
+            cb.check_grads(f, (x + 3,), order=2)
+    assert differing == []
