@@ -85,6 +85,7 @@ from .tracing import (
     hold,
     identity,
     mark_view,
+    power_operator,
     primal,
     unbroadcast,
     unsupported,
@@ -479,6 +480,7 @@ defelementwise(
     lambda g, ans, x, h0: g * np.equal(primal(x), 0),
 )
 defelementwise(np.float_power, _power_x, lambda g, ans, x, y: g * ans * _log0(x))
+defelementwise(power_operator, *VJP_RULES[np.power])  # (`x ** y`: np.power's rules)
 # What the rules of the first and of the second argument read of (x, y, ans) (see `tracing.READS`)
 _NOTHING = (False, False, False)
 READS.update(
@@ -486,6 +488,7 @@ READS.update(
         np.multiply: ((False, True, False), (True, False, False)),
         np.true_divide: ((False, True, False), (False, True, True)),
         np.power: ((True, True, False), (True, False, True)),
+        power_operator: ((True, True, False), (True, False, True)),
         np.float_power: ((True, True, False), (True, False, True)),
         np.heaviside: (_NOTHING, (True, False, False)),
     }

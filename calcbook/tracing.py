@@ -553,10 +553,10 @@ class Tracer:
     def __pow__(self, other):
         if type(other) is int and other == 2:  # like ndarray.__pow__: the fast square
             return self._lift1(np.square)
-        return self._lift2(np.power, self, other)
+        return self._lift2(power_operator, self, other)
 
     def __rpow__(self, other):
-        return self._lift2(np.power, other, self)
+        return self._lift2(power_operator, other, self)
 
     def __matmul__(self, other):
         return self._lift2(np.matmul, self, other)
@@ -1155,6 +1155,12 @@ def _call1(prim, x, params):
     if type(x) is not np.ndarray and type(prim) is np.ufunc and isinstance(x, Tracer):
         return x._lift1(prim)
     return prim(x)
+
+
+def power_operator(x, y):
+    """`x ** y` as NumPy's operator computes it: a NumPy scalar's power is its scalar math (the C
+    library's `pow`), not `np.power`'s loop, which differs in the last bit in some calls."""
+    return x**y
 
 
 def _call2(prim, x, y):
