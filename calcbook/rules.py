@@ -1705,7 +1705,7 @@ def _rows_times_columns(a, b):
     `dot` and `inner` take them (a row times a column; `b` a view, strides and all)."""
     k = _shape(a)[-1]
     rows = _reshape(a, tuple(_shape(a)[:-1]) + (1,) * (_ndim(b) - 1) + (1, k))
-    return (rows @ b[..., :, None])[..., 0, 0]
+    return _laid_out((rows @ b[..., :, None])[..., 0, 0], "C")  # (NumPy's new C-ordered array)
 
 
 def _outer(a, b, out=None):
@@ -1862,7 +1862,8 @@ def _tensordot(a, b, axes=2):
     k = math.prod(sa[i] for i in ax_a)
     at = _reshape(_transpose(a, free_a + ax_a), (math.prod(sa[i] for i in free_a), k))
     bt = _reshape(_transpose(b, ax_b + free_b), (k, math.prod(sb[j] for j in free_b)))
-    return _reshape(at @ bt, tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
+    product = _laid_out(at @ bt, "C")  # (NumPy's dot: a new C-ordered array)
+    return _reshape(product, tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
 
 
 def _inner(a, b):

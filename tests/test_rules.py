@@ -3335,3 +3335,26 @@ def test_power_operator_of_a_numpy_scalar_is_numpys_to_the_last_bit(dtype):
         assert differing == 0
         if dtype is np.float64:
             cb.check_grads(f, (x,), order=2)
+
+
+def test_blas_products_of_strided_inputs_are_c_ordered_as_numpys():
+    # NumPy's N-D inner and dot and its tensordot return new C-ordered arrays; calcbook's matmul
+    # recipes were laid out as their strided inputs, so a sum or einsum of the result added in
+    # another order, an ulp or so off NumPy's
+    rng = np.random.default_rng(16)
+    calls = [
+        lambda t: np.einsum(
+            "abc,dbeb->ce", np.prod(np.inner(t.T, t.T), axis=-1), np.inner(t.T, t.T)
+        ),
+        lambda t: np.sum(np.inner(t.T, t[:, 0].T), axis=0),
+        lambda t: np.sum(np.dot(t[:, 0].T, np.transpose(t, (2, 0, 1))), axis=(0, 2)),
+        lambda t: np.sum(np.tensordot(t.T, t[:, :, 0], 1), axis=1),
+    ]
+    for f in calls:
+        differing = 0
+        for x in rng.standard_normal((30, 4, 3, 2)):
+            want = f(x)
+            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+                differing += not np.array_equal(got, want)
+        assert differing == 0
+        cb.check_grads(f, (x,), order=2)
