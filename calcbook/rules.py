@@ -1176,7 +1176,8 @@ def _meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
         out[1] = _reshape(out[1], (-1, 1) + (1,) * (nd - 2))
     if not sparse:
         full = np.broadcast_shapes(*(np.shape(primal(o)) for o in out))
-        out = [_copy(_broadcast_to(o, full)) if copy else _broadcast_to(o, full) for o in out]
+        # (copies in C order, NumPy's x.copy() of each broadcast array)
+        out = [_copy(_broadcast_to(o, full), "C") if copy else _broadcast_to(o, full) for o in out]
     return tuple(out)
 
 
@@ -1916,7 +1917,7 @@ def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         return -right if left is None else left - right
 
     c = _stack([term(i, j) for i, j in ((1, 2), (2, 0), (0, 1))], axis=-1)
-    return _moveaxis(c, -1, axisc)
+    return _moveaxis(_laid_out(c, "C"), -1, axisc)  # (NumPy's C-ordered result, axis moved)
 
 
 FUNCTIONS.update(
@@ -2075,7 +2076,7 @@ def _select(condlist, choicelist, default=0):
     result = default
     for cond, choice in reversed(list(zip(condlist, choicelist, strict=True))):
         result = np.where(primal(cond), choice, result)  # (the first true condition wins)
-    return _in_dtype_of(result, [*choicelist, default])
+    return _laid_out(_in_dtype_of(result, [*choicelist, default]), "C")  # (NumPy's np.full)
 
 
 FUNCTIONS.update(
@@ -2859,7 +2860,7 @@ def _partition(a, kth, axis=-1, kind="introselect", order=None):
     ia, idone = np.argsort(pa, axis=axis, kind="stable"), np.argsort(done, axis=axis, kind="stable")
     index = np.empty_like(ia)
     np.put_along_axis(index, idone, ia, axis=axis)
-    return _take_along_axis(a, index, axis)
+    return _laid_out(_take_along_axis(a, index, axis), _layout_of(a))  # (NumPy's copy of a)
 
 
 def _block_depth(x, index):
@@ -3026,7 +3027,7 @@ def _piecewise(x, condlist, funclist, *args, **kw):
         vals = _astype_adapter(_array(vals), px.dtype)
         picked = (where[0].size,) + px.shape[cond.ndim :]
         y = np.where(mask, scatter_add(_broadcast_to(vals, picked), where, px.shape), y)
-    return y
+    return _laid_out(y, _layout_of(x))  # (NumPy fills its zeros_like(x))
 
 
 def _nancumsum(a, axis=None, dtype=None, out=None):
@@ -3271,6 +3272,8 @@ def _insert(arr, obj, values, axis=None):
     `obj`, slices, how `values` broadcasts, `axis=None` flattening) without restating them.
     """
     arr, values = _array(arr), _array(values)
+    flags = np.asarray(primal(arr)).flags  # (NumPy's new array: Fortran-ordered if arr is)
+    order = "F" if flags.f_contiguous and not flags.c_contiguous else "C"
     a_shape = tuple(_shape(arr))
     v_places = np.arange(math.prod(_shape(values))).reshape(_shape(values))
     from_arr = np.insert(np.arange(math.prod(a_shape)).reshape(a_shape), obj, -1 - v_places, axis)
@@ -3279,7 +3282,9 @@ def _insert(arr, obj, values, axis=None):
     pool = _concatenate_adapter(
         [_reshape(arr, (-1,)), _reshape(_astype_adapter(values, dtype), (-1,))]
     )
-    return pool[np.where(from_arr >= 0, from_arr, math.prod(a_shape) + from_values)]
+    return _laid_out(
+        pool[np.where(from_arr >= 0, from_arr, math.prod(a_shape) + from_values)], order
+    )
 
 
 def _unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **kw):

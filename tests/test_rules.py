@@ -3358,3 +3358,27 @@ def test_blas_products_of_strided_inputs_are_c_ordered_as_numpys():
                 differing += not np.array_equal(got, want)
         assert differing == 0
         cb.check_grads(f, (x,), order=2)
+
+
+def test_more_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys():
+    # NumPy's cross, select and meshgrid (copy=True) make C-ordered arrays, insert a Fortran-
+    # ordered one of a Fortran-ordered input, partition and piecewise copies in their input's
+    # layout; calcbook's were laid out otherwise, so a sum of the result was an ulp or so off
+    rng = np.random.default_rng(17)
+    ops = [
+        lambda a: np.cross(a.T[..., :3], a.T[..., 1:4]),
+        lambda a: np.partition(a.T, 1, axis=0),
+        lambda a: np.insert(a.T, 1, 0.5, axis=1),
+        lambda a: np.meshgrid(a[0, 0], a[1, 1])[0] * 1.5,
+        lambda a: np.select([a.T > 0], [a.T]),
+        lambda a: np.piecewise(a.T, [a.T > 0], [lambda v: v * 2, lambda v: v]),
+    ]
+    for op in ops:
+        f = lambda t, op=op: np.sum(op(t))  # noqa: E731
+        differing = 0
+        for x in rng.standard_normal((40, 6, 5, 7)):
+            want = f(x)
+            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+                differing += not np.array_equal(got, want)
+        assert differing == 0
+        cb.check_grads(f, (x,), order=1)
