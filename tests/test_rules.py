@@ -3382,3 +3382,27 @@ def test_more_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys():
                 differing += not np.array_equal(got, want)
         assert differing == 0
         cb.check_grads(f, (x,), order=1)
+
+
+@pytest.mark.parametrize("order", [3, 0.5, -1, 1.5])
+def test_forward_derivative_of_a_p_norm_of_no_entries_is_zero(order):
+    # a p-norm (p not 0, 1, 2 or inf) of no entries is NumPy's constant 0 (inf for p < 0); its
+    # forward derivative was 0 ** (1 / p - 1) times a sum of no tangents, NaN, where reverse mode
+    # gave 0: jacfwd, jvp and hessian of a function using it were NaN
+    x = np.array([0.5, 2.0, -1.5])
+    calls = [
+        lambda t: np.minimum(np.linalg.vector_norm(t[:0], ord=order), 5.0) + t[0] ** 2,
+        lambda t: (
+            np.sum(np.fmin(np.linalg.norm(t[:0].reshape(0, 2), ord=order, axis=0), 5)) + t @ t
+        ),
+        lambda t: np.minimum(np.linalg.vector_norm(t[:0], ord=order), 0.0) + np.sin(t[1]),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's, for 0 ** (1 / p), p < 0)
+        for f in calls:
+            want = f(x)
+            value, tangent = cb.jvp(f, (x,), (np.ones(3),))
+            np.testing.assert_array_equal(value, want)
+            np.testing.assert_allclose(tangent, cb.jacrev(f)(x) @ np.ones(3))
+            np.testing.assert_allclose(cb.jacfwd(f)(x), cb.numdiff.gradient(f, x), atol=1e-8)
+            np.testing.assert_allclose(cb.hessian(f)(x), cb.numdiff.hessian(f, x), atol=1e-5)
