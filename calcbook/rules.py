@@ -2922,7 +2922,7 @@ def _vander(x, N=None, increasing=False):
         columns = _concatenate_adapter([ones, powers], axis=1)
     else:
         columns = ones
-    return columns if increasing else _flip(columns, 1)
+    return _laid_out(columns if increasing else _flip(columns, 1), "C")  # (NumPy's new array)
 
 
 def _polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):

@@ -3406,3 +3406,22 @@ def test_forward_derivative_of_a_p_norm_of_no_entries_is_zero(order):
             np.testing.assert_allclose(tangent, cb.jacrev(f)(x) @ np.ones(3))
             np.testing.assert_allclose(cb.jacfwd(f)(x), cb.numdiff.gradient(f, x), atol=1e-8)
             np.testing.assert_allclose(cb.hessian(f)(x), cb.numdiff.hessian(f, x), atol=1e-5)
+
+
+def test_vander_is_c_ordered_as_numpys_so_products_of_it_are_numpys():
+    # NumPy's vander is a new C-ordered array; calcbook's decreasing powers were a reversed view
+    # (a negative stride), which np.sort then copied in that layout, and einsum added in another
+    # order: an ulp or so off NumPy's
+    rng = np.random.default_rng(18)
+    calls = [
+        lambda t: np.einsum("ab,ab->", np.sort(np.vander(t, 3), axis=1), np.vander(t, 3)),
+        lambda t: np.einsum("ab->", np.sort(np.vander(t), axis=0)),
+    ]
+    for f in calls:
+        differing = 0
+        for x in rng.uniform(-1.5, 1.5, (100, 6)):
+            want = f(x)
+            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+                differing += not np.array_equal(got, want)
+        assert differing == 0
+        cb.check_grads(f, (x,), order=2)
