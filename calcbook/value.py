@@ -231,7 +231,8 @@ class Value:
         The seed $s$ is $\partial L / \partial\,\text{self}$ when this node feeds a larger
         loss $L$ (default 1). Leaves accumulate across calls; intermediate nodes are reset
         first (see `Value`). A gradient that overflows float64 (where the data did not: a
-        product of large local derivatives) raises `OverflowError`.
+        product of large local derivatives) raises `OverflowError`, naming a leaf it reached
+        (an overflow at any node reaches a leaf as inf or nan: only leaves are checked).
         """
         seed = Value(seed).data  # checks it
         order = self.topological_order()
@@ -240,15 +241,15 @@ class Value:
                 node.grad = 0.0
         self.grad += seed
         for node in reversed(order):
-            g = node.grad  # (complete: every node computed from it came before it)
-            if g - g != 0.0:  # inf - inf is nan: a gradient overflowed, where the data did not
-                _gradient_overflows(node, g)
             a = node._a
             if a is not None:
+                g = node.grad
                 a.grad += node._da * g
                 b = node._b
                 if b is not None:
                     b.grad += node._db * g
+            elif node.grad - node.grad != 0.0:  # inf - inf is nan: an overflow on the way here
+                _gradient_overflows(node)
 
     def zero_grad(self):
         """Set `.grad` to 0 on this node and every node it depends on."""
@@ -268,11 +269,11 @@ def _derivative_overflows(op, *derivatives):
     raise OverflowError(f"the local derivative of {op} overflows float64: {derivatives}")
 
 
-def _gradient_overflows(node, g):
-    what = f"the {node._op} node" if node._op else "the leaf"
-    label = f" {node.label!r}" if node.label else ""
+def _gradient_overflows(leaf):
+    label = f" {leaf.label!r}" if leaf.label else ""
     raise OverflowError(
-        f"backward: the gradient of {what}{label} (data {node.data}) overflows float64: {g}; "
+        f"backward: the gradient of the leaf{label} (data {leaf.data}) overflows float64: "
+        f"{leaf.grad}; "
         "the leaves' .grad may hold part of this pass, so call zero_grad() before the next one"
     )
 
