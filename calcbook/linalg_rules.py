@@ -769,10 +769,9 @@ def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
         return np.sum(np.abs(x), axis=axes, keepdims=keepdims)
     if isinstance(ord, str):
         raise ValueError(f"Invalid norm order {ord!r} for vectors")
-    r = np.sum(np.abs(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
     if not math.prod(_shape(x)[a] for a in axes):  # no entries: a constant, 0 (inf if ord < 0),
-        return primal(r)  # whose forward derivative 0 ** (1 / ord - 1) times 0 would make NaN
-    return r
+        x = primal(x)  # whose forward derivative 0 ** (1 / ord - 1) times 0 would make NaN
+    return np.sum(np.abs(x) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
 
 
 def _matrix_norm_by_svd(x, ord, row, col, keepdims):  # noqa: A002
