@@ -37,7 +37,9 @@ SETTINGS = settings(max_examples=25, deadline=None)
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
 NONEMPTY = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
-PAIRS = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+PAIRS = hnp.mutually_broadcastable_shapes(
+    num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=3
+)
 SEEDS = st.integers(0, 2**32 - 1)
 
 
@@ -127,7 +129,8 @@ UNARY = [  # function, lower and upper end of the test domain
     (np.cosh, -2, 2), (np.tanh, -2, 2), (np.arcsinh, -2, 2), (np.arctanh, -0.8, 0.8),
     (np.log, 0.3, 3), (np.log2, 0.3, 3), (np.log10, 0.3, 3), (np.log1p, -0.5, 3),
     (np.sqrt, 0.3, 3), (np.cbrt, 0.3, 3), (np.reciprocal, 0.3, 3), (np.deg2rad, -3, 3),
-    (np.rad2deg, -3, 3), (np.radians, -3, 3), (np.degrees, -3, 3),
+    (np.rad2deg, -3, 3), (np.radians, -3, 3), (np.degrees, -3, 3), (np.arccosh, 1.2, 3),
+    (np.conjugate, -2, 2), (np.sinc, -3, 3),
 ]  # fmt: skip
 
 
@@ -145,6 +148,7 @@ def test_abs_away_from_zero(shape, seed):
     x = away_from_zero(np.random.default_rng(seed), shape)
     check_rule(np.abs, x, seed=seed)
     check_rule(abs, x, seed=seed)
+    check_rule(np.fabs, x, seed=seed)
 
 
 BINARY = {
@@ -310,12 +314,26 @@ def test_reductions(name, case, seed):
     check_rule(lambda x: f(x, axis, keepdims), x, seed=seed)
 
 
+EMPTY_AXES = {  # the reductions NumPy takes over no entries: an identity or a constant
+    "sum": lambda x, a, k: np.sum(x, axis=a, keepdims=k) * 2.0,
+    "prod": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
+    "max initial": lambda x, a, k: np.max(x, axis=a, keepdims=k, initial=-9.0),
+    "min initial method": lambda x, a, k: x.min(axis=a, keepdims=k, initial=9.0),
+    "nansum": lambda x, a, k: np.nansum(x, axis=a, keepdims=k),
+    "nanprod": lambda x, a, k: np.nanprod(x, axis=a, keepdims=k),
+    "softmax": lambda x, a, k: cb.softmax(x, axis=-1 if a is None else a),
+    "log_softmax": lambda x, a, k: cb.log_softmax(x, axis=-1 if a is None else a),
+    "vector_norm": lambda x, a, k: np.linalg.vector_norm(x, axis=a, keepdims=k),
+}
+
+
+@pytest.mark.parametrize("name", list(EMPTY_AXES))
 @SETTINGS
 @given(case=shape_and_axis(min_side=0), seed=SEEDS)
-def test_sum_over_empty_axes(case, seed):
+def test_reductions_over_empty_axes(name, case, seed):
     shape, axis, keepdims = case
-    x = np.random.default_rng(seed).standard_normal(shape)
-    check_rule(lambda x: np.sum(x, axis=axis, keepdims=keepdims) * 2.0, x, seed=seed)
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, shape)  # (away from the kinks at 0)
+    check_rule(lambda x: EMPTY_AXES[name](x, axis, keepdims), x, seed=seed)
 
 
 MASKED = {  # f(x, axis, keepdims, where): NumPy's `where` and `initial`
@@ -430,6 +448,33 @@ def test_reductions_with_where_refuse_what_numpy_refuses():
     with pytest.raises(ValueError, match="broadcast"):
         cb.grad(lambda x: np.sum(x, where=np.ones(4, dtype=bool)))(x)
     assert cb.grad(lambda x: np.max(x[:, :0], axis=1, initial=1.0).sum())(x).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "f", [np.max, lambda a: np.min(a, axis=0), lambda a: np.ptp(a, axis=(0, 1)), np.amin]
+)
+def test_reductions_of_no_entries_without_an_identity_refuse_as_numpy(f):
+    x = np.zeros((0, 3))
+    with pytest.raises(ValueError) as refusal:  # (NumPy's refusal, the reference)
+        f(x)
+    for transform in (cb.grad(lambda a: np.sum(f(a))), lambda a: cb.jvp(f, (a,), (a,))):
+        with pytest.raises(ValueError, match=re.escape(str(refusal.value))):
+            transform(x)
+
+
+@pytest.mark.parametrize("cast", [lambda a: np.astype(a, np.float32), lambda a: a.astype("f4")])
+def test_casts_between_float_dtypes_are_differentiated_twice_as_the_uncast_function(cast):
+    # (in float32 finite differences are too coarse: against the uncast function instead)
+    x = np.array([0.7, -1.3, 2.1])
+    g = lambda a: np.sum(np.sin(a) * a**2)  # noqa: E731
+    f = lambda a: g(cast(a))  # noqa: E731
+    back = lambda a: g(cast(a).astype(np.float64))  # noqa: E731
+    expected = cb.hessian(g)(x)
+    for h in (cb.hessian, lambda k: cb.jacfwd(cb.grad(k)), lambda k: cb.jacrev(cb.grad(k))):
+        np.testing.assert_allclose(h(f)(x), expected, rtol=2e-6, atol=2e-6)
+        np.testing.assert_allclose(h(back)(x), expected, rtol=2e-6, atol=2e-6)
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(cb.hessian(back)(x32), cb.hessian(g)(x32.astype(np.float64)), 2e-6)
 
 
 def test_logsumexp_and_softmax_are_stable():
@@ -662,6 +707,8 @@ x234 = _rng.standard_normal((2, 3, 4))
 _SPD3 = x234[0] @ x234[0].T + 3 * np.eye(3)  # symmetric, positive definite
 _UPPER = np.triu(np.full((3, 3), 0.3), 1)  # (an upper triangle NumPy's eigh does not read)
 _COORDS = np.array([0.1, 0.4, 1.2, 1.5])  # (increasing, unevenly spaced)
+x21, x13, e03 = x23[:, :1], x23[:1], np.zeros((0, 3))  # size-1 and empty axes
+S11, E033 = np.full((1, 1, 1), 2.3), np.zeros((0, 3, 3))  # a 1 x 1 matrix, no 3 x 3 matrices
 MORE = {  # function, arguments
     "arctan2": (np.arctan2, [x23, _rng.standard_normal(3) + 2]),
     "hypot": (np.hypot, [x23, x3 + 2]),
@@ -1095,6 +1142,67 @@ MORE = {  # function, arguments
             + np.spacing(a)
         ),
         [x23],
+    ),
+    # size-1 and empty axes for the rules no hypothesis test gives them to (the fifth batch)
+    "remainder_size1": (np.remainder, [3 * x21, np.abs(x13) + 0.5]),
+    "remainder_empty": (np.remainder, [e03, np.abs(x13) + 0.5]),
+    "fmod_size1": (np.fmod, [3 * x21, -np.abs(x13) - 0.5]),
+    "fmod_empty": (np.fmod, [e03, -np.abs(x3) - 0.5]),
+    "copysign_size1": (np.copysign, [x21, x13]),
+    "copysign_empty": (np.copysign, [e03, x13]),
+    "heaviside_size1": (lambda a, h: np.heaviside(np.round(a), h) * h, [x21 / 4, x13]),
+    "heaviside_empty": (lambda a, h: np.heaviside(np.round(a), h), [e03, x13]),
+    "max_empty": (lambda a: np.max(a, axis=1), [e03]),
+    "min_empty": (lambda a: np.min(a, axis=-1, keepdims=True), [e03]),
+    "cumsum_empty": (lambda a: np.cumsum(a, axis=1), [e03]),
+    "diagonal_empty": (lambda a: np.diagonal(a, 0, 1, 2), [E033]),
+    "sum_where_empty": (lambda a: np.sum(a, axis=1, where=np.array([True, False, True])), [e03]),
+    "roll_empty": (lambda a: np.roll(a, 1, axis=1), [e03]),
+    "std_empty": (lambda a: np.std(a, axis=1), [e03]),
+    "vector_norm_empty": (lambda a: np.linalg.vector_norm(a, axis=1), [e03]),
+    "logsumexp_empty": (lambda a: cb.logsumexp(a, axis=1), [e03]),
+    "broadcast_to_empty": (lambda a: np.broadcast_to(a, (2, 0, 3)), [x3]),
+    "astype_empty": (lambda a: np.astype(a, np.float64) * a, [e03]),
+    "unwrap_size1": (lambda a: np.unwrap(a * 5, axis=0), [x13]),
+    "unwrap_size1_rows": (lambda a: np.unwrap(a * 5, axis=1), [x21]),
+    "unwrap_empty": (lambda a: np.unwrap(a * 5, axis=1), [e03]),
+    "inv_1x1": (np.linalg.inv, [S11]),
+    "inv_empty": (np.linalg.inv, [E033]),
+    "inv_0x0": (np.linalg.inv, [np.zeros((0, 0))]),
+    "det_1x1": (np.linalg.det, [S11]),
+    "det_empty": (np.linalg.det, [E033]),
+    "det_0x0": (np.linalg.det, [np.zeros((0, 0))]),
+    "slogdet_1x1": (lambda a: np.linalg.slogdet(a)[1], [S11]),
+    "slogdet_empty": (lambda a: np.linalg.slogdet(a)[1], [E033]),
+    "solve_1x1": (np.linalg.solve, [S11, x13.T[None, :1]]),
+    "solve_empty": (np.linalg.solve, [E033, np.zeros((0, 3, 2))]),
+    "cholesky_1x1": (np.linalg.cholesky, [S11]),
+    "cholesky_empty": (np.linalg.cholesky, [E033]),
+    "eigh_1x1": (lambda a: np.linalg.eigh(a)[0] + np.linalg.eigh(a)[1] ** 2, [S11]),
+    "eigh_empty": (lambda a: np.linalg.eigh(a)[1], [E033]),
+    "eigvalsh_1x1": (np.linalg.eigvalsh, [S11]),
+    "eigvalsh_empty": (np.linalg.eigvalsh, [E033]),
+    "svd_1xn": (
+        lambda a: np.linalg.svd(a, full_matrices=False)[2] * np.linalg.svdvals(a)[..., None],
+        [x13[None]],
+    ),
+    "svdvals_1xn": (np.linalg.svdvals, [x13]),
+    "svd_empty": (lambda a: np.linalg.svd(a, compute_uv=False), [E033]),
+    "svd_empty_uv": (lambda a: np.linalg.svd(a)[0], [E033]),
+    "pinv_1xn": (np.linalg.pinv, [x13]),
+    "pinv_empty": (np.linalg.pinv, [E033]),
+    "lstsq_1xn": (lambda a, b: np.linalg.lstsq(a, b)[0], [x13, x3[:1]]),
+    "lstsq_s_1xn": (lambda a, b: np.linalg.lstsq(a, b)[3], [x13.T, x3]),
+    "lstsq_empty_rhs": (lambda a, b: np.linalg.lstsq(a, b)[0], [x23.T, np.zeros((3, 0))]),
+    "lstsq_res_empty_rhs": (lambda a, b: np.linalg.lstsq(a, b)[1], [x23.T, np.zeros((3, 0))]),
+    "lstsq_s_empty": (lambda a, b: np.linalg.lstsq(a, b)[3], [e03, np.zeros(0)]),
+    "cross_entropy_empty": (
+        lambda z, y: cb.losses.cross_entropy(z, y, reduction="sum"),
+        [e03, e03],
+    ),
+    "cross_entropy_labels_empty": (
+        lambda z: cb.losses.cross_entropy(z, np.zeros(0, int), reduction="none"),
+        [e03],
     ),
 }
 
