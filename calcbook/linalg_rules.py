@@ -746,8 +746,11 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
         return _root(np.sum(x * x, axis=(row, col), keepdims=keepdims))
     if ord in (1, -1, np.inf, -np.inf):  # the largest (smallest) column (row) sum of |x|
         inner, outer = (row, col) if ord in (1, -1) else (col, row)
-        pick = np.max if ord > 0 else np.min
-        r = pick(np.sum(np.abs(x), axis=inner, keepdims=True), axis=outer, keepdims=True)
+        sums = np.sum(np.abs(x), axis=inner, keepdims=True)
+        if ord > 0:  # (0 of no sums, NumPy's initial=0; the smallest of none has no value)
+            r = np.max(sums, axis=outer, keepdims=True, initial=0)
+        else:
+            r = np.min(sums, axis=outer, keepdims=True)
         return r if keepdims else _squeeze(r, (row, col))
     if ord in (2, -2, "nuc"):
         return _matrix_norm_by_svd(x, ord, row, col, keepdims)
@@ -759,8 +762,8 @@ def _vector_norm(x, ord, axes, keepdims):  # noqa: A002
         ord = ord.item()  # noqa: A001 - (a Python number: it keeps a float32 x float32)
     if ord is None or ord == 2:
         return _root(np.sum(x * x, axis=axes, keepdims=keepdims))
-    if ord == np.inf:
-        return np.max(np.abs(x), axis=axes, keepdims=keepdims)
+    if ord == np.inf:  # (0 of no entries: NumPy's initial=0)
+        return np.max(np.abs(x), axis=axes, keepdims=keepdims, initial=0)
     if ord == -np.inf:
         return np.min(np.abs(x), axis=axes, keepdims=keepdims)
     if ord == 0:

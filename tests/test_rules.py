@@ -324,6 +324,7 @@ EMPTY_AXES = {  # the reductions NumPy takes over no entries: an identity or a c
     "softmax": lambda x, a, k: cb.softmax(x, axis=-1 if a is None else a),
     "log_softmax": lambda x, a, k: cb.log_softmax(x, axis=-1 if a is None else a),
     "vector_norm": lambda x, a, k: np.linalg.vector_norm(x, axis=a, keepdims=k),
+    "vector_norm inf": lambda x, a, k: np.linalg.vector_norm(x, axis=a, keepdims=k, ord=np.inf),
 }
 
 
@@ -1195,6 +1196,9 @@ MORE = {  # function, arguments
     "lstsq_s_1xn": (lambda a, b: np.linalg.lstsq(a, b)[3], [x13.T, x3]),
     "lstsq_empty_rhs": (lambda a, b: np.linalg.lstsq(a, b)[0], [x23.T, np.zeros((3, 0))]),
     "lstsq_res_empty_rhs": (lambda a, b: np.linalg.lstsq(a, b)[1], [x23.T, np.zeros((3, 0))]),
+    "matrix_norm_1_empty": (lambda a: np.linalg.matrix_norm(a, ord=1), [np.zeros((2, 3, 0))]),
+    "matrix_norm_inf_empty": (lambda a: np.linalg.matrix_norm(a, ord=np.inf), [E033[:, :0]]),
+    "norm_inf_empty": (lambda a: np.linalg.norm(a, np.inf, axis=0), [e03[:, :2]]),
     "lstsq_s_empty": (lambda a, b: np.linalg.lstsq(a, b)[3], [e03, np.zeros(0)]),
     "cross_entropy_empty": (
         lambda z, y: cb.losses.cross_entropy(z, y, reduction="sum"),
