@@ -325,6 +325,8 @@ EMPTY_AXES = {  # the reductions NumPy takes over no entries: an identity or a c
     "log_softmax": lambda x, a, k: cb.log_softmax(x, axis=-1 if a is None else a),
     "vector_norm": lambda x, a, k: np.linalg.vector_norm(x, axis=a, keepdims=k),
     "vector_norm inf": lambda x, a, k: np.linalg.vector_norm(x, axis=a, keepdims=k, ord=np.inf),
+    "vector_norm 3": lambda x, a, k: np.linalg.vector_norm(x, axis=a, keepdims=k, ord=3),
+    "norm 0.5": lambda x, a, k: np.linalg.norm(x, 0.5, axis=-1, keepdims=k),
 }
 
 
