@@ -842,6 +842,8 @@ def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue
     weights = None if weights is None else _array(weights)
     if weights is None:
         avg = np.mean(a, axis=axis, keepdims=keep)
+        if not math.prod(np.shape(avg)):  # (no results: NumPy divides a.size by avg.size, 0 / 0)
+            raise ZeroDivisionError("division by zero")
         count = _count(a, None if axis is None else _axes(axis, _ndim(a)))
         total = np.result_type(primal(avg)).type(count)  # (avg's dtype, as NumPy's)
         if np.shape(avg):

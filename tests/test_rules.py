@@ -454,14 +454,21 @@ def test_reductions_with_where_refuse_what_numpy_refuses():
 
 
 @pytest.mark.parametrize(
-    "f", [np.max, lambda a: np.min(a, axis=0), lambda a: np.ptp(a, axis=(0, 1)), np.amin]
+    "f",
+    [
+        np.max,
+        lambda a: np.min(a, axis=0),
+        lambda a: np.ptp(a, axis=(0, 1)),
+        np.amin,
+        lambda a: np.average(a, axis=1),  # (no results: NumPy's a.size / avg.size is 0 / 0)
+    ],
 )
 def test_reductions_of_no_entries_without_an_identity_refuse_as_numpy(f):
     x = np.zeros((0, 3))
-    with pytest.raises(ValueError) as refusal:  # (NumPy's refusal, the reference)
+    with pytest.raises((ValueError, ZeroDivisionError)) as refusal:  # (NumPy's, the reference)
         f(x)
     for transform in (cb.grad(lambda a: np.sum(f(a))), lambda a: cb.jvp(f, (a,), (a,))):
-        with pytest.raises(ValueError, match=re.escape(str(refusal.value))):
+        with pytest.raises(type(refusal.value), match=re.escape(str(refusal.value))):
             transform(x)
 
 
