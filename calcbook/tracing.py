@@ -525,6 +525,9 @@ class Tracer:
     def __repr__(self):
         return f"{type(self).__name__}(level={self._level}, value={primal(self)!r})"
 
+    def __format__(self, spec):  # f"{loss:.4f}" in a traced function: a string of the value,
+        return format(primal(self), spec) if spec else str(self)  # as NumPy formats that array
+
     # --- arithmetic: straight to the tracer's `_lift2`, the hot path -----------------------
     def __add__(self, other):
         return self._lift2(np.add, self, other)

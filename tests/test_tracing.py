@@ -786,3 +786,25 @@ def test_a_float32_constant_meeting_float64_is_differentiated_in_float64(f, c32)
     y, t = cb.jvp(lambda x: f(x, c32), (x,), (np.ones(2),))
     np.testing.assert_array_equal(y, f(x, c32))  # NumPy's value, and its dtype
     assert y.dtype == t.dtype == np.float64
+
+
+def test_a_format_spec_formats_the_value_as_numpy_does():
+    # print(f"{loss:.4f}") inside a differentiated function: "unsupported format string passed
+    # to RevTracer.__format__" before; a string carries no derivative to lose
+    x = np.array([1.5, -2.25])
+    seen = []
+
+    def f(x):
+        loss = np.sum(x**2)
+        seen.append((f"{loss:.3f}", f"{loss:>9.2e}", f"{loss}"))
+        with pytest.raises(TypeError, match="unsupported format string"):
+            f"{x:.3f}"  # noqa: B018 - (NumPy refuses a spec for a 1-d array, so does a tracer)
+        return loss
+
+    plain = np.sum(x**2)
+    for transform in (cb.grad(f), cb.jacfwd(f), cb.hessian(f)):
+        seen.clear()
+        transform(x)
+        assert seen[0][:2] == (format(plain, ".3f"), format(plain, ">9.2e"))
+        assert seen[0][2].startswith(("RevTracer(", "FwdTracer("))
+    np.testing.assert_array_equal(cb.grad(f)(x), 2 * x)
