@@ -65,6 +65,18 @@ def close(actual, expected, what, scale=1.0):
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL * scale, err_msg=what)
 
 
+def traced_values_differ(f, xs, same_type=False):
+    """How many values of `f` under vjp and jvp, at the points `xs`, are not NumPy's `f(x)`
+    bit for bit (and, with `same_type`, not of its type: a NumPy scalar where NumPy gives one)."""
+    differing = 0
+    for x in xs:
+        want = f(x)
+        for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
+            differing += not np.array_equal(got, want)
+            assert not same_type or type(got) is type(want)
+    return differing
+
+
 def check_rule(f, *args, seed=0, second=True, batched=True):
     """Check the first and second derivatives of `f` at `args` (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -3249,15 +3261,10 @@ def test_roll_is_laid_out_as_numpys_so_its_sums_are_numpys_to_the_last_bit():
         lambda t: np.sum(np.roll(t.T, 3, 0)),
         lambda t: np.ravel(np.roll(t, 2, 1), order="K"),
     ]
-    differing = 0
-    for x in rng.standard_normal((40, 6, 5)):
-        for f in calls:
-            want = f(x)
-            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                differing += not np.array_equal(got, want)
-    assert differing == 0
+    xs = rng.standard_normal((40, 6, 5))
+    assert sum(traced_values_differ(f, xs) for f in calls) == 0
     for f in calls:
-        cb.check_grads(f, (x,), order=2)
+        cb.check_grads(f, (xs[-1],), order=2)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -3328,12 +3335,10 @@ def test_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys_to_the_last_
     for i, op in enumerate(ops):
         for reduce in (np.sum, lambda y: np.sum(y, axis=0), lambda y: np.mean(y, axis=-1)):
             f = lambda t, op=op, reduce=reduce: reduce(op(t))  # noqa: E731
-            for x in rng.standard_normal((20, 6, 5, 7)):
-                want = f(x)
-                for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                    if not np.array_equal(got, want):
-                        differing.append(i)
-        cb.check_grads(lambda t, op=op: np.sum(np.sin(op(t))), (x[:3, :5, :3],), order=2)
+            xs = rng.standard_normal((20, 6, 5, 7))
+            if traced_values_differ(f, xs):
+                differing.append(i)
+        cb.check_grads(lambda t, op=op: np.sum(np.sin(op(t))), (xs[-1][:3, :5, :3],), order=2)
     assert differing == []
 
 
@@ -3372,14 +3377,10 @@ def test_diagonal_is_numpys_view_so_products_of_it_are_numpys_to_the_last_bit():
         lambda t: np.einsum("ij->i", np.diagonal(np.reshape(t, (40, 5, 6)), 1, -1, 0)),
     ]
     for f in calls:
-        differing = 0
-        for x in rng.standard_normal((20, 40, 30)):
-            want = f(x)
-            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                differing += not np.array_equal(got, want)
-        assert differing == 0
+        xs = rng.standard_normal((20, 40, 30))
+        assert traced_values_differ(f, xs) == 0
         small = lambda t, f=f: f(np.tile(t, (10, 10)))  # noqa: E731 (40 x 30 from 4 x 3)
-        cb.check_grads(small, (x[:4, :3],), order=2)
+        cb.check_grads(small, (xs[-1][:4, :3],), order=2)
     y = rng.standard_normal((2, 3, 4))
     for args in [(0, 0, 1), (1, 2, 0), (-1, -1, -3), (2, 1, 2)]:
         f = lambda t, args=args: np.diagonal(t, *args) * 1.5  # noqa: E731
@@ -3424,12 +3425,10 @@ def test_copies_of_broadcast_inputs_are_laid_out_as_numpys_so_their_sums_are_num
     for i, op in enumerate(ops):
         for view in views:
             f = lambda t, op=op, view=view: op(view(t))  # noqa: E731
-            for x in rng.standard_normal((30, 3, 4)):
-                want = f(x)
-                for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                    if not np.array_equal(got, want):
-                        differing.append(i)
-            cb.check_grads(f, (x + 3,), order=2)
+            xs = rng.standard_normal((30, 3, 4))
+            if traced_values_differ(f, xs):
+                differing.append(i)
+            cb.check_grads(f, (xs[-1] + 3,), order=2)
     assert differing == []
 
 
@@ -3447,15 +3446,10 @@ def test_power_operator_of_a_numpy_scalar_is_numpys_to_the_last_bit(dtype):
         lambda t: np.sum(t**1.5),  # (an array: np.power's loop, as before)
     ]
     for f in calls:
-        differing = 0
-        for x in rng.uniform(0.1, 0.6, (300, 3)).astype(dtype):
-            want = f(x)
-            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                differing += not np.array_equal(got, want)
-                assert type(got) is type(want)
-        assert differing == 0
+        xs = rng.uniform(0.1, 0.6, (300, 3)).astype(dtype)
+        assert traced_values_differ(f, xs, same_type=True) == 0
         if dtype is np.float64:
-            cb.check_grads(f, (x,), order=2)
+            cb.check_grads(f, (xs[-1],), order=2)
 
 
 def test_blas_products_of_strided_inputs_are_c_ordered_as_numpys():
@@ -3472,13 +3466,9 @@ def test_blas_products_of_strided_inputs_are_c_ordered_as_numpys():
         lambda t: np.sum(np.tensordot(t.T, t[:, :, 0], 1), axis=1),
     ]
     for f in calls:
-        differing = 0
-        for x in rng.standard_normal((30, 4, 3, 2)):
-            want = f(x)
-            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                differing += not np.array_equal(got, want)
-        assert differing == 0
-        cb.check_grads(f, (x,), order=2)
+        xs = rng.standard_normal((30, 4, 3, 2))
+        assert traced_values_differ(f, xs) == 0
+        cb.check_grads(f, (xs[-1],), order=2)
 
 
 def test_more_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys():
@@ -3496,13 +3486,9 @@ def test_more_new_arrays_are_laid_out_as_numpys_so_their_sums_are_numpys():
     ]
     for op in ops:
         f = lambda t, op=op: np.sum(op(t))  # noqa: E731
-        differing = 0
-        for x in rng.standard_normal((40, 6, 5, 7)):
-            want = f(x)
-            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                differing += not np.array_equal(got, want)
-        assert differing == 0
-        cb.check_grads(f, (x,), order=1)
+        xs = rng.standard_normal((40, 6, 5, 7))
+        assert traced_values_differ(f, xs) == 0
+        cb.check_grads(f, (xs[-1],), order=1)
 
 
 @pytest.mark.parametrize("order", [3, 0.5, -1, 1.5])
@@ -3540,10 +3526,6 @@ def test_vander_is_c_ordered_as_numpys_so_products_of_it_are_numpys():
         lambda t: np.einsum("ab->", np.sort(np.vander(t), axis=0)),
     ]
     for f in calls:
-        differing = 0
-        for x in rng.uniform(-1.5, 1.5, (100, 6)):
-            want = f(x)
-            for got in (cb.vjp(f, x)[0], cb.jvp(f, (x,), (x,))[0]):
-                differing += not np.array_equal(got, want)
-        assert differing == 0
-        cb.check_grads(f, (x,), order=2)
+        xs = rng.uniform(-1.5, 1.5, (100, 6))
+        assert traced_values_differ(f, xs) == 0
+        cb.check_grads(f, (xs[-1],), order=2)
