@@ -231,12 +231,14 @@ def _prepare(x):
         )
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return x
-    x = _numeric("an input", np.asarray(x), x)
+    given, x = x, _numeric("an input", np.asarray(x), x)
     if x.dtype.kind != "f":
         if x.dtype.kind == "c":
             raise complex_error(f"a complex input of dtype {x.dtype}")
         x = x.astype(np.float64)
-    return x
+    # a number or a NumPy scalar stays a NumPy scalar, as NumPy computes on it: its arithmetic
+    # (** above all) is NumPy's scalar math, not the loops of the ufuncs on 0-d arrays
+    return x if x.ndim or isinstance(given, np.ndarray) else x[()]
 
 
 def _numeric(what, x, given):
@@ -309,12 +311,13 @@ def _zero(x):
 
 
 def _finish(g, x):
-    """A gradient as returned to the user: the shape and dtype of `x`, a writeable array."""
+    """A gradient as returned to the user: the shape and dtype of `x`, a writeable array, or a
+    NumPy scalar where `x` is 0-d (see `_zero`), whichever rule produced it."""
     if g is None:
         return _zero(x)
     if g.dtype != x.dtype:
         g = g.astype(x.dtype)
-    return _writeable(g)
+    return _writeable(g) if g.ndim else g[()]
 
 
 def _distinct(arrays, given=()):
@@ -477,6 +480,7 @@ def _pull_back(tape, boxes, cotangents, inputs):
         x = xs[k]
         if (
             type(g) is not np.ndarray
+            or not g.ndim  # (a 0-d array: a NumPy scalar for a 0-d input, as `_zero` gives)
             or (g.dtype is not x.dtype and g.dtype != x.dtype)
             or (g.base is not None and not g.flags.writeable)  # (a view: a broadcast, say)
         ):

@@ -3452,6 +3452,52 @@ def test_power_operator_of_a_numpy_scalar_is_numpys_to_the_last_bit(dtype):
             cb.check_grads(f, (xs[-1],), order=2)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_number_input_computes_as_numpy_computes_on_a_numpy_scalar(dtype):
+    # a number or NumPy scalar given to a transform was traced as a 0-d array, so `x ** e` took
+    # np.power's loop, where NumPy's f(x) takes its scalar math: an ulp off in about 5% of calls
+    rng = np.random.default_rng(17)
+    es = rng.uniform(-4, 4, 300)
+    xs = rng.uniform(0.1, 10.0, 300).astype(dtype)
+    for kind in (dtype, float):  # a NumPy scalar, and a Python float (pow alike, in float64)
+        if kind is float and dtype is np.float32:
+            continue
+        for x, e in zip(xs, es, strict=True):
+            x, base = kind(x), float(abs(e))
+            for f in (
+                lambda t, e=e: t**e,
+                lambda t, base=base: base**t,
+                lambda t: np.exp(t) ** 1.5,
+            ):
+                want = f(x)
+                (got, _), (fwd, _) = cb.vjp(f, x), cb.jvp(f, (x,), (np.ones((), dtype),))
+                assert got == want == fwd  # (f(1.5) is a Python float, got a NumPy one)
+                assert type(got) is type(fwd) is (np.float64 if kind is float else type(want))
+    cb.check_grads(lambda t: t**2.7 + 1.5**t, (np.float64(1.3),), order=2)
+
+
+def test_the_gradient_of_a_0d_input_is_a_numpy_scalar_whatever_the_rule():
+    # the gradient of a 0-d input was a NumPy scalar after some rules (np.sin) and a 0-d array
+    # after others (np.sum, np.mean, a reshape), as the rule happened to compute it
+    calls = [
+        np.sin,
+        np.sum,
+        np.mean,
+        lambda t: np.reshape(t, (1,))[0],
+        lambda t: np.stack([t, t])[1],
+        lambda t: t**3,
+        lambda t: np.float64(2.0),  # (constant: the derivative 0)
+    ]
+    for x in (1.5, 2, np.float64(1.5), np.float32(1.5), np.array(1.5), np.array(1.5, np.float32)):
+        dtype = np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.dtype(np.float64)
+        for f in calls:
+            g = cb.grad(f)(x)
+            assert type(g) is dtype.type, (x, f, type(g))
+            (gv,) = cb.vjp(f, x)[1](np.ones((), dtype))
+            assert type(gv) is dtype.type
+            assert type(cb.value_and_grad(f, argnums=(0,))(x)[1][0]) is dtype.type
+
+
 def test_blas_products_of_strided_inputs_are_c_ordered_as_numpys():
     # NumPy's N-D inner and dot and its tensordot return new C-ordered arrays; calcbook's matmul
     # recipes were laid out as their strided inputs, so a sum or einsum of the result added in
