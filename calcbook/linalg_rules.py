@@ -1011,7 +1011,9 @@ def _vecdot(x1, x2, /, out=None, *, axis=-1, keepdims=False, **kwargs):
     # a row times a column per pair, as NumPy's loop takes each dot product (BLAS), to the last bit
     x1, x2 = np.moveaxis(_array(x1), axis, -1), np.moveaxis(_array(x2), axis, -1)
     r = (x1[..., None, :] @ x2[..., :, None])[..., 0, 0]
-    return np.expand_dims(r, axis) if keepdims else r
+    if keepdims:
+        return np.expand_dims(r, axis)
+    return r if _ndim(r) else r[()]  # (a NumPy scalar for one pair, as NumPy's gufunc gives)
 
 
 def _matvec(x1, x2, /, out=None, **kwargs):

@@ -3630,7 +3630,8 @@ def _quantile_result(adapter, keepdims_at):
     return result
 
 
-for _f in (np.nanmax, np.nanmin, np.nanvar, np.nanstd, np.linalg.norm, np.interp, np.nan_to_num):
+for _f in (np.nanmax, np.nanmin, np.nanvar, np.nanstd, np.linalg.norm, np.linalg.matrix_norm,
+           np.interp, np.nan_to_num):  # fmt: skip
     FUNCTIONS[_f] = _scalar_result(FUNCTIONS[_f])
 for _f, _at in ((np.median, 4), (np.nanmedian, 4), (np.quantile, 6), (np.nanquantile, 6),
                 (np.percentile, 6), (np.nanpercentile, 6)):  # fmt: skip

@@ -2840,6 +2840,17 @@ def test_a_0d_result_is_a_numpy_scalar_or_a_0d_array_as_in_numpy():
         "nan_to_num of a 0-d array": lambda t: np.nan_to_num(np.sum(t) * z),
         "tensordot, all axes": lambda t: np.tensordot(y * t, y, axes=2),
         "tensordot, axes listed": lambda t: np.tensordot(y * t, y.T, axes=([1, 0], [0, 1])),
+        # (these two were 0-d arrays on traced arrays)
+        **{
+            f"matrix_norm {o}": lambda t, o=o: np.linalg.matrix_norm(y * t, ord=o)
+            for o in (1, -1, np.inf, -np.inf, "fro", "nuc", 2)
+        },
+        "matrix_norm of no entries": lambda t: np.linalg.matrix_norm(y[:0] * t[:0], ord=1),
+        "vecdot of two vectors": lambda t: np.vecdot(y[0] * t[0], y[1]),
+        "vecdot, axis=0": lambda t: np.vecdot(y[0] * t[0], y[1], axis=0),
+        "linalg.vecdot": lambda t: np.linalg.vecdot(y[0], y[1] * t[1]),
+        "vecdot, axes": lambda t: np.vecdot(y[0] * t[0], y[1], axes=[(0,), (0,), ()]),
+        "vecdot, keepdims": lambda t: np.vecdot(y[0] * t[0], y[1], keepdims=True),
     }
     t = np.ones((2, 3))
     for name, f in calls.items():
